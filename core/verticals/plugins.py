@@ -1,0 +1,112 @@
+"""Finding and loading plugins: default plugins shipped in the package, then installed ones.
+
+Loading is isolated: a plugin whose import fails is recorded as a ``PluginFailure`` and every other
+plugin still loads, so one broken distribution never takes the CLI or the gateway down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from importlib import metadata
+
+import pluggy
+
+from verticals import __version__, hookspecs
+
+ENTRY_POINT_GROUP = "verticals"
+LOAD_PLUGINS_ENV = "VERTICALS_LOAD_PLUGINS"
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "verticals.default_plugins.echo",
+    "verticals.default_plugins.tabular",
+)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where a loaded plugin came from."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be loaded or whose hook raised, and why."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    error: str
+
+
+class VerticalsPluginManager(pluggy.PluginManager):
+    """A pluggy manager that also remembers each plugin's distribution and any load failures."""
+
+    def __init__(self) -> None:
+        super().__init__("verticals")
+        self.add_hookspecs(hookspecs)
+        self.info: dict[str, PluginInfo] = {}
+        self.failures: list[PluginFailure] = []
+
+    def add_plugin(self, plugin: object, name: str, distribution: str | None, version: str | None) -> None:
+        self.register(plugin, name=name)
+        self.info[name] = PluginInfo(name, distribution, version)
+
+    def record_failure(self, name: str, error: BaseException | str) -> None:
+        info = self.info.get(name)
+        cause = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self.failures.append(
+            PluginFailure(name, info.distribution if info else None, info.version if info else None, cause)
+        )
+
+
+def allowed_plugins() -> set[str] | None:
+    """The plugin names ``VERTICALS_LOAD_PLUGINS`` allows; ``None`` when unset (all allowed)."""
+    raw = os.environ.get(LOAD_PLUGINS_ENV)
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def get_plugin_manager(*, load_defaults: bool = True, load_entry_points: bool = True) -> VerticalsPluginManager:
+    """Build a new plugin manager; no global state, so tests can build as many as they like."""
+    pm = VerticalsPluginManager()
+    if load_defaults:
+        for module_name in DEFAULT_PLUGINS:
+            module = importlib.import_module(module_name)
+            pm.add_plugin(module, module_name.rsplit(".", 1)[1], "verticals", __version__)
+    if load_entry_points:
+        load_entry_point_plugins(pm, allowed_plugins())
+    pm.check_pending()
+    return pm
+
+
+def load_entry_point_plugins(pm: VerticalsPluginManager, allowed: set[str] | None) -> None:
+    """Import every plugin in the ``verticals`` entry-point group that ``allowed`` permits."""
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        name = entry_point.name
+        # A distribution reachable through two sys.path entries shows up twice: keep the first.
+        if name in pm.info or any(f.name == name for f in pm.failures):
+            continue
+        if allowed is not None and name not in allowed:
+            continue
+        dist = entry_point.dist
+        dist_name = dist.metadata["Name"] if dist is not None else None
+        dist_version = dist.version if dist is not None else None
+        try:
+            plugin = entry_point.load()
+        except BaseException as error:  # a plugin's import may raise anything, SystemExit included
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            pm.failures.append(
+                PluginFailure(name, dist_name, dist_version, f"{type(error).__name__}: {error}")
+            )
+            continue
+        try:
+            pm.add_plugin(plugin, name, dist_name, dist_version)
+        except (ValueError, pluggy.PluginValidationError) as error:
+            pm.failures.append(PluginFailure(name, dist_name, dist_version, f"{type(error).__name__}: {error}"))

@@ -1,0 +1,105 @@
+"""What the plugins registered: models, adapters and evaluations, each with its provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from verticals.adapters import DataAdapter
+from verticals.evaluation import Evaluation
+from verticals.models import ModelSpec
+from verticals.plugins import PluginInfo, VerticalsPluginManager, get_plugin_manager
+
+T = TypeVar("T", ModelSpec, DataAdapter, Evaluation)
+
+
+class RegistryError(Exception):
+    """A registration the registry refuses, such as a name two plugins both claim."""
+
+
+class UnknownNameError(KeyError):
+    """A model, adapter or evaluation name nobody registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class Registered(Generic[T]):
+    item: T
+    provenance: PluginInfo
+
+
+@dataclass
+class Registry:
+    models: dict[str, Registered[ModelSpec]] = field(default_factory=dict)
+    adapters: dict[str, Registered[DataAdapter]] = field(default_factory=dict)
+    evaluations: dict[str, Registered[Evaluation]] = field(default_factory=dict)
+    plugin_manager: VerticalsPluginManager | None = None
+
+    @classmethod
+    def load(cls, pm: VerticalsPluginManager | None = None) -> Registry:
+        """Call every plugin's ``register_*`` hooks; a hook that raises marks its plugin failed."""
+        pm = pm if pm is not None else get_plugin_manager()
+        registry = cls(plugin_manager=pm)
+        for hook_name, table, kind in (
+            ("register_models", registry.models, "model"),
+            ("register_data_adapters", registry.adapters, "adapter"),
+            ("register_evaluations", registry.evaluations, "evaluation"),
+        ):
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                if any(f.name == impl.plugin_name for f in pm.failures):
+                    continue
+                info = pm.info[impl.plugin_name]
+                pending: dict[str, Registered[Any]] = {}
+                try:
+                    impl.function(register=_collector(pending, table, kind, info))
+                except Exception as error:
+                    if isinstance(error, ValidationError):
+                        error = RegistryError(f"plugin {info.name!r} registered an invalid {kind}: {error}")
+                    pm.record_failure(info.name, error)
+                    continue
+                table.update(pending)  # all or nothing: a hook that fails half way registers nothing
+        return registry
+
+    @property
+    def failures(self) -> list[Any]:
+        return self.plugin_manager.failures if self.plugin_manager else []
+
+    def model(self, name: str) -> ModelSpec:
+        return _lookup(self.models, name, "model", "verticals models list").item
+
+    def adapter(self, name: str) -> DataAdapter:
+        return _lookup(self.adapters, name, "adapter", "verticals plugins list").item
+
+    def evaluations_for(self, model: str) -> list[Evaluation]:
+        return [r.item for r in self.evaluations.values() if r.item.model == model]
+
+
+def _collector(
+    pending: dict[str, Registered[Any]], table: dict[str, Registered[Any]], kind: str, info: PluginInfo
+) -> Callable[[Any], None]:
+    def register(item: Any) -> None:
+        name = item.name
+        existing = table.get(name) or pending.get(name)
+        if existing is not None:
+            raise RegistryError(
+                f"{kind} {name!r} is registered by both plugin {existing.provenance.name!r} "
+                f"({existing.provenance.distribution} {existing.provenance.version}) and plugin "
+                f"{info.name!r} ({info.distribution} {info.version}); uninstall one of them or rename "
+                f"the {kind}"
+            )
+        pending[name] = Registered(item, info)
+
+    return register
+
+
+def _lookup(table: dict[str, Registered[Any]], name: str, kind: str, hint: str) -> Registered[Any]:
+    try:
+        return table[name]
+    except KeyError:
+        known = ", ".join(sorted(table)) or "none"
+        raise UnknownNameError(f"unknown {kind} {name!r}; known: {known} (see `{hint}`)") from None
