@@ -87,6 +87,11 @@ class ModelSpec(BaseModel):
         None, description="prepare(fetched, out_dir): turn fetched files into servable ones; output is cached"
     )
     predictor: Callable[[], Predictor] | None = None
+    input_adapter: str | None = Field(
+        None,
+        description="registered adapter the gateway runs each request item through (bytes of an uploaded "
+        "file, or a decoded JSON value) to get this model's inputs; None passes items as they come",
+    )
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
 
