@@ -32,7 +32,7 @@ test: install
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 bench: install
-	$(BIN)/python -m pytest -p no:cacheprovider tests/bench -s
+	$(BIN)/python -m pytest -p no:cacheprovider -o python_files="bench_*.py" tests/bench -s
 
 lint: install
 	$(BIN)/ruff check core plugins tests dashboard

@@ -24,3 +24,32 @@ def model_cache() -> Path:
     path = Path(os.environ.get("VERTICALS_TEST_MODEL_CACHE", REPO / ".cache" / "models"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class SitePackages:
+    """A directory on ``sys.path`` holding real distributions (dist-info metadata + entry points).
+
+    importlib.metadata finds them exactly as it finds pip-installed ones, without running pip.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def add(
+        self, dist: str, module: str, source: str, *, entry_point: str | None = None, version: str = "1.0"
+    ) -> Path:
+        (self.root / f"{module}.py").write_text(source)
+        info = self.root / f"{dist.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[verticals]\n{entry_point or module} = {module}\n")
+        return info
+
+
+@pytest.fixture
+def site_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SitePackages:
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
+    return SitePackages(root)

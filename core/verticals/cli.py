@@ -40,19 +40,25 @@ def plugins_list(as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     for info in pm.info.values():
         failure = next((f for f in pm.failures if f.name == info.name), None)
-        rows.append(_plugin_row(info.name, info.distribution, info.version, failure.error if failure else None,
-                                registry))
+        rows.append(
+            _plugin_row(
+                info.name, info.distribution, info.version, failure.error if failure else None, registry
+            )
+        )
     for failure in pm.failures:
         if failure.name not in pm.info:
-            rows.append(_plugin_row(failure.name, failure.distribution, failure.version, failure.error, registry))
+            rows.append(
+                _plugin_row(failure.name, failure.distribution, failure.version, failure.error, registry)
+            )
     if as_json:
         print_json(rows)
     else:
         print_table(rows, ["name", "distribution", "version", "status", "models", "error"], title="Plugins")
 
 
-def _plugin_row(name: str, distribution: str | None, version: str | None, error: str | None,
-                registry: Any) -> dict[str, Any]:
+def _plugin_row(
+    name: str, distribution: str | None, version: str | None, error: str | None, registry: Any
+) -> dict[str, Any]:
     def mine(table: dict[str, Any]) -> list[str]:
         return sorted(key for key, value in table.items() if value.provenance.name == name)
 
@@ -72,11 +78,16 @@ def _plugin_row(name: str, distribution: str | None, version: str | None, error:
 @click.argument("packages", nargs=-1, required=True)
 @click.option("-U", "--upgrade", is_flag=True, help="Upgrade packages that are already installed.")
 @click.option("-e", "--editable", is_flag=True, help="Install a local directory in editable mode.")
-def plugins_install(packages: tuple[str, ...], upgrade: bool, editable: bool) -> None:
+@click.option("--no-build-isolation", is_flag=True, help="Build with the build tools already installed.")
+def plugins_install(
+    packages: tuple[str, ...], upgrade: bool, editable: bool, no_build_isolation: bool
+) -> None:
     """Install plugins with pip into the environment verticals runs in."""
     args = [sys.executable, "-m", "pip", "install"]
     if upgrade:
         args.append("--upgrade")
+    if no_build_isolation:
+        args.append("--no-build-isolation")
     for package in packages:
         args.extend(["-e", package] if editable else [package])
     sys.exit(subprocess.call(args))

@@ -69,7 +69,5 @@ def load_settings(**overrides: Any) -> Settings:
         for item in error.errors():
             key = ".".join(str(part) for part in item["loc"])
             env = f"VERTICALS_{key.upper()}"
-            problems.append(
-                f"setting {key!r} (env {env}) = {item.get('input')!r}: {item['msg']}"
-            )
+            problems.append(f"setting {key!r} (env {env}) = {item.get('input')!r}: {item['msg']}")
         raise ConfigError("; ".join(problems)) from None

@@ -72,7 +72,9 @@ def allowed_plugins() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def get_plugin_manager(*, load_defaults: bool = True, load_entry_points: bool = True) -> VerticalsPluginManager:
+def get_plugin_manager(
+    *, load_defaults: bool = True, load_entry_points: bool = True
+) -> VerticalsPluginManager:
     """Build a new plugin manager; no global state, so tests can build as many as they like."""
     pm = VerticalsPluginManager()
     if load_defaults:
@@ -109,4 +111,6 @@ def load_entry_point_plugins(pm: VerticalsPluginManager, allowed: set[str] | Non
         try:
             pm.add_plugin(plugin, name, dist_name, dist_version)
         except (ValueError, pluggy.PluginValidationError) as error:
-            pm.failures.append(PluginFailure(name, dist_name, dist_version, f"{type(error).__name__}: {error}"))
+            pm.failures.append(
+                PluginFailure(name, dist_name, dist_version, f"{type(error).__name__}: {error}")
+            )

@@ -97,7 +97,7 @@ def _collector(
     return register
 
 
-def _lookup(table: dict[str, Registered[Any]], name: str, kind: str, hint: str) -> Registered[Any]:
+def _lookup(table: dict[str, Registered[T]], name: str, kind: str, hint: str) -> Registered[T]:
     try:
         return table[name]
     except KeyError:

@@ -48,7 +48,9 @@ def make_plugin_manager() -> PluginManagerFactory:
     def make(*plugins: object, defaults: bool = True, installed: bool = False) -> VerticalsPluginManager:
         pm = get_plugin_manager(load_defaults=defaults, load_entry_points=installed)
         for index, plugin in enumerate(plugins):
-            name = getattr(plugin, "name", None) or getattr(plugin, "__name__", None) or f"test-plugin-{index}"
+            name = (
+                getattr(plugin, "name", None) or getattr(plugin, "__name__", None) or f"test-plugin-{index}"
+            )
             pm.add_plugin(plugin, str(name), "test", None)
         pm.check_pending()
         return pm
