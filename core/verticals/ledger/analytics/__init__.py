@@ -1,0 +1,26 @@
+"""Unit-economics analytics over the ledger: every figure the dashboard and the admin API show.
+
+Each function is pure: it takes a ``Ledger`` or a DuckDB connection plus filters, runs read-only
+SQL and returns plain lists of dicts (or a dict) of str, int, float, Decimal (money, exact) and
+UTC datetimes. ``since`` is inclusive, ``until`` exclusive.
+"""
+
+from verticals.ledger.analytics.anomalies import cost_anomalies
+from verticals.ledger.analytics.budgets import budget_status
+from verticals.ledger.analytics.capacity import break_even, utilization
+from verticals.ledger.analytics.concentration import concentration
+from verticals.ledger.analytics.latency import latency_by_model
+from verticals.ledger.analytics.usage import unit_economics, usage_summary
+from verticals.ledger.analytics.whatif import pricing_what_if
+
+__all__ = [
+    "break_even",
+    "budget_status",
+    "concentration",
+    "cost_anomalies",
+    "latency_by_model",
+    "pricing_what_if",
+    "unit_economics",
+    "usage_summary",
+    "utilization",
+]

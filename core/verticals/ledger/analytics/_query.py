@@ -1,0 +1,65 @@
+"""What every analytics function shares: the connection behind a ledger, and the usual filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from verticals.ledger._time import from_db, to_db
+
+NANO = Decimal("0.000000001")
+
+
+def connection_of(source: Any) -> Any:
+    """Accept a ``Ledger`` or a DuckDB connection (for example a read-only one)."""
+    return getattr(source, "connection", source)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which usage events a figure covers: ``since`` inclusive, ``until`` exclusive, exact matches."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    customer: str | None = None
+    plugin: str | None = None
+    model: str | None = None
+
+    def where(self, alias: str = "") -> tuple[str, list[Any]]:
+        prefix = f"{alias}." if alias else ""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.since is not None:
+            clauses.append(f"{prefix}ts >= ?")
+            params.append(to_db(self.since))
+        if self.until is not None:
+            clauses.append(f"{prefix}ts < ?")
+            params.append(to_db(self.until))
+        for column in ("customer", "plugin", "model"):
+            value = getattr(self, column)
+            if value is not None:
+                clauses.append(f"{prefix}{column} = ?")
+                params.append(value)
+        return (" AND ".join(clauses) or "true"), params
+
+
+def ratio(numerator: Decimal | float | int, denominator: Decimal | float | int) -> float | None:
+    """``numerator / denominator`` as a float, None where the denominator is zero."""
+    if not denominator:
+        return None
+    return (
+        float(Decimal(numerator) / Decimal(denominator))
+        if isinstance(numerator, Decimal)
+        else (float(numerator) / float(denominator))
+    )
+
+
+def money(value: Any) -> Decimal:
+    """A DuckDB sum (None for no rows) as an exact Decimal."""
+    return Decimal(0) if value is None else Decimal(value)
+
+
+def utc(value: datetime | None) -> datetime | None:
+    return None if value is None else from_db(value)

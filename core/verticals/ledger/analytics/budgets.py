@@ -1,0 +1,57 @@
+"""Per customer: spend this month against budget, and the month-end forecast from the run-rate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from verticals.ledger._time import as_utc, from_db, month_start, next_month_start, to_db, utc_now
+from verticals.ledger.analytics._query import connection_of, money
+
+
+def budget_status(source: Any, *, at: datetime | None = None) -> list[dict[str, Any]]:
+    """One row per customer for the calendar month (UTC) holding ``at`` (default now).
+
+    ``spend_usd`` is revenue from ``month start`` up to ``at``. The run-rate is that spend over the
+    time elapsed since the month began (or since the customer was created, if later), and
+    ``forecast_usd`` = spend + run-rate x time left in the month. ``budget_used`` and
+    ``forecast_vs_budget`` are fractions of the budget (None without one); ``over_budget_forecast``
+    says whether the forecast exceeds it. Events still in the spool are not counted: flush first.
+    """
+    now = as_utc(at) if at is not None else utc_now()
+    start, end = month_start(now), next_month_start(now)
+    conn = connection_of(source)
+    rows = conn.execute(
+        "SELECT c.name, c.plan, c.budget_usd, c.status, c.created_at, "
+        "(SELECT sum(revenue_usd) FROM usage_events u WHERE u.customer = c.name AND u.ts >= ? AND u.ts < ?) "
+        "FROM customers c ORDER BY c.name",
+        [to_db(start), to_db(now)],
+    ).fetchall()
+    out = []
+    for name, plan, budget, status, created, spend in rows:
+        spend = money(spend)
+        begun = max(start, from_db(created))
+        elapsed = (now - begun).total_seconds()
+        remaining = (end - now).total_seconds()
+        if elapsed > 0:
+            rate = spend / Decimal(str(elapsed))
+            forecast = spend + rate * Decimal(str(remaining))
+        else:
+            rate, forecast = Decimal(0), spend
+        forecast = forecast.quantize(Decimal("0.000001"))
+        out.append(
+            {
+                "customer": name,
+                "plan": plan,
+                "status": status,
+                "budget_usd": budget,
+                "spend_usd": spend,
+                "run_rate_usd_per_day": (rate * 86400).quantize(Decimal("0.000001")),
+                "forecast_usd": forecast,
+                "budget_used": float(spend / budget) if budget else None,
+                "forecast_vs_budget": float(forecast / budget) if budget else None,
+                "over_budget_forecast": bool(budget is not None and forecast > budget),
+            }
+        )
+    return out

@@ -1,0 +1,224 @@
+"""The price book and the cost book: effective-dated, append-only, served from memory.
+
+A change is a new row from a moment on, never an edit, so revenue and cost already recorded never
+change. A row dated before now is refused: it would reprice the past. Both books are small (plans x
+models, device classes), so they live in dicts of time-sorted rows; ``price_for_plan`` and
+``cost_rate`` sit on the gateway's request path and never touch DuckDB.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from verticals.ledger._time import as_utc, from_db, to_db
+from verticals.ledger._values import check_name, parse_money
+from verticals.ledger.errors import LedgerError
+
+PriceKey = tuple[str, str | None, str | None, str | None, str]  # plan, model, plugin, task, unit
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    id: int
+    plan: str
+    model: str | None
+    plugin: str | None
+    task: str | None
+    unit: str
+    price_per_unit_usd: Decimal
+    effective_from: datetime
+    created_at: datetime
+    note: str
+
+
+@dataclass(frozen=True)
+class CostRow:
+    id: int
+    device_class: str
+    usd_per_hour: Decimal
+    effective_from: datetime
+    created_at: datetime
+    example: bool
+    note: str
+
+
+class _Timeline:
+    """Values keyed by effective time; ``at(t)`` is the one in force at t."""
+
+    def __init__(self) -> None:
+        self.times: list[datetime] = []
+        self.values: list[Decimal] = []
+
+    def add(self, when: datetime, value: Decimal) -> None:
+        index = bisect.bisect_right(self.times, when)
+        self.times.insert(index, when)
+        self.values.insert(index, value)
+
+    def at(self, when: datetime) -> Decimal | None:
+        index = bisect.bisect_right(self.times, when)
+        return self.values[index - 1] if index else None
+
+
+class Books:
+    def __init__(self, conn: Any, lock: threading.RLock, clock: Callable[[], datetime]) -> None:
+        self._conn = conn
+        self._lock = lock
+        self._clock = clock
+        self._prices: dict[PriceKey, _Timeline] = {}
+        self._costs: dict[str, _Timeline] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        prices: dict[PriceKey, _Timeline] = {}
+        costs: dict[str, _Timeline] = {}
+        for row in self.list_prices():
+            key = (row.plan, row.model, row.plugin, row.task, row.unit)
+            prices.setdefault(key, _Timeline()).add(row.effective_from, row.price_per_unit_usd)
+        for cost in self.list_costs():
+            costs.setdefault(cost.device_class, _Timeline()).add(cost.effective_from, cost.usd_per_hour)
+        self._prices, self._costs = prices, costs
+
+    def _effective(self, effective_from: datetime | None) -> datetime:
+        now = as_utc(self._clock())
+        if effective_from is None:
+            return now
+        when = as_utc(effective_from)
+        if when < now:
+            raise LedgerError(
+                f"effective date {when.isoformat()} is in the past: the books are append-only so that "
+                "recorded revenue and cost never change; give a date from now on, or leave it out for now"
+            )
+        return when
+
+    # prices
+
+    def set_price(
+        self,
+        plan: str,
+        unit: str,
+        price_per_unit_usd: Decimal | str | int,
+        *,
+        model: str | None = None,
+        plugin: str | None = None,
+        task: str | None = None,
+        effective_from: datetime | None = None,
+        note: str = "",
+    ) -> PriceRow:
+        """Append a price for ``plan`` x (``model`` | ``plugin``/``task`` default) x ``unit``."""
+        price = parse_money(price_per_unit_usd, "price per unit", places=12)
+        if not unit:
+            raise LedgerError("a price needs a unit, such as tokens, images, audio-seconds, rows or calls")
+        if model is None and plugin is None and task is None:
+            raise LedgerError(
+                "a price needs a model (e.g. nlp/chat) or a plugin and/or task default (e.g. plugin nlp, "
+                "task chat); a model with no price row is charged its own list price"
+            )
+        if model is not None and (plugin is not None or task is not None):
+            raise LedgerError("give either a model, or a plugin/task default, not both")
+        when = self._effective(effective_from)
+        key = (plan, model, plugin, task, unit)
+        timeline = self._prices.get(key)
+        if timeline is not None and when in timeline.times:
+            raise LedgerError(f"a price for this plan, target and unit already starts at {when.isoformat()}")
+        with self._lock:
+            row_id = self._conn.execute(
+                "INSERT INTO price_book (plan, model, plugin, task, unit, price_per_unit_usd, "
+                "effective_from, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [plan, model, plugin, task, unit, price, to_db(when), to_db(self._clock()), note],
+            ).fetchone()[0]
+        self.reload()
+        return next(row for row in self.list_prices() if row.id == row_id)
+
+    def list_prices(self, plan: str | None = None) -> list[PriceRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, plan, model, plugin, task, unit, price_per_unit_usd, effective_from, "
+                "created_at, note FROM price_book WHERE ? IS NULL OR plan = ? "
+                "ORDER BY plan, model, plugin, task, unit, effective_from",
+                [plan, plan],
+            ).fetchall()
+        return [
+            PriceRow(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                from_db(row[7]),
+                from_db(row[8]),
+                row[9],
+            )
+            for row in rows
+        ]
+
+    def price_for_plan(
+        self, plan: str, model: str, plugin: str, task: str, unit: str, at: datetime | None = None
+    ) -> Decimal | None:
+        """Price in force: plan x model, then plan x plugin+task, plan x plugin, plan x task; else None."""
+        when = as_utc(at) if at is not None else as_utc(self._clock())
+        for key in (
+            (plan, model, None, None, unit),
+            (plan, None, plugin, task, unit),
+            (plan, None, plugin, None, unit),
+            (plan, None, None, task, unit),
+        ):
+            timeline = self._prices.get(key)
+            if timeline is not None:
+                price = timeline.at(when)
+                if price is not None:
+                    return price
+        return None
+
+    # costs
+
+    def set_cost(
+        self,
+        device_class: str,
+        usd_per_hour: Decimal | str | int,
+        *,
+        effective_from: datetime | None = None,
+        note: str = "",
+    ) -> CostRow:
+        check_name(device_class, "device class")
+        rate = parse_money(usd_per_hour, "USD per device-hour", places=6)
+        when = self._effective(effective_from)
+        timeline = self._costs.get(device_class)
+        if timeline is not None and when in timeline.times:
+            raise LedgerError(f"a rate for {device_class!r} already starts at {when.isoformat()}")
+        with self._lock:
+            row_id = self._conn.execute(
+                "INSERT INTO cost_book (device_class, usd_per_hour, effective_from, created_at, example, "
+                "note) VALUES (?, ?, ?, ?, false, ?) RETURNING id",
+                [device_class, rate, to_db(when), to_db(self._clock()), note],
+            ).fetchone()[0]
+        self.reload()
+        return next(row for row in self.list_costs() if row.id == row_id)
+
+    def list_costs(self) -> list[CostRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, device_class, usd_per_hour, effective_from, created_at, example, note "
+                "FROM cost_book ORDER BY device_class, effective_from"
+            ).fetchall()
+        return [
+            CostRow(row[0], row[1], row[2], from_db(row[3]), from_db(row[4]), row[5], row[6]) for row in rows
+        ]
+
+    def cost_rate(self, device_class: str, at: datetime | None = None) -> Decimal:
+        when = as_utc(at) if at is not None else as_utc(self._clock())
+        timeline = self._costs.get(device_class)
+        rate = timeline.at(when) if timeline is not None else None
+        if rate is None:
+            raise LedgerError(
+                f"no cost rate for device class {device_class!r} at {when.isoformat()}: "
+                f"add one with `verticals costs set {device_class} USD_PER_HOUR`"
+            )
+        return rate

@@ -1,0 +1,227 @@
+"""Control data: plans, customers and API keys, with in-memory caches for the gateway's hot path.
+
+Keys are stored only as a sha256 hash plus a short display prefix; the plaintext is returned once by
+``create_key`` and never written anywhere. The caches are coherent because DuckDB lets one process
+write the ledger, and every write in that process goes through here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from verticals.ledger._time import from_db, to_db
+from verticals.ledger._values import check_limit, check_name, parse_money
+from verticals.ledger.errors import LedgerError
+
+KEY_PREFIX_LEN = 11  # "vk_" + 8 characters: enough to tell keys apart in a list, useless to an attacker
+CUSTOMER_STATUSES = ("active", "suspended")
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    monthly_fee_usd: Decimal
+    included_units: float
+    description: str
+    example: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Customer:
+    name: str
+    plan: str
+    budget_usd: Decimal | None
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    prefix: str
+    customer: str
+    rpm: int | None
+    tpm: int | None
+    revoked_at: datetime | None
+    created_at: datetime
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+class Control:
+    def __init__(self, conn: Any, lock: threading.RLock, clock: Callable[[], datetime]) -> None:
+        self._conn = conn
+        self._lock = lock
+        self._clock = clock
+        self._customers: dict[str, Customer] = {}
+        self._keys_by_hash: dict[str, ApiKey] = {}
+        self._plans: dict[str, Plan] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        with self._lock:
+            plans = self._conn.execute("SELECT * FROM plans ORDER BY name").fetchall()
+            customers = self._conn.execute(
+                "SELECT name, plan, budget_usd, status, created_at FROM customers ORDER BY name"
+            ).fetchall()
+            keys = self._conn.execute(
+                "SELECT key_sha256, prefix, customer, rpm, tpm, revoked_at, created_at FROM api_keys"
+            ).fetchall()
+        self._plans = {row[0]: Plan(row[0], row[1], row[2], row[3], row[4], from_db(row[5])) for row in plans}
+        self._customers = {
+            row[0]: Customer(row[0], row[1], row[2], row[3], from_db(row[4])) for row in customers
+        }
+        self._keys_by_hash = {
+            row[0]: ApiKey(
+                row[1], row[2], row[3], row[4], from_db(row[5]) if row[5] else None, from_db(row[6])
+            )
+            for row in keys
+        }
+
+    # plans
+
+    def create_plan(
+        self,
+        name: str,
+        monthly_fee_usd: Decimal | str | int = 0,
+        included_units: float = 0,
+        description: str = "",
+    ) -> Plan:
+        check_name(name, "plan")
+        fee = parse_money(monthly_fee_usd, "monthly fee", places=6)
+        if included_units < 0:
+            raise LedgerError(f"included units {included_units!r} must be zero or more")
+        if name in self._plans:
+            raise LedgerError(f"plan {name!r} already exists: pick another name (see `verticals plans list`)")
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO plans VALUES (?, ?, ?, ?, false, ?)",
+                [name, fee, float(included_units), description, to_db(self._clock())],
+            )
+        self.reload()
+        return self._plans[name]
+
+    def list_plans(self) -> list[Plan]:
+        return list(self._plans.values())
+
+    def get_plan(self, name: str) -> Plan:
+        plan = self._plans.get(name)
+        if plan is None:
+            known = ", ".join(sorted(self._plans)) or "none"
+            raise LedgerError(
+                f"unknown plan {name!r}: use one of {known}, or create it with `verticals plans create`"
+            )
+        return plan
+
+    # customers
+
+    def create_customer(
+        self, name: str, plan: str, budget_usd: Decimal | str | int | None = None
+    ) -> Customer:
+        check_name(name, "customer")
+        self.get_plan(plan)
+        budget = None if budget_usd is None else parse_money(budget_usd, "budget", places=6)
+        if name in self._customers:
+            raise LedgerError(
+                f"customer {name!r} already exists: pick another name (`verticals customers list`)"
+            )
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO customers VALUES (?, ?, ?, 'active', ?)",
+                [name, plan, budget, to_db(self._clock())],
+            )
+        self.reload()
+        return self._customers[name]
+
+    def update_customer(
+        self,
+        name: str,
+        *,
+        plan: str | None = None,
+        budget_usd: Decimal | str | int | None = None,
+        clear_budget: bool = False,
+        status: str | None = None,
+    ) -> Customer:
+        current = self.get_customer(name)
+        new_plan = current.plan if plan is None else self.get_plan(plan).name
+        if clear_budget:
+            budget = None
+        else:
+            budget = current.budget_usd if budget_usd is None else parse_money(budget_usd, "budget", places=6)
+        new_status = current.status if status is None else status
+        if new_status not in CUSTOMER_STATUSES:
+            raise LedgerError(f"status {status!r} is not one of {', '.join(CUSTOMER_STATUSES)}")
+        with self._lock:
+            self._conn.execute(
+                "UPDATE customers SET plan = ?, budget_usd = ?, status = ? WHERE name = ?",
+                [new_plan, budget, new_status, name],
+            )
+        self.reload()
+        return self._customers[name]
+
+    def list_customers(self) -> list[Customer]:
+        return list(self._customers.values())
+
+    def get_customer(self, name: str) -> Customer:
+        customer = self._customers.get(name)
+        if customer is None:
+            raise LedgerError(
+                f"unknown customer {name!r}: create it with `verticals customers create {name} --plan PLAN`"
+            )
+        return customer
+
+    # keys
+
+    def create_key(self, customer: str, rpm: int | None = None, tpm: int | None = None) -> tuple[str, ApiKey]:
+        self.get_customer(customer)
+        check_limit(rpm, "rpm (requests per minute)")
+        check_limit(tpm, "tpm (tokens per minute)")
+        prefixes = {key.prefix for key in self._keys_by_hash.values()}
+        while True:
+            plaintext = "vk_" + secrets.token_urlsafe(32)
+            if plaintext[:KEY_PREFIX_LEN] not in prefixes:
+                break
+        prefix = plaintext[:KEY_PREFIX_LEN]
+        digest = hash_key(plaintext)
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                [prefix, digest, customer, rpm, tpm, to_db(self._clock())],
+            )
+        self.reload()
+        return plaintext, self._keys_by_hash[digest]
+
+    def find_key(self, plaintext: str) -> ApiKey | None:
+        """The key for a presented plaintext, revoked or not (the caller checks ``revoked_at``)."""
+        return self._keys_by_hash.get(hash_key(plaintext))
+
+    def revoke_key(self, prefix: str) -> None:
+        match = next((key for key in self._keys_by_hash.values() if key.prefix == prefix), None)
+        if match is None:
+            raise LedgerError(f"no key with prefix {prefix!r}: see `verticals keys list` for the prefixes")
+        if match.revoked_at is not None:
+            raise LedgerError(f"key {prefix!r} was already revoked at {match.revoked_at.isoformat()}")
+        with self._lock:
+            self._conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE prefix = ?", [to_db(self._clock()), prefix]
+            )
+        self.reload()
+
+    def list_keys(self, customer: str | None = None) -> list[ApiKey]:
+        if customer is not None:
+            self.get_customer(customer)
+        keys = [k for k in self._keys_by_hash.values() if customer is None or k.customer == customer]
+        return sorted(keys, key=lambda k: (k.customer, k.created_at, k.prefix))

@@ -1,0 +1,352 @@
+"""``Ledger``: one object over the DuckDB file that holds the business - control data, books, usage.
+
+DuckDB lets one process write a database file, so the gateway opens the ledger read-write and owns
+it; everything else goes through the admin API, or opens the file with ``read_only=True`` when no
+server runs. ``connection`` is a plain DuckDB connection for the analytics functions; like any
+DuckDB connection it is for one thread at a time (take ``connection.cursor()`` in another thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from verticals.ledger import facts
+from verticals.ledger._time import month_start, next_month_start, to_db, utc_now
+from verticals.ledger.books import Books, CostRow, PriceRow
+from verticals.ledger.control import ApiKey, Control, Customer, Plan
+from verticals.ledger.errors import LedgerError
+from verticals.ledger.events import UsageEvent
+from verticals.ledger.schema import SCHEMA_VERSION, check_not_newer, migrate, schema_version
+from verticals.ledger.writer import SpendTally, SpoolWriter
+
+LEDGER_FILE = "ledger.duckdb"
+SPOOL_DIR = "ledger.spool"
+
+
+def _connect(path: Path, read_only: bool) -> Any:
+    import duckdb
+
+    try:
+        conn = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        text = str(error)
+        if "lock" in text.lower():
+            raise LedgerError(
+                f"the ledger at {path} is in use by another process ({text.splitlines()[0]}): stop "
+                "`verticals serve` first, or make the change through the admin API of the running server"
+            ) from None
+        raise LedgerError(f"cannot open the ledger at {path}: {text}") from None
+    except duckdb.Error as error:
+        raise LedgerError(
+            f"{path} is not a readable ledger ({error}); move it aside to start afresh"
+        ) from None
+    # A DuckDB built without ICU has no time zones at all, which is UTC too.
+    with contextlib.suppress(duckdb.Error):
+        conn.execute("SET TimeZone = 'UTC'")
+    return conn
+
+
+class Ledger:
+    def __init__(
+        self, path: Path, conn: Any, writer: SpoolWriter | None, clock: Callable[[], datetime]
+    ) -> None:
+        self.path = path
+        self._conn = conn
+        self._writer = writer
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._control = Control(conn, self._lock, clock)
+        self._books = Books(conn, self._lock, clock)
+        self._spend_cache: dict[tuple[str, int, int], Decimal] = {}
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        home: Path,
+        *,
+        read_only: bool = False,
+        fsync_ms: int | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Ledger:
+        """Open (or create) ``home/ledger.duckdb``, upgrade its schema and replay any spool left behind.
+
+        ``fsync_ms`` is the machine-crash window of the spool (default: the ``spool_fsync_ms``
+        setting); ``clock`` replaces the wall clock, for tests and back-fills.
+        """
+        home = Path(home)
+        path = home / LEDGER_FILE
+        clock = clock or utc_now
+        if read_only:
+            if not path.exists():
+                raise LedgerError(
+                    f"no ledger at {path}: start the server once, or run `verticals customers list`"
+                )
+            conn = _connect(path, read_only=True)
+            version = schema_version(conn)
+            if version != SCHEMA_VERSION:
+                conn.close()
+                check_not_newer(version, str(path))
+                raise LedgerError(
+                    f"the ledger at {path} has schema version {version} and needs upgrading to "
+                    f"{SCHEMA_VERSION}: open it read-write once (e.g. `verticals customers list`)"
+                )
+            return cls(path, conn, None, clock)
+        home.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            # check the version read-only first, so that a ledger from a newer release is not touched
+            probe = _connect(path, read_only=True)
+            try:
+                check_not_newer(schema_version(probe), str(path))
+            finally:
+                probe.close()
+        conn = _connect(path, read_only=False)
+        try:
+            migrate(conn, str(path))
+            if fsync_ms is None:
+                from verticals.config import load_settings
+
+                fsync_ms = load_settings().spool_fsync_ms
+            ledger = cls(path, conn, None, clock)
+            ledger._writer = SpoolWriter(
+                conn.cursor(),
+                home / SPOOL_DIR,
+                fsync_ms=fsync_ms,
+                on_commit=ledger._forget_spend,
+            )
+        except BaseException:
+            conn.close()
+            raise
+        return ledger
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> Any:
+        """The DuckDB connection, for the functions in ``verticals.ledger.analytics``."""
+        return self._conn
+
+    @property
+    def read_only(self) -> bool:
+        return self._writer is None
+
+    def _writable(self) -> SpoolWriter:
+        if self._closed:
+            raise LedgerError("the ledger is closed: open it again with Ledger.open(home)")
+        if self._writer is None:
+            raise LedgerError(
+                f"the ledger at {self.path} was opened read-only: open it without read_only to change it"
+            )
+        return self._writer
+
+    # control data
+
+    def create_plan(
+        self,
+        name: str,
+        monthly_fee_usd: Decimal | str | int = 0,
+        included_units: float = 0,
+        description: str = "",
+    ) -> Plan:
+        self._writable()
+        return self._control.create_plan(name, monthly_fee_usd, included_units, description)
+
+    def list_plans(self) -> list[Plan]:
+        return self._control.list_plans()
+
+    def get_plan(self, name: str) -> Plan:
+        return self._control.get_plan(name)
+
+    def create_customer(
+        self, name: str, plan: str, budget_usd: Decimal | str | int | None = None
+    ) -> Customer:
+        self._writable()
+        return self._control.create_customer(name, plan, budget_usd)
+
+    def update_customer(
+        self,
+        name: str,
+        *,
+        plan: str | None = None,
+        budget_usd: Decimal | str | int | None = None,
+        clear_budget: bool = False,
+        status: str | None = None,
+    ) -> Customer:
+        self._writable()
+        return self._control.update_customer(
+            name, plan=plan, budget_usd=budget_usd, clear_budget=clear_budget, status=status
+        )
+
+    def list_customers(self) -> list[Customer]:
+        return self._control.list_customers()
+
+    def get_customer(self, name: str) -> Customer:
+        return self._control.get_customer(name)
+
+    def create_key(self, customer: str, rpm: int | None = None, tpm: int | None = None) -> tuple[str, ApiKey]:
+        """A new key: returns the plaintext (show it once, it is stored nowhere) and its record."""
+        self._writable()
+        return self._control.create_key(customer, rpm, tpm)
+
+    def find_key(self, plaintext: str) -> ApiKey | None:
+        return self._control.find_key(plaintext)
+
+    def revoke_key(self, prefix: str) -> None:
+        self._writable()
+        self._control.revoke_key(prefix)
+
+    def list_keys(self, customer: str | None = None) -> list[ApiKey]:
+        return self._control.list_keys(customer)
+
+    # books
+
+    def set_price(
+        self,
+        plan: str,
+        unit: str,
+        price_per_unit_usd: Decimal | str | int,
+        *,
+        model: str | None = None,
+        plugin: str | None = None,
+        task: str | None = None,
+        effective_from: datetime | None = None,
+        note: str = "",
+    ) -> PriceRow:
+        self._writable()
+        self._control.get_plan(plan)
+        return self._books.set_price(
+            plan,
+            unit,
+            price_per_unit_usd,
+            model=model,
+            plugin=plugin,
+            task=task,
+            effective_from=effective_from,
+            note=note,
+        )
+
+    def list_prices(self, plan: str | None = None) -> list[PriceRow]:
+        if plan is not None:
+            self._control.get_plan(plan)
+        return self._books.list_prices(plan)
+
+    def price_per_unit(
+        self, customer: str, model: str, plugin: str, task: str, unit: str, at: datetime | None = None
+    ) -> Decimal | None:
+        """The price in force for the customer's plan, or None: then the model's own list price applies."""
+        plan = self._control.get_customer(customer).plan
+        return self._books.price_for_plan(plan, model, plugin, task, unit, at)
+
+    def set_cost(
+        self,
+        device_class: str,
+        usd_per_hour: Decimal | str | int,
+        *,
+        effective_from: datetime | None = None,
+        note: str = "",
+    ) -> CostRow:
+        self._writable()
+        return self._books.set_cost(device_class, usd_per_hour, effective_from=effective_from, note=note)
+
+    def list_costs(self) -> list[CostRow]:
+        return self._books.list_costs()
+
+    def cost_rate(self, device_class: str, at: datetime | None = None) -> Decimal:
+        """USD per device-hour in force for ``device_class`` at ``at`` (default now)."""
+        return self._books.cost_rate(device_class, at)
+
+    # usage
+
+    def record(self, event: UsageEvent) -> None:
+        """Spool one event; returns once it is in the spool file (it then survives ``kill -9``)."""
+        self._writable().record(event)
+
+    def flush(self) -> None:
+        """Wait until every event recorded so far is in DuckDB."""
+        self._writable().flush()
+
+    def month_spend(self, customer: str, at: datetime | None = None) -> Decimal:
+        """Revenue from ``customer`` in the calendar month (UTC) holding ``at``, recorded events included."""
+        self._control.get_customer(customer)
+        start = month_start(at if at is not None else self._clock())
+        key = (customer, start.year, start.month)
+        writer = self._writer
+        if writer is None:
+            return self._db_spend(customer, start)
+        with writer.commit_lock:
+            cached = self._spend_cache.get(key)
+            if cached is None:
+                cached = self._spend_cache[key] = self._db_spend(customer, start)
+            return cached + writer.unflushed_spend(customer, start)
+
+    def _db_spend(self, customer: str, start: datetime) -> Decimal:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT coalesce(sum(revenue_usd), 0) FROM usage_events "
+                "WHERE customer = ? AND ts >= ? AND ts < ?",
+                [customer, to_db(start), to_db(next_month_start(start))],
+            ).fetchone()
+        return Decimal(row[0])
+
+    def _forget_spend(self, spend: SpendTally) -> None:
+        # runs in the writer thread under commit_lock, right after the batch is in DuckDB
+        for key in spend:
+            self._spend_cache.pop(key, None)
+
+    # capacity and evaluations
+
+    def record_capacity(
+        self,
+        instance_id: str,
+        model: str,
+        device_class: str,
+        up_at: datetime,
+        down_at: datetime | None = None,
+    ) -> None:
+        """Record a backend instance coming up; call again with the same ``up_at`` and a ``down_at``
+        to close it."""
+        self._writable()
+        self._books.cost_rate(device_class, up_at)
+        with self._lock:
+            facts.record_capacity(self._conn, instance_id, model, device_class, up_at, down_at)
+
+    def record_evaluation(
+        self,
+        model: str,
+        version: str,
+        suite: str,
+        metrics: dict[str, float],
+        thresholds: dict[str, dict[str, float | None]],
+        passed: bool,
+        at: datetime | None = None,
+    ) -> str:
+        """Store one evaluation run and its metrics; returns the run id."""
+        self._writable()
+        when = at if at is not None else self._clock()
+        with self._lock:
+            return facts.record_evaluation(
+                self._conn, model, version, suite, metrics, thresholds, passed, when
+            )

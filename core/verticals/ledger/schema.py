@@ -1,0 +1,178 @@
+"""The ledger's tables and their versioned migrations.
+
+``MIGRATIONS[i]`` turns a schema at version ``i`` into version ``i + 1``. A migration is only ever
+appended, never edited, because ledgers in the field were created by the earlier ones. The version
+lives in ``ledger_meta``; a ledger newer than this code is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from verticals.ledger.errors import LedgerError
+from verticals.ledger.events import EVENT_COLUMNS
+
+_NULLABLE_EVENT_COLUMNS = {"key_prefix", "ttft_ms"}
+_EVENT_COLUMN_DEFS = ", ".join(
+    f"{name} {kind}" + ("" if name in _NULLABLE_EVENT_COLUMNS else " NOT NULL")
+    for name, kind in EVENT_COLUMNS.items()
+)
+
+_V1 = f"""
+CREATE TABLE ledger_meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE plans (
+    name VARCHAR PRIMARY KEY,
+    monthly_fee_usd DECIMAL(18,6) NOT NULL,
+    included_units DOUBLE NOT NULL DEFAULT 0,
+    description VARCHAR NOT NULL DEFAULT '',
+    example BOOLEAN NOT NULL DEFAULT false,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE TABLE customers (
+    name VARCHAR PRIMARY KEY,
+    plan VARCHAR NOT NULL,
+    budget_usd DECIMAL(18,6),
+    status VARCHAR NOT NULL DEFAULT 'active',
+    created_at TIMESTAMP NOT NULL
+);
+CREATE TABLE api_keys (
+    prefix VARCHAR PRIMARY KEY,
+    key_sha256 VARCHAR NOT NULL UNIQUE,
+    customer VARCHAR NOT NULL,
+    rpm INTEGER,
+    tpm INTEGER,
+    created_at TIMESTAMP NOT NULL,
+    revoked_at TIMESTAMP
+);
+CREATE SEQUENCE book_row_id;
+CREATE TABLE price_book (
+    id BIGINT PRIMARY KEY DEFAULT nextval('book_row_id'),
+    plan VARCHAR NOT NULL,
+    model VARCHAR,
+    plugin VARCHAR,
+    task VARCHAR,
+    unit VARCHAR NOT NULL,
+    price_per_unit_usd DECIMAL(24,12) NOT NULL,
+    effective_from TIMESTAMP NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    note VARCHAR NOT NULL DEFAULT ''
+);
+CREATE TABLE cost_book (
+    id BIGINT PRIMARY KEY DEFAULT nextval('book_row_id'),
+    device_class VARCHAR NOT NULL,
+    usd_per_hour DECIMAL(18,6) NOT NULL,
+    effective_from TIMESTAMP NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    example BOOLEAN NOT NULL DEFAULT false,
+    note VARCHAR NOT NULL DEFAULT ''
+);
+CREATE TABLE usage_events (
+    {_EVENT_COLUMN_DEFS},
+    PRIMARY KEY (request_id)
+);
+"""
+
+# Starter rows: a fresh ledger must price and cost requests before anyone configures it. They are
+# flagged example=true and effective from 1970, so an operator's own rows (from now) supersede them
+# without rewriting the past.
+_STARTER_PLANS: Sequence[tuple[str, str, float, str]] = (
+    ("free", "0", 0.0, "example starter plan: no fee, model list prices"),
+    ("pro", "49", 0.0, "example starter plan: monthly fee, model list prices"),
+    ("enterprise", "999", 0.0, "example starter plan: negotiated prices go in its price book"),
+)
+# On-demand cloud list prices late 2026, rounded; replace them with your own with `verticals costs set`.
+_STARTER_COSTS: Sequence[tuple[str, str]] = (
+    ("cpu", "0.10"),
+    ("l4", "0.80"),
+    ("a100", "1.80"),
+    ("h100", "3.00"),
+    ("h200", "3.80"),
+)
+
+_V2 = """
+CREATE TABLE capacity (
+    instance_id VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    device_class VARCHAR NOT NULL,
+    up_at TIMESTAMP NOT NULL,
+    down_at TIMESTAMP,
+    PRIMARY KEY (instance_id, up_at)
+);
+CREATE TABLE evaluation_runs (
+    run_id VARCHAR PRIMARY KEY,
+    model VARCHAR NOT NULL,
+    version VARCHAR NOT NULL,
+    suite VARCHAR NOT NULL,
+    passed BOOLEAN NOT NULL,
+    run_at TIMESTAMP NOT NULL
+);
+CREATE TABLE evaluation_metrics (
+    run_id VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    value DOUBLE NOT NULL,
+    min DOUBLE,
+    max DOUBLE,
+    passed BOOLEAN NOT NULL,
+    PRIMARY KEY (run_id, metric)
+);
+"""
+
+
+def _v1(conn: Any) -> None:
+    conn.execute(_V1)
+
+
+def _v2(conn: Any) -> None:
+    conn.execute(_V2)
+    for name, fee, units, description in _STARTER_PLANS:
+        conn.execute(
+            "INSERT INTO plans VALUES (?, ?, ?, ?, true, now()::TIMESTAMP)", [name, fee, units, description]
+        )
+    for device, rate in _STARTER_COSTS:
+        conn.execute(
+            "INSERT INTO cost_book (device_class, usd_per_hour, effective_from, created_at, example, note) "
+            "VALUES (?, ?, TIMESTAMP '1970-01-01', now()::TIMESTAMP, true, ?)",
+            [device, rate, "example rate: set yours with `verticals costs set`"],
+        )
+
+
+MIGRATIONS: tuple[Any, ...] = (_v1, _v2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(conn: Any) -> int:
+    """The version a ledger is at; 0 for an empty database."""
+    exists = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'ledger_meta'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = conn.execute("SELECT value FROM ledger_meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def check_not_newer(version: int, where: str) -> None:
+    if version > SCHEMA_VERSION:
+        raise LedgerError(
+            f"the ledger at {where} has schema version {version}, newer than this verticals understands "
+            f"({SCHEMA_VERSION}); upgrade verticals (pip install -U verticals); the ledger was left as it was"
+        )
+
+
+def migrate(conn: Any, where: str, target: int = SCHEMA_VERSION) -> int:
+    """Bring the ledger up to ``target``, each step in its own transaction; returns the old version."""
+    current = schema_version(conn)
+    check_not_newer(current, where)
+    for version in range(current, target):
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            MIGRATIONS[version](conn)
+            conn.execute(
+                "INSERT OR REPLACE INTO ledger_meta VALUES ('schema_version', ?)", [str(version + 1)]
+            )
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+    return current
