@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -51,3 +51,32 @@ def test_evaluation_runs(ledger: Ledger) -> None:
     with pytest.raises(LedgerError, match="did not report"):
         ledger.record_evaluation("tabular/diabetes", "3", "holdout", {"r2": 0.5}, {"mae": {"max": 1}}, True)
     assert conn.execute("SELECT count(*) FROM evaluation_runs").fetchone() == (1,)
+
+
+def test_evaluation_history_over_time(ledger: Ledger) -> None:
+    from verticals.ledger.analytics import evaluation_history
+
+    later = UP + timedelta(days=1)
+    ledger.record_evaluation(
+        "vision/digits", "1", "holdout", {"accuracy": 0.95}, {"accuracy": {"min": 0.97}}, passed=False, at=UP
+    )
+    ledger.record_evaluation(
+        "vision/digits",
+        "2",
+        "holdout",
+        {"accuracy": 0.99},
+        {"accuracy": {"min": 0.97}},
+        passed=True,
+        at=later,
+    )
+    ledger.record_evaluation("nlp/chat", "1", "qa", {"exact": 0.5}, {}, passed=True, at=later)
+    history = evaluation_history(ledger, model="vision/digits")
+    assert [
+        (r["version"], r["value"], r["min"], r["max"], r["passed"], r["run_passed"]) for r in history
+    ] == [
+        ("1", 0.95, 0.97, None, False, False),
+        ("2", 0.99, 0.97, None, True, True),
+    ]
+    assert history[0]["at"] == UP
+    assert [r["model"] for r in evaluation_history(ledger, since=later)] == ["nlp/chat", "vision/digits"]
+    assert evaluation_history(ledger, until=UP) == []
