@@ -1,0 +1,97 @@
+"""Who may open the dashboard: loopback binds are open, any other bind asks for a secret first.
+
+The secret is the gateway's admin token, or a dashboard password that is stored only as an scrypt hash
+in ``<home>/dashboard_password`` (written by ``verticals dashboard --set-password``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+import secrets
+from pathlib import Path
+
+from verticals.config import Settings
+
+PASSWORD_FILE = "dashboard_password"
+# The gateway writes a generated admin token here when VERTICALS_ADMIN_TOKEN is unset.
+ADMIN_TOKEN_FILE = "admin_token"
+# scrypt cost parameters: about 50 ms per check here, cheap for a person, slow for a guesser.
+_N, _R, _P = 2**14, 8, 1
+MIN_PASSWORD_LENGTH = 8
+
+
+class AccessError(ValueError):
+    """A password or token that cannot be used, with the reason and the fix."""
+
+
+def is_loopback(address: str | None) -> bool:
+    """True when only this machine can reach ``address``. Unset or empty means every interface."""
+    if not address:
+        return False
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccessError(f"the password has {len(password)} characters: use at least {MIN_PASSWORD_LENGTH}")
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P)
+    return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.strip().split("$")
+        if scheme != "scrypt":
+            return False
+        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def set_password(home: Path, password: str) -> Path:
+    """Store the password's hash, readable by the owner only; the plaintext is never written."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / PASSWORD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(hash_password(password) + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def stored_password_hash(home: Path) -> str | None:
+    path = home / PASSWORD_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+def admin_token(settings: Settings) -> str | None:
+    if settings.admin_token:
+        return settings.admin_token
+    path = settings.home / ADMIN_TOKEN_FILE
+    return path.read_text().strip() if path.is_file() else None
+
+
+def can_gate(settings: Settings) -> bool:
+    """True when there is some secret to ask for."""
+    return admin_token(settings) is not None or stored_password_hash(settings.home) is not None
+
+
+def check_secret(settings: Settings, secret: str) -> bool:
+    """True when ``secret`` is the admin token or the dashboard password."""
+    if not secret:
+        return False
+    token = admin_token(settings)
+    if token is not None and hmac.compare_digest(token.encode(), secret.encode()):
+        return True
+    stored = stored_password_hash(settings.home)
+    return stored is not None and verify_password(secret, stored)

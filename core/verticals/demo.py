@@ -1,0 +1,366 @@
+"""``verticals demo``: demo customers on different plans, and realistic traffic through the real gateway.
+
+Live traffic goes through the running gateway's public API exactly as customers send it: the openai
+SDK for chat, completion and embedding models, Open Inference Protocol v2 calls for the rest. It has
+a daily rhythm (a simulated day every ``--day-seconds``), skewed customers, a few bad requests, one
+customer on a small budget that runs into it, and one burst of expensive requests (a cost spike).
+
+``--backfill-days N`` first writes N days of *synthetic* history straight into the ledger (see
+``verticals.demo_backfill``), so the charts have shape on a fresh install.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import click
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    name: str
+    plan: str
+    budget_usd: Decimal | None
+    weight: float  # share of the traffic
+    big_prompts: bool = False  # sends long prompts: the one heading over budget
+
+
+# Skewed on purpose: one large customer, a long tail, one small budget that fills up.
+DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
+    DemoCustomer("demo-northwind", "enterprise", Decimal("500"), 0.40),
+    DemoCustomer("demo-contoso", "pro", Decimal("100"), 0.22),
+    DemoCustomer("demo-fabrikam", "pro", Decimal("60"), 0.14),
+    DemoCustomer("demo-tailspin", "free", Decimal("0.05"), 0.14, big_prompts=True),
+    DemoCustomer("demo-litware", "free", None, 0.06),
+    DemoCustomer("demo-adatum", "pro", None, 0.04),
+)
+SPIKE_CUSTOMER = "demo-contoso"
+WORDS = [
+    "revenue",
+    "forecast",
+    "invoice",
+    "patient",
+    "scan",
+    "ledger",
+    "margin",
+    "claim",
+    "audit",
+    "churn",
+    "summary",
+    "contract",
+    "risk",
+    "quarter",
+    "growth",
+    "model",
+    "latency",
+    "budget",
+    "customer",
+    "report",
+]
+
+
+def diurnal(phase: float) -> float:
+    """Load through a day (phase 0..1 from midnight UTC): quiet at night, peaks mid-afternoon."""
+    wave = 0.5 - 0.5 * math.cos(2 * math.pi * ((phase - 0.125) % 1.0))
+    return 0.25 + 0.75 * float(wave**1.5)
+
+
+def attach(cli: click.Group) -> None:
+    cli.add_command(demo)
+
+
+@click.command()
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds of live traffic through the running gateway; 0 sends none.",
+)
+@click.option(
+    "--rps",
+    type=click.FloatRange(0.1, 2000),
+    default=5.0,
+    show_default=True,
+    help="Average requests per second; the daily rhythm moves the rate around it.",
+)
+@click.option(
+    "--backfill-days",
+    type=click.IntRange(0, 3650),
+    default=0,
+    show_default=True,
+    help="First write N days of SYNTHETIC history (generated events, not real requests) straight "
+    "into the ledger. The ledger has one writer, so run this while the gateway is stopped.",
+)
+@click.option(
+    "--day-seconds",
+    type=click.FloatRange(10, 86400),
+    default=600.0,
+    show_default=True,
+    help="Live traffic plays one day's rhythm in this many seconds.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Requests in flight at most.",
+)
+@click.option("--seed", type=int, default=None, help="Random seed, for a repeatable demo.")
+def demo(
+    duration: float, rps: float, backfill_days: int, day_seconds: float, concurrency: int, seed: int | None
+) -> None:
+    """Create demo customers and keys, and drive realistic traffic through the running gateway."""
+    from verticals.config import ConfigError, load_settings
+    from verticals.serving.admin_client import running_server
+
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    rng = random.Random(seed)
+    server = running_server(settings)
+    if backfill_days:
+        if server is not None:
+            raise click.ClickException(
+                f"a gateway is running on {settings.home} and owns the ledger, so the backfill cannot write "
+                "to it: stop `verticals serve`, run `verticals demo --backfill-days "
+                f"{backfill_days} --duration 0`, then start the gateway again"
+            )
+        from verticals.demo_backfill import backfill
+
+        written = backfill(settings.home, backfill_days, DEMO_CUSTOMERS, rng)
+        click.echo(f"backfilled {written:,} synthetic events over {backfill_days} days into {settings.home}")
+    if duration <= 0:
+        return
+    if server is None:
+        raise click.ClickException(
+            f"no gateway is running for {settings.home}: start it with `verticals serve` (or `make up`) "
+            "and run the demo again"
+        )
+    traffic = LiveTraffic(server, rng, rps=rps, day_seconds=day_seconds, concurrency=concurrency)
+    traffic.setup()
+    try:
+        counts = traffic.run(duration)
+    finally:
+        traffic.revoke_keys()
+    summary = ", ".join(f"{count} x {status}" for status, count in sorted(counts.items()))
+    click.echo(f"sent {sum(counts.values()):,} requests: {summary}")
+
+
+@dataclass
+class Target:
+    """One model the gateway serves and how to call it."""
+
+    name: str
+    task: str
+    inputs: tuple[Any, ...] = ()
+    weight: float = 1.0
+
+
+@dataclass
+class LiveTraffic:
+    server: Any  # verticals.serving.admin_client.AdminClient
+    rng: random.Random
+    rps: float
+    day_seconds: float
+    concurrency: int
+    keys: dict[str, str] = field(default_factory=dict)
+    prefixes: list[str] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    counts: Counter[int] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def setup(self) -> None:
+        ensure_customers(self.server.get, self.server.post)
+        for customer in DEMO_CUSTOMERS:
+            created = self.server.post("/admin/keys", {"customer": customer.name})
+            self.keys[customer.name] = created["key"]
+            self.prefixes.append(created["prefix"])
+        self.targets = served_targets(self.server.get("/admin/models"))
+        if not self.targets:
+            raise click.ClickException(
+                "the gateway serves no model that is ready: see `verticals models list` and its log"
+            )
+
+    def revoke_keys(self) -> None:
+        # Demo keys are made per run and revoked after it, so none lingers with access.
+        for prefix in self.prefixes:
+            try:
+                self.server.post(f"/admin/keys/{prefix}/revoke")
+            except Exception:
+                click.echo(f"could not revoke demo key {prefix}: `verticals keys revoke {prefix}`", err=True)
+
+    def run(self, duration: float) -> Counter[int]:
+        from openai import OpenAI
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        clients = {
+            name: OpenAI(base_url=f"{self.server.base_url}/v1", api_key=key, max_retries=0, timeout=60)
+            for name, key in self.keys.items()
+        }
+        weights = [c.weight for c in DEMO_CUSTOMERS]
+        spike = (0.6 * duration, 0.65 * duration)  # the cost spike: a burst of long answers
+        start = time.monotonic()
+        futures: list[Future[None]] = []
+        with (
+            ThreadPoolExecutor(self.concurrency) as pool,
+            Progress(
+                TextColumn("demo traffic"),
+                BarColumn(),
+                TextColumn("{task.fields[status]}"),
+                TimeRemainingColumn(),
+            ) as progress,
+        ):
+            task = progress.add_task("traffic", total=duration, status="")
+            next_at = 0.0
+            while (elapsed := time.monotonic() - start) < duration:
+                if elapsed < next_at:
+                    time.sleep(min(next_at - elapsed, 0.2))
+                    progress.update(task, completed=elapsed, status=self._status())
+                    continue
+                rate = self.rps * diurnal((elapsed / self.day_seconds) % 1.0) / 0.6
+                next_at = elapsed + self.rng.expovariate(rate)
+                in_spike = spike[0] <= elapsed < spike[1]
+                customer = (
+                    SPIKE_CUSTOMER
+                    if in_spike and self.rng.random() < 0.5
+                    else self.rng.choices([c.name for c in DEMO_CUSTOMERS], weights)[0]
+                )
+                futures = [f for f in futures if not f.done()]
+                if len(futures) < self.concurrency * 4:  # never queue without bound behind a slow gateway
+                    futures.append(pool.submit(self._one, clients[customer], customer, in_spike))
+            progress.update(task, completed=duration, status=self._status())
+        return self.counts
+
+    def _status(self) -> str:
+        with self.lock:
+            total = sum(self.counts.values())
+            failed = sum(n for status, n in self.counts.items() if status >= 400)
+        return f"{total} requests, {failed} refused or failed"
+
+    def _one(self, client: Any, customer: str, in_spike: bool) -> None:
+        target = self.rng.choices(self.targets, [t.weight for t in self.targets])[0]
+        big = in_spike or any(c.big_prompts for c in DEMO_CUSTOMERS if c.name == customer)
+        status = call(
+            client,
+            target,
+            self.keys[customer],
+            self.server.base_url,
+            self.rng,
+            big=big,
+            broken=self.rng.random() < 0.02,
+        )
+        with self.lock:
+            self.counts[status] += 1
+
+
+def ensure_customers(get: Callable[..., Any], post: Callable[..., Any]) -> None:
+    """Create the demo customers that do not exist yet; existing ones are left as they are."""
+    existing = {row["name"] for row in get("/admin/customers")}
+    for customer in DEMO_CUSTOMERS:
+        if customer.name not in existing:
+            post(
+                "/admin/customers",
+                {
+                    "name": customer.name,
+                    "plan": customer.plan,
+                    "budget_usd": None if customer.budget_usd is None else str(customer.budget_usd),
+                },
+            )
+
+
+def served_targets(models: list[dict[str, Any]]) -> list[Target]:
+    """Ready models and how to call them; chat-like models get more traffic, as in real life."""
+    from verticals.registry import Registry
+
+    registry = Registry.load()
+    out = []
+    for row in models:
+        if not row.get("ready", True) or row["name"] not in registry.models:
+            continue
+        spec = registry.model(row["name"])
+        task = str(spec.task)
+        if task == "transcription" or (task not in ("chat", "completion", "embedding") and not spec.inputs):
+            continue  # needs audio or a payload we cannot make up
+        if task not in ("chat", "completion", "embedding") and any(
+            t.datatype == "BYTES" and spec.input_adapter for t in spec.inputs
+        ):
+            continue  # bytes of an image or a document: no honest synthetic stand-in
+        weight = {"chat": 3.0, "completion": 1.5, "embedding": 1.5}.get(task, 1.0)
+        out.append(Target(spec.name, task, tuple(spec.inputs), weight))
+    return out
+
+
+def call(
+    client: Any, target: Target, key: str, base_url: str, rng: random.Random, *, big: bool, broken: bool
+) -> int:
+    """Send one request; returns the HTTP status (0 when the gateway could not be reached)."""
+    import httpx
+    import openai
+
+    words = rng.randint(200, 600) if big else rng.randint(5, 60)
+    text = " ".join(rng.choice(WORDS) for _ in range(words))
+    try:
+        if broken:
+            # a client bug: a v2 request whose data does not match its shape -> 400, metered as an error
+            body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 2], "data": [1.0]}]}
+            return _v2(base_url, target.name, key, body)
+        if target.task == "chat":
+            client.chat.completions.create(
+                model=target.name, messages=[{"role": "user", "content": text}], max_tokens=512 if big else 64
+            )
+        elif target.task == "completion":
+            client.completions.create(model=target.name, prompt=text, max_tokens=512 if big else 64)
+        elif target.task == "embedding":
+            client.embeddings.create(model=target.name, input=[text] * (8 if big else 1))
+        else:
+            rows = 64 if big else rng.randint(1, 8)
+            return _v2(
+                base_url,
+                target.name,
+                key,
+                {"inputs": [_tensor(spec, rows, text, rng) for spec in target.inputs]},
+            )
+    except openai.APIStatusError as error:
+        return int(error.status_code)
+    except (openai.APIConnectionError, httpx.HTTPError):
+        return 0
+    return 200
+
+
+def _v2(base_url: str, model: str, key: str, body: dict[str, Any]) -> int:
+    import httpx
+
+    response = httpx.post(
+        f"{base_url}/v2/models/{model}/infer",
+        json=body,
+        timeout=60,
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    return response.status_code
+
+
+def _tensor(spec: Any, rows: int, text: str, rng: random.Random) -> dict[str, Any]:
+    shape = [
+        rows if size == -1 and i == 0 else (1 if size == -1 else size) for i, size in enumerate(spec.shape)
+    ]
+    count = math.prod(shape)
+    if spec.datatype == "BYTES":
+        data: list[Any] = [text] * count
+    elif spec.datatype.startswith(("INT", "UINT")):
+        data = [rng.randint(0, 9) for _ in range(count)]
+    elif spec.datatype == "BOOL":
+        data = [rng.random() < 0.5 for _ in range(count)]
+    else:
+        data = [round(rng.gauss(0, 1), 4) for _ in range(count)]
+    return {"name": spec.name, "datatype": spec.datatype, "shape": shape, "data": data}

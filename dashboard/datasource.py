@@ -1,0 +1,220 @@
+"""Where the dashboard's figures come from: one interface, two implementations.
+
+- ``ApiSource``: the gateway's admin API, while ``verticals serve`` runs (it owns the ledger file).
+- ``LedgerSource``: the ledger file opened read-only, when no gateway runs.
+
+Both call the same ledger analytics functions (``verticals.ledger.analytics``) and hand back the same
+JSON-shaped values (Decimal and datetime as strings, as the admin API sends them), so a page cannot
+tell them apart. The read-only ledger is opened per call and closed at once: a dashboard holding the
+file open would stop the gateway from starting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class DataSourceError(RuntimeError):
+    """The figures could not be read; the message names the cause and the fix."""
+
+
+class MissingAnalytics(DataSourceError):
+    """The ledger behind the source has no analytics function of that name (an older verticals)."""
+
+
+class DataSource(Protocol):
+    id: str
+
+    def describe(self) -> str: ...
+
+    def analytics(self, name: str, **params: Any) -> Any:
+        """Run the ledger analytics function ``name`` with keyword ``params``; JSON-shaped result."""
+
+    def control(self, what: str) -> list[dict[str, Any]]:
+        """Control data: 'customers', 'plans', 'prices' or 'costs'."""
+
+
+def plain(value: Any) -> Any:
+    """The JSON shape the admin API sends: Decimal and datetime as strings, dataclasses as dicts."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        return model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+_CONTROL_METHODS = {
+    "customers": "list_customers",
+    "plans": "list_plans",
+    "prices": "list_prices",
+    "costs": "list_costs",
+}
+
+
+class LedgerSource:
+    """The ledger file, opened read-only for each call."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = Path(home)
+        self.id = f"ledger:{self.home}"
+
+    def describe(self) -> str:
+        return f"ledger file in {self.home} (read-only; no gateway running)"
+
+    def _open(self) -> Any:
+        from verticals.ledger import Ledger, LedgerError
+        from verticals.ledger.ledger import LEDGER_FILE
+
+        if not (self.home / LEDGER_FILE).exists():
+            return _blank_ledger(self.home / LEDGER_FILE)
+        try:
+            return Ledger.open(self.home, read_only=True)
+        except LedgerError as error:
+            if "in use" in str(error):
+                raise DataSourceError(
+                    f"a running gateway holds the ledger in {self.home}: read through it instead "
+                    "(`verticals dashboard`, whose default --source auto does)"
+                ) from None
+            raise DataSourceError(str(error)) from None
+
+    def analytics(self, name: str, **params: Any) -> Any:
+        from verticals.ledger import analytics
+
+        function = getattr(analytics, name, None)
+        if function is None or name.startswith("_"):
+            raise MissingAnalytics(f"the ledger has no analytics function {name!r}: upgrade verticals")
+        ledger = self._open()
+        try:
+            return plain(function(ledger.connection, **params))
+        finally:
+            ledger.close()
+
+    def control(self, what: str) -> list[dict[str, Any]]:
+        ledger = self._open()
+        try:
+            result: list[dict[str, Any]] = plain(getattr(ledger, _CONTROL_METHODS[what])())
+            return result
+        finally:
+            ledger.close()
+
+
+class ApiSource:
+    """The admin API of a running gateway."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self.timeout = timeout
+        self.id = f"api:{self.base_url}"
+
+    def describe(self) -> str:
+        return f"gateway admin API at {self.base_url}"
+
+    def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        import httpx
+
+        query = {k: _query_value(v) for k, v in (params or {}).items()}
+        try:
+            response = httpx.get(
+                self.base_url + path,
+                params=query,
+                timeout=self.timeout,
+                headers={"Authorization": f"Bearer {self._token}"},
+            )
+        except httpx.HTTPError as error:
+            raise DataSourceError(
+                f"cannot reach the gateway at {self.base_url} ({error}); is `verticals serve` still up?"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:300]
+            if response.status_code == 404 and path.startswith("/admin/analytics/"):
+                raise MissingAnalytics(f"the gateway's ledger has no analytics function: {message}")
+            raise DataSourceError(f"the gateway answered {response.status_code}: {message}")
+        return response.json()
+
+    def analytics(self, name: str, **params: Any) -> Any:
+        return self._get(f"/admin/analytics/{name}", params)
+
+    def control(self, what: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._get(f"/admin/{what}")
+        return result
+
+
+def _query_value(value: Any) -> str:
+    # The admin API JSON-decodes each query value that parses and passes the rest as a string.
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, str):
+        # a string that happens to parse as JSON (a plan named "1") must stay a string
+        return json.dumps(value) if _parses(value) else value
+    return json.dumps(plain(value))
+
+
+def _parses(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _blank_ledger(path: Path) -> Any:
+    """A home without a ledger file is a fresh install: answer from an empty in-memory ledger with the
+    same schema, so every figure is the real function's answer over no data, never an error."""
+    import duckdb
+
+    from verticals.ledger._time import utc_now
+    from verticals.ledger.ledger import Ledger
+    from verticals.ledger.schema import migrate
+
+    conn = duckdb.connect(":memory:")
+    migrate(conn, ":memory:")
+    return Ledger(path, conn, None, utc_now)
+
+
+def gateway_answers(base_url: str, token: str) -> bool:
+    import httpx
+
+    try:
+        response = httpx.get(
+            base_url.rstrip("/") + "/admin/plans", timeout=1.0, headers={"Authorization": f"Bearer {token}"}
+        )
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def open_source(kind: str, home: str, gateway_url: str, token: str | None) -> DataSource:
+    if kind == "api":
+        if not gateway_url:
+            raise DataSourceError(
+                "no gateway is running for this data directory: start `verticals serve`, pass --gateway-url, "
+                "or use --source ledger"
+            )
+        if not token:
+            raise DataSourceError(
+                "reading through the gateway needs the admin token: set VERTICALS_ADMIN_TOKEN or start "
+                "`verticals serve` once so it writes one into the data directory"
+            )
+        return ApiSource(gateway_url, token)
+    if kind == "ledger":
+        return LedgerSource(Path(home))
+    raise DataSourceError(f"unknown data source {kind!r}: use auto, api or ledger")

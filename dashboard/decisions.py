@@ -1,0 +1,120 @@
+"""Figures for decisions: the Pricing lab's what-if, the Risk page, and evaluation results.
+
+Like ``figures.py``: the ledger's analytics results, selected and labelled, nothing computed here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from dashboard.datasource import DataSource, MissingAnalytics
+from dashboard.filters import Filters
+from dashboard.frames import frame, number
+
+EVALUATION_HISTORY = "evaluation_history"
+
+
+class DecisionFigures:
+    source: DataSource
+
+    # Risk
+    def concentration(self, filters: Filters) -> dict[str, Any]:
+        params = {k: v for k, v in filters.params().items() if k != "customer"}
+        result = self.source.analytics("concentration", top=1_000_000, **params)
+        shares = frame(result.get("top", []), ["customer", "revenue_usd", "share"])
+        return {
+            "customers": int(result.get("customers") or 0),
+            "top1_share": number(result.get("top1_share")),
+            "top5_share": number(result.get("top5_share")),
+            "hhi": number(result.get("hhi")),
+            "total_revenue_usd": number(result.get("total_revenue_usd")),
+            "shares": shares,
+        }
+
+    def anomalies(self, filters: Filters, k: float, window_days: int) -> pd.DataFrame:
+        params = {
+            "since": filters.since,
+            "until": filters.until,
+            **({"customer": filters.customer} if filters.customer else {}),
+        }
+        rows = self.source.analytics("cost_anomalies", k=k, window_days=window_days, **params)
+        df = frame(rows, ["customer", "day", "cost_usd", "trailing_median_usd", "trailing_days", "ratio"])
+        df["ratio"] = pd.to_numeric(df["ratio"], errors="coerce")
+        return df.sort_values("ratio", ascending=False)
+
+    # Pricing lab
+    def current_prices(self, filters: Filters) -> pd.DataFrame:
+        """What each model earned per unit in the period: the starting point of the alternative book."""
+        rows = self.source.analytics("unit_economics", **filters.params())
+        df = frame(rows, ["model", "unit", "units_in", "units_out", "revenue_usd", "revenue_per_unit_usd"])
+        df["units"] = df["units_in"].fillna(0) + df["units_out"].fillna(0)
+        df = df[df["units"] > 0]
+        return df[["model", "unit", "units", "revenue_usd", "revenue_per_unit_usd"]].reset_index(drop=True)
+
+    def what_if(
+        self, filters: Filters, prices: tuple[tuple[str, str, str], ...], plan: str | None = None
+    ) -> dict[str, Any]:
+        """``prices``: (model, unit, price per unit as a decimal string) rules, or ``plan``: all on it."""
+        alternative: dict[str, Any] = (
+            {"plan": plan}
+            if plan
+            else {
+                "prices": [
+                    {"model": model, "unit": unit, "price_per_unit_usd": price}
+                    for model, unit, price in prices
+                ]
+            }
+        )
+        columns = [
+            "requests",
+            "repriced_requests",
+            "actual_revenue_usd",
+            "whatif_revenue_usd",
+            "revenue_change_usd",
+            "cost_usd",
+            "actual_margin_usd",
+            "whatif_margin_usd",
+        ]
+        result: dict[str, Any] = {}
+        for by in ("customer", "model"):
+            rows = self.source.analytics("pricing_what_if", by=by, **alternative, **filters.params())
+            result[f"by_{by}"] = frame(rows, [by, *columns])[[by, *columns]]
+        total = self.source.analytics("pricing_what_if", by=None, **alternative, **filters.params())
+        result["total"] = {column: number(total[0][column]) if total else 0.0 for column in columns}
+        return result
+
+    def plans(self) -> list[dict[str, Any]]:
+        return self.source.control("plans")
+
+    # Evaluations
+    def evaluations(self, filters: Filters) -> pd.DataFrame:
+        """One row per run and metric: time, model, version, suite, metric, value, passed."""
+        params = {
+            "since": filters.since,
+            "until": filters.until,
+            **({"model": filters.model} if filters.model else {}),
+        }
+        try:
+            rows = self.source.analytics(EVALUATION_HISTORY, **params)
+        except MissingAnalytics as error:
+            empty = frame(
+                [], ["time", "model", "version", "suite", "metric", "value", "min", "max", "passed"]
+            )
+            empty.attrs["missing"] = str(error)
+            return empty
+        df = frame(rows, ["at", "model", "version", "suite", "metric", "value", "min", "max", "passed"])
+        df["time"] = pd.to_datetime(df["at"], utc=True)
+        if filters.plugin:
+            df = df[df["model"].str.split("/", n=1).str[0] == filters.plugin]
+        return df[["time", "model", "version", "suite", "metric", "value", "min", "max", "passed"]]
+
+    def failing_evaluations(self, filters: Filters) -> pd.DataFrame:
+        """The latest run of each model x suite, where it failed."""
+        runs = self.evaluations(filters)
+        if runs.empty:  # attrs say why when the ledger cannot tell
+            return runs
+        latest = runs.sort_values("time").groupby(["model", "suite"]).tail(1)[["model", "suite", "time"]]
+        failed = runs.merge(latest, on=["model", "suite", "time"])
+        return failed[~failed["passed"].astype(bool)]

@@ -1,0 +1,233 @@
+"""The figures each page draws, as DataFrames: the ledger's analytics results, labelled for display.
+
+Nothing here computes a business figure; it selects, renames, joins on keys and converts the
+analytics' exact Decimal strings to floats at the last moment, for plotting. The Pricing lab's and
+the Risk page's figures live in ``decisions.py``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from dashboard.datasource import DataSource
+from dashboard.decisions import DecisionFigures
+from dashboard.filters import Filters
+from dashboard.frames import as_of, frame, grain, number
+
+
+class Figures(DecisionFigures):
+    def __init__(self, source: DataSource) -> None:
+        self.source = source
+
+    def filter_options(self, dates: Filters) -> dict[str, list[str]]:
+        """Every customer; the plugins and models with traffic between the dates."""
+        customers = sorted(row["name"] for row in self.source.control("customers"))
+        rows = self.source.analytics(
+            "usage_summary", by=["plugin", "model"], since=dates.since, until=dates.until
+        )
+        return {
+            "customers": customers,
+            "plugins": sorted({row["plugin"] for row in rows}),
+            "models": sorted({row["model"] for row in rows}),
+        }
+
+    # Overview
+    def summary(self, filters: Filters) -> dict[str, float]:
+        rows = self.source.analytics("usage_summary", by=[], **filters.params())
+        total = rows[0] if rows else {}
+        active = self.source.analytics("usage_summary", by=["customer"], **filters.params())
+        return {
+            "revenue_usd": number(total.get("revenue_usd")),
+            "cost_usd": number(total.get("cost_usd")),
+            "margin_usd": number(total.get("margin_usd")),
+            "margin_pct": number(total.get("margin_pct")),
+            "requests": int(total.get("requests") or 0),
+            "errors": int(total.get("errors") or 0),
+            "active_customers": sum(1 for row in active if row["requests"]),
+        }
+
+    def timeseries(self, filters: Filters) -> pd.DataFrame:
+        rows = self.source.analytics("usage_summary", by=[grain(filters)], **filters.params())
+        df = frame(rows, ["bucket", "revenue_usd", "cost_usd", "margin_usd", "requests", "errors"])
+        df["period"] = pd.to_datetime(df["bucket"], utc=True)
+        return df[["period", "revenue_usd", "cost_usd", "margin_usd", "requests", "errors"]]
+
+    # Customers
+    def by_customer(self, filters: Filters) -> pd.DataFrame:
+        rows = self.source.analytics("usage_summary", by=["customer"], **filters.params())
+        plans = {row["name"]: row["plan"] for row in self.source.control("customers")}
+        df = frame(
+            rows,
+            [
+                "customer",
+                "requests",
+                "errors",
+                "units",
+                "revenue_usd",
+                "cost_usd",
+                "margin_usd",
+                "margin_pct",
+            ],
+        )
+        df.insert(1, "plan", df["customer"].map(plans))
+        return df[
+            ["customer", "plan", "requests", "errors", "revenue_usd", "cost_usd", "margin_usd", "margin_pct"]
+        ]
+
+    def budgets(self, filters: Filters) -> pd.DataFrame:
+        at = as_of(filters)
+        rows = self.source.analytics("budget_status", at=at)
+        df = frame(
+            rows,
+            [
+                "customer",
+                "plan",
+                "budget_usd",
+                "spend_usd",
+                "forecast_usd",
+                "budget_used",
+                "forecast_vs_budget",
+                "over_budget_forecast",
+            ],
+        )
+        if filters.customer is not None:
+            df = df[df["customer"] == filters.customer]
+        df = df[df["budget_usd"].notna()].rename(
+            columns={"budget_used": "used_pct", "forecast_vs_budget": "forecast_pct"}
+        )
+        df = df.sort_values("forecast_pct", ascending=False)
+        df.attrs["as_of"] = f"{at:%d %b %Y %H:%M} UTC"
+        return df[["customer", "plan", "budget_usd", "spend_usd", "forecast_usd", "used_pct", "forecast_pct"]]
+
+    # Models and plugins
+    def by_model(self, filters: Filters) -> pd.DataFrame:
+        latency = frame(
+            self.source.analytics("latency_by_model", **filters.params()),
+            ["model", "requests", "p50_ms", "p95_ms", "p99_ms", "errors", "error_rate"],
+        )
+        economics = frame(
+            self.source.analytics("unit_economics", **filters.params()),
+            [
+                "model",
+                "unit",
+                "units_in",
+                "units_out",
+                "revenue_usd",
+                "cost_usd",
+                "revenue_per_1k_units_usd",
+                "cost_per_1k_units_usd",
+            ],
+        )
+        economics["units"] = economics["units_in"].fillna(0) + economics["units_out"].fillna(0)
+        df = latency.merge(economics.drop(columns=["requests"], errors="ignore"), on="model", how="left")
+        df.insert(0, "plugin", df["model"].str.split("/", n=1).str[0])
+        return df[
+            [
+                "plugin",
+                "model",
+                "requests",
+                "error_rate",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "unit",
+                "units",
+                "revenue_usd",
+                "cost_usd",
+                "cost_per_1k_units_usd",
+                "revenue_per_1k_units_usd",
+            ]
+        ]
+
+    def model_timeseries(self, filters: Filters) -> pd.DataFrame:
+        rows = self.source.analytics("usage_summary", by=[grain(filters), "model"], **filters.params())
+        df = frame(rows, ["bucket", "model", "requests"])
+        df["period"] = pd.to_datetime(df["bucket"], utc=True)
+        return df[["period", "model", "requests"]]
+
+    def sla_breaches(self, filters: Filters, p95_target_ms: float, error_target: float) -> pd.DataFrame:
+        models = self.by_model(filters)
+        breached = models[(models["p95_ms"] > p95_target_ms) | (models["error_rate"] > error_target)]
+        out = breached[["model", "requests", "p95_ms", "error_rate"]].copy()
+        out["breach"] = [
+            " and ".join(
+                part
+                for part, hit in (("latency p95", p95 > p95_target_ms), ("error rate", err > error_target))
+                if hit
+            )
+            for p95, err in zip(out["p95_ms"], out["error_rate"], strict=True)
+        ]
+        return out
+
+    # Compute
+    def utilization(self, filters: Filters) -> pd.DataFrame:
+        rows = self.source.analytics(
+            "utilization",
+            since=filters.since,
+            until=as_of(filters),
+            **({"model": filters.model} if filters.model else {}),
+        )
+        df = frame(
+            rows,
+            [
+                "model",
+                "device_class",
+                "instances",
+                "provisioned_hours",
+                "busy_hours",
+                "utilization",
+                "provisioned_cost_usd",
+                "allocated_cost_usd",
+                "idle_cost_usd",
+                "revenue_usd",
+            ],
+        )
+        return df[
+            [
+                "model",
+                "device_class",
+                "instances",
+                "provisioned_hours",
+                "busy_hours",
+                "utilization",
+                "provisioned_cost_usd",
+                "allocated_cost_usd",
+                "idle_cost_usd",
+            ]
+        ]
+
+    def device_utilization(self, filters: Filters) -> pd.DataFrame:
+        """Per device class, largest provisioned first."""
+        rows = self.source.analytics(
+            "utilization",
+            since=filters.since,
+            until=as_of(filters),
+            by="device_class",
+            **({"model": filters.model} if filters.model else {}),
+        )
+        df = frame(rows, ["device_class", "provisioned_hours", "busy_hours", "utilization"])
+        return df.sort_values("provisioned_hours", ascending=False).reset_index(drop=True)
+
+    def break_even(self, filters: Filters) -> pd.DataFrame:
+        rows = self.source.analytics("break_even", since=filters.since, until=as_of(filters))
+        df = frame(
+            rows,
+            [
+                "device_class",
+                "usd_per_hour",
+                "revenue_per_busy_hour_usd",
+                "break_even_utilization",
+                "utilization",
+                "busy_hours",
+            ],
+        )
+        df = df[df["busy_hours"].fillna(0) > 0]
+        return df[
+            [
+                "device_class",
+                "usd_per_hour",
+                "revenue_per_busy_hour_usd",
+                "break_even_utilization",
+                "utilization",
+            ]
+        ]

@@ -1,0 +1,351 @@
+"""Shared pieces of every page: the context (data source + filters), cached reads, tables with CSV
+download, plotly charts with units, and empty states that say how to get data.
+
+Pages only draw: every number comes from a ``DataSource`` method, which calls a ledger analytics
+function (directly, or through the gateway's admin API).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard.datasource import DataSource, DataSourceError, open_source
+from dashboard.figures import Figures
+from dashboard.filters import Filters
+
+CONTEXT_KEY = "_verticals_context"
+HOW_TO_GET_DATA = (
+    "Start the gateway (`verticals serve`) and send traffic with a customer key, or run "
+    "`verticals demo --backfill-days 30` to load 30 days of synthetic history and live demo traffic."
+)
+CHART_HEIGHT = 340
+# The mode bar sat on top of the legend; zoom, pan and hover still work without it.
+PLOTLY_CONFIG = {"displayModeBar": False, "displaylogo": False}
+PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
+
+
+@dataclass(frozen=True)
+class Context:
+    source: DataSource
+    filters: Filters
+
+
+def set_context(context: Context) -> None:
+    st.session_state[CONTEXT_KEY] = context
+
+
+def context() -> Context:
+    """The data source and filters app.py chose for this run; a page opened any other way stops."""
+    ctx = st.session_state.get(CONTEXT_KEY)
+    if not isinstance(ctx, Context):
+        st.error("Open the dashboard through its entry point: `verticals dashboard`.")
+        st.stop()
+    return ctx
+
+
+# -- cached reads -------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def source_for(kind: str, home: str, gateway_url: str, token: str | None) -> DataSource:
+    """One source object per (kind, place), shared by every session."""
+    return open_source(kind, home, gateway_url, token)
+
+
+@st.cache_data(ttl=30, show_spinner=False, max_entries=512)
+def _read(
+    source_id: str,
+    method: str,
+    filters_key: tuple[object, ...] | None,
+    args: tuple[Any, ...],
+    _source: DataSource,
+    _filters: Filters | None,
+) -> Any:
+    # Keyed on the source, method, filters and arguments; the objects themselves ride along unhashed.
+    call = getattr(Figures(_source), method)
+    return call(_filters, *args) if _filters is not None else call(*args)
+
+
+def read(method: str, filters: Filters | None = None, *args: Any) -> Any:
+    """Call ``Figures(source).<method>(filters, *args)`` through Streamlit's cache (30 s)."""
+    ctx = context()
+    try:
+        return _read(ctx.source.id, method, filters.key() if filters else None, args, ctx.source, filters)
+    except DataSourceError as error:
+        st.error(f"Could not read the data: {error}")
+        st.stop()
+
+
+# -- drawing ------------------------------------------------------------------------------------------
+
+
+def page_header(title: str, caption: str) -> Context:
+    ctx = context()
+    st.title(title)
+    st.caption(f"{caption}  \nShowing {ctx.filters.describe()}. Data: {ctx.source.describe()}.")
+    return ctx
+
+
+def empty_state(what: str, how: str = HOW_TO_GET_DATA) -> None:
+    st.info(f"**No {what} yet for these filters.** {how}", icon=":material/info:")
+
+
+def usd(value: float | None, decimals: int = 2) -> str:
+    if value is None or pd.isna(value):
+        return "n/a"
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.{decimals}f}"
+
+
+def pct(value: float | None, decimals: int = 1) -> str:
+    return "n/a" if value is None or pd.isna(value) else f"{value * 100:.{decimals}f}%"
+
+
+def delta_pct(now: float, before: float) -> str | None:
+    if not before:
+        return None
+    return f"{(now - before) / abs(before) * 100:+.1f}% vs previous period"
+
+
+# Labels for columns a page does not label itself; money and shares get units and formats.
+LABELS: dict[str, str] = {
+    "customer": "Customer",
+    "plan": "Plan",
+    "model": "Model",
+    "plugin": "Plugin",
+    "unit": "Unit",
+    "day": "Day (UTC)",
+    "requests": "Requests",
+    "errors": "Errors (5xx)",
+    "suite": "Suite",
+    "metric": "Metric",
+    "value": "Value",
+    "version": "Version",
+    "breach": "Breach",
+    "trailing_days": "Days in window",
+    "device_class": "Device class",
+    "instances": "Instances",
+    "min": "Pass at least",
+    "max": "Pass at most",
+}
+
+
+def _column_config(df: pd.DataFrame, given: Mapping[str, Any]) -> dict[str, Any]:
+    config = dict(given)
+    for column in df.columns:
+        if column in config:
+            continue
+        label = LABELS.get(column, column.replace("_", " ").capitalize())
+        if column.endswith("_usd"):
+            config[column] = money_column(label.replace(" usd", " (USD)"))
+        else:
+            config[column] = label
+    return config
+
+
+def table(
+    df: pd.DataFrame, name: str, column_config: Mapping[str, Any] | None = None, height: int | None = None
+) -> None:
+    """Draw a table and offer it as CSV; the file name says what and which period."""
+    ctx = context()
+    st.dataframe(
+        df,
+        hide_index=True,
+        column_config=_column_config(df, column_config or {}),
+        height=height if height is not None else "auto",
+    )
+    stamp = f"{ctx.filters.start:%Y%m%d}-{ctx.filters.end:%Y%m%d}"
+    st.download_button(
+        f"Download {name} as CSV",
+        df.to_csv(index=False).encode(),
+        file_name=f"{name}-{stamp}.csv",
+        mime="text/csv",
+        key=f"csv-{name}",
+        icon=":material/download:",
+        on_click="ignore",
+    )
+
+
+def money_column(label: str, help: str | None = None) -> Any:
+    return st.column_config.NumberColumn(label, format="dollar", help=help)
+
+
+def percent_column(label: str, help: str | None = None) -> Any:
+    return st.column_config.NumberColumn(label, format="percent", help=help)
+
+
+def figure(
+    fig: go.Figure,
+    x_title: str,
+    y_title: str,
+    *,
+    money_axis: bool = False,
+    percent_axis: bool = False,
+    log_axis: bool = False,
+    height: int = CHART_HEIGHT,
+) -> None:
+    """Lay a chart out the same way everywhere: titled axes with units, legend on top, no clutter."""
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        colorway=PALETTE,
+        hovermode="x unified",
+    )
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text=y_title, rangemode="tozero")
+    if log_axis:
+        # powers of ten only: plotly's default log ticks ("2", "5" between decades) read as noise
+        fig.update_yaxes(type="log", dtick=1, tickformat=",")
+    if money_axis:
+        fig.update_yaxes(tickprefix="$", tickformat=",.2~f")
+    if percent_axis:
+        fig.update_yaxes(tickformat=".0%")
+    st.plotly_chart(fig, config=PLOTLY_CONFIG)
+
+
+def lines(
+    df: pd.DataFrame, x: str, series: Mapping[str, str], x_title: str, y_title: str, **kwargs: Any
+) -> None:
+    """One line per column in ``series`` ({column: legend label})."""
+    fig = go.Figure()
+    for column, label in series.items():
+        fig.add_trace(go.Scatter(x=df[x], y=df[column], name=label, mode="lines"))
+    figure(fig, x_title, y_title, **kwargs)
+
+
+def bars(
+    df: pd.DataFrame,
+    x: str,
+    series: Mapping[str, str],
+    x_title: str,
+    y_title: str,
+    stacked: bool = False,
+    horizontal: bool = False,
+    reference: tuple[float, str] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Bars per column in ``series``; ``reference`` draws a dashed line (value, label) on the value axis."""
+    fig = go.Figure()
+    for column, label in series.items():
+        if horizontal:
+            fig.add_trace(go.Bar(y=df[x], x=df[column], name=label, orientation="h"))
+        else:
+            fig.add_trace(go.Bar(x=df[x], y=df[column], name=label))
+    fig.update_layout(barmode="stack" if stacked else "group")
+    if horizontal:
+        fig.update_layout(hovermode="y unified")
+        fig.update_yaxes(autorange="reversed")
+        # A horizontal bar swaps the axes: the value axis is x.
+        fig.update_layout(height=kwargs.pop("height", CHART_HEIGHT))
+        fig.update_xaxes(title_text=y_title)
+        fig.update_yaxes(title_text=x_title)
+        if kwargs.get("money_axis"):
+            fig.update_xaxes(tickprefix="$", tickformat=",.2~f")
+        if kwargs.get("percent_axis"):
+            fig.update_xaxes(tickformat=".0%")
+        if reference is not None:
+            fig.add_vline(
+                x=reference[0],
+                line_dash="dash",
+                line_color="#111827",
+                annotation_text=reference[1],
+                annotation_position="top",
+            )
+        fig.update_layout(
+            margin={"l": 10, "r": 10, "t": 40, "b": 10},
+            colorway=PALETTE,
+            legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        )
+        st.plotly_chart(fig, config=PLOTLY_CONFIG)
+        return
+    figure(fig, x_title, y_title, **kwargs)
+
+
+# -- sidebar ------------------------------------------------------------------------------------------
+
+
+def sidebar_filters(source: DataSource) -> Filters:
+    """The shared filters; widget keys keep their values as the user moves between pages.
+
+    The plugin and model lists hold what had traffic in the chosen dates (one cheap query, cached per
+    range), plus whatever is already selected, so a selection survives a change of dates."""
+    today = datetime.now(UTC).date()
+    with st.sidebar:
+        st.subheader("Filters")
+        picked = st.date_input(
+            "Date range (UTC)",
+            value=(today - timedelta(days=29), today),
+            max_value=today,
+            key="filter_dates",
+            help="Both days included. Deltas compare with the same number of days before.",
+        )
+        start, end = _date_range(picked, today)
+        options = filter_options(source, Filters(start, end))
+        chosen = {}
+        for key, label, everything in (
+            ("customer", "Customer", "All customers"),
+            ("plugin", "Plugin", "All plugins"),
+            ("model", "Model", "All models"),
+        ):
+            current = st.session_state.get(f"filter_{key}")
+            values = sorted(set(options.get(f"{key}s", [])) | ({current} if current else set()))
+            chosen[key] = st.selectbox(label, values, index=None, key=f"filter_{key}", placeholder=everything)
+    return Filters(start, end, chosen["customer"], chosen["plugin"], chosen["model"])
+
+
+def _date_range(picked: Any, today: Any) -> tuple[Any, Any]:
+    # While the user is between the two clicks of a range the widget holds one date.
+    if isinstance(picked, tuple | list):
+        if len(picked) == 2:
+            return picked[0], picked[1]
+        if len(picked) == 1:
+            return picked[0], picked[0]
+        return today - timedelta(days=29), today
+    return picked, picked
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def resolve(
+    requested: str, home: str, gateway_url: str | None, token: str | None
+) -> tuple[str, str, str | None]:
+    """(kind, gateway URL, token): the admin API while a gateway serves this home (it owns the ledger
+    then), else the ledger file read-only. Rechecked every few seconds, so starting or stopping the
+    gateway switches the source without restarting the dashboard."""
+    from verticals.config import load_settings
+    from verticals.serving.admin_client import running_server
+
+    if requested == "ledger":
+        return "ledger", "", None
+    server = running_server(load_settings(home=Path(home)))
+    if requested == "api":
+        return (
+            "api",
+            gateway_url or (server.base_url if server else ""),
+            token or (server.token if server else None),
+        )
+    if server is not None:
+        return "api", server.base_url, server.token
+    return "ledger", "", None
+
+
+def filter_options(source: DataSource, dates: Filters) -> dict[str, list[str]]:
+    try:
+        return dict(_options(source.id, dates.key(), source, dates))
+    except DataSourceError:
+        return {}
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _options(
+    source_id: str, dates_key: tuple[object, ...], _source: DataSource, _dates: Filters
+) -> dict[str, list[str]]:
+    return Figures(_source).filter_options(_dates)

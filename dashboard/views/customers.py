@@ -1,0 +1,77 @@
+"""Customers: who uses what, who is profitable, and who is heading past their budget."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import ui
+
+ctx = ui.page_header("Customers", "Is each customer profitable, and who will run past their budget?")
+customers = ui.read("by_customer", ctx.filters)
+
+if customers.empty:
+    ui.empty_state("customer usage")
+else:
+    st.subheader("Revenue, cost and margin per customer")
+    top = customers.head(15)
+    ui.bars(
+        top,
+        "customer",
+        {"revenue_usd": "Revenue", "cost_usd": "Compute cost", "margin_usd": "Gross margin"},
+        "Customer",
+        "USD in the period",
+        horizontal=True,
+        money_axis=True,
+        height=max(260, 40 * len(top) + 80),
+    )
+    ui.table(
+        customers,
+        "customers",
+        {
+            "customer": "Customer",
+            "plan": "Plan",
+            "requests": st.column_config.NumberColumn("Requests"),
+            "errors": st.column_config.NumberColumn("Errors (5xx)"),
+            "revenue_usd": ui.money_column("Revenue (USD)"),
+            "cost_usd": ui.money_column("Compute cost (USD)"),
+            "margin_usd": ui.money_column("Gross margin (USD)"),
+            "margin_pct": ui.percent_column("Margin (% of revenue)"),
+        },
+    )
+
+st.subheader("Spend this month against budget")
+budgets = ui.read("budgets", ctx.filters)
+if budgets.empty:
+    ui.empty_state(
+        "customers with a budget",
+        "Give a customer a monthly budget: `verticals customers create NAME --plan PLAN --budget USD`.",
+    )
+else:
+    st.caption(
+        f"Month to {budgets.attrs.get('as_of', ctx.filters.end)}; the forecast extends this month's "
+        "run-rate to month end."
+    )
+    ui.bars(
+        budgets,
+        "customer",
+        {"used_pct": "Spent so far", "forecast_pct": "Forecast at month end"},
+        "Customer",
+        "Share of the monthly budget (%)",
+        horizontal=True,
+        percent_axis=True,
+        reference=(1.0, "budget"),
+        height=max(260, 50 * len(budgets) + 80),
+    )
+    ui.table(
+        budgets,
+        "budgets",
+        {
+            "customer": "Customer",
+            "plan": "Plan",
+            "budget_usd": ui.money_column("Monthly budget (USD)"),
+            "spend_usd": ui.money_column("Spent this month (USD)"),
+            "forecast_usd": ui.money_column("Forecast month end (USD)"),
+            "used_pct": ui.percent_column("Budget used"),
+            "forecast_pct": ui.percent_column("Forecast / budget"),
+        },
+    )

@@ -1,0 +1,85 @@
+"""Overview: revenue, compute cost, gross margin, requests and active customers, against the period before."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import ui
+
+ctx = ui.page_header("Overview", "Is the business earning more than its compute costs?")
+now = ui.read("summary", ctx.filters)
+before = ui.read("summary", ctx.filters.previous())
+
+if not now["requests"]:
+    ui.empty_state("requests")
+    st.stop()
+
+cols = st.columns(5)
+cols[0].metric(
+    "Revenue",
+    ui.usd(now["revenue_usd"]),
+    ui.delta_pct(now["revenue_usd"], before["revenue_usd"]),
+    help="Billed at the plan's price in force at each request.",
+    border=True,
+)
+cols[1].metric(
+    "Compute cost",
+    ui.usd(now["cost_usd"]),
+    ui.delta_pct(now["cost_usd"], before["cost_usd"]),
+    delta_color="inverse",
+    help="Compute allocated to requests; idle capacity is on Compute.",
+    border=True,
+)
+cols[2].metric(
+    "Gross margin",
+    ui.usd(now["margin_usd"]),
+    ui.delta_pct(now["margin_usd"], before["margin_usd"]),
+    help=f"Revenue minus compute cost: {ui.pct(now['margin_pct'])} of revenue.",
+    border=True,
+)
+cols[3].metric(
+    "Requests",
+    f"{now['requests']:,}",
+    ui.delta_pct(now["requests"], before["requests"]),
+    help=f"{now['errors']:,} answered with an error.",
+    border=True,
+)
+cols[4].metric(
+    "Active customers",
+    f"{now['active_customers']:,}",
+    ui.delta_pct(now["active_customers"], before["active_customers"]),
+    help="Customers with at least one request in the period.",
+    border=True,
+)
+
+series = ui.read("timeseries", ctx.filters)
+grain = "Hour (UTC)" if ctx.filters.days <= 2 else "Day (UTC)"
+left, right = st.columns(2)
+with left:
+    st.subheader("Revenue, cost and margin")
+    ui.lines(
+        series,
+        "period",
+        {"revenue_usd": "Revenue", "cost_usd": "Compute cost", "margin_usd": "Gross margin"},
+        grain,
+        "USD per period",
+        money_axis=True,
+    )
+with right:
+    st.subheader("Requests")
+    ui.bars(series, "period", {"requests": "Requests"}, grain, "Requests per period")
+st.subheader("By period")
+ui.table(
+    series,
+    "overview",
+    {
+        "period": st.column_config.DatetimeColumn(
+            grain, format="YYYY-MM-DD HH:mm" if ctx.filters.days <= 2 else "YYYY-MM-DD"
+        ),
+        "revenue_usd": ui.money_column("Revenue (USD)"),
+        "cost_usd": ui.money_column("Compute cost (USD)"),
+        "margin_usd": ui.money_column("Gross margin (USD)"),
+        "requests": st.column_config.NumberColumn("Requests"),
+        "errors": st.column_config.NumberColumn("Errors (5xx)"),
+    },
+)

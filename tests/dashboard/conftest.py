@@ -1,0 +1,174 @@
+"""Fixtures for the dashboard tests: a small hand-made ledger whose figures are easy to check, an
+empty one, and an AppTest factory bound to either."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# The dashboard is an app folder, not an installed package: import it from the source tree.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+APP = REPO / "dashboard" / "app.py"
+
+# (customer, plan, monthly budget)
+CUSTOMERS = (("acme", "pro", "40"), ("globex", "enterprise", "1000"), ("initech", "free", None))
+
+
+def seed_ledger(home: Path, now: datetime) -> None:
+    """Ten days of a few requests per customer, with errors, one cost spike, capacity and evaluations.
+
+    Every figure follows from these loops, so tests can compute expectations by hand.
+    """
+    from verticals.ledger import Ledger, UsageEvent
+
+    # customers exist from before the first request, as they would, so month-to-date run-rates are sane
+    with Ledger.open(home, fsync_ms=0, clock=lambda: now - timedelta(days=12)) as ledger:
+        for name, plan, budget in CUSTOMERS:
+            ledger.create_customer(name, plan, budget)
+        n = 0
+
+        def event(
+            customer: str,
+            model: str,
+            ts: datetime,
+            units_in: float,
+            units_out: float,
+            unit: str,
+            revenue: str,
+            cost: str,
+            latency: float,
+            status: int = 200,
+        ) -> None:
+            nonlocal n
+            n += 1
+            ledger.record(
+                UsageEvent(
+                    request_id=f"seed-{n}",
+                    ts=ts,
+                    customer=customer,
+                    key_prefix="vk_seed",
+                    plugin=model.split("/")[0],
+                    model=model,
+                    model_version="1",
+                    endpoint="/v1/chat/completions",
+                    status=status,
+                    latency_ms=latency,
+                    units_in=units_in,
+                    units_out=units_out,
+                    unit=unit,
+                    compute_seconds=float(Decimal(cost) * 36000),
+                    device_class="cpu",
+                    revenue_usd=Decimal(revenue),
+                    cost_usd=Decimal(cost),
+                )
+            )
+
+        for day in range(10):
+            ts = now - timedelta(days=day, hours=1)
+            for i in range(5):
+                event(
+                    "acme",
+                    "nlp/chat",
+                    ts + timedelta(minutes=i),
+                    100,
+                    50,
+                    "tokens",
+                    "0.15",
+                    "0.01",
+                    200 + 10 * i,
+                    status=500 if (i == 4 and day % 2 == 0) else 200,
+                )
+            for i in range(3):
+                event(
+                    "globex",
+                    "tabular/linear",
+                    ts + timedelta(minutes=10 + i),
+                    10,
+                    0,
+                    "rows",
+                    "0.05",
+                    "0.002",
+                    20 + i,
+                )
+            for i in range(2):
+                event(
+                    "initech",
+                    "echo/chat",
+                    ts + timedelta(minutes=20 + i),
+                    20,
+                    20,
+                    "tokens",
+                    "0",
+                    "0.001",
+                    5 + i,
+                )
+        # the cost spike: one expensive acme request yesterday
+        event("acme", "nlp/chat", now - timedelta(days=1, hours=2), 1000, 1000, "tokens", "0.3", "1.5", 9000)
+        ledger.flush()
+        ledger.record_capacity("nlp-1", "nlp/chat", "cpu", now - timedelta(days=12))
+        thresholds = {"accuracy": {"min": 0.7, "max": None}}
+        ledger.record_evaluation(
+            "nlp/chat", "1", "qa", {"accuracy": 0.8}, thresholds, True, at=now - timedelta(days=9)
+        )
+        ledger.record_evaluation(
+            "nlp/chat", "2", "qa", {"accuracy": 0.6}, thresholds, False, at=now - timedelta(days=2)
+        )
+
+
+@pytest.fixture(scope="session")
+def seed_now() -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@pytest.fixture(scope="session")
+def seeded_home(tmp_path_factory: pytest.TempPathFactory, seed_now: datetime) -> Path:
+    home = tmp_path_factory.mktemp("seeded-home")
+    seed_ledger(home, seed_now)
+    return home
+
+
+@pytest.fixture(scope="session")
+def empty_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ledger with its starter plans and cost book and no usage, as on a first start."""
+    from verticals.ledger import Ledger
+
+    home = tmp_path_factory.mktemp("empty-home")
+    Ledger.open(home, fsync_ms=0).close()
+    return home
+
+
+AppFactory = Callable[[Path], "object"]
+
+
+@pytest.fixture
+def app_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., object]]:
+    """``app_test(home, page=None, address="127.0.0.1", source="ledger")``: the dashboard run once
+    under AppTest."""
+    from streamlit import config
+    from streamlit.testing.v1 import AppTest
+
+    previous = config.get_option("server.address")
+
+    def make(
+        home: Path, page: str | None = None, address: str | None = "127.0.0.1", source: str = "ledger"
+    ) -> AppTest:
+        monkeypatch.setenv("VERTICALS_HOME", str(home))
+        monkeypatch.setenv("VERTICALS_DASHBOARD_SOURCE", source)
+        monkeypatch.delenv("VERTICALS_ADMIN_TOKEN", raising=False)
+        config.set_option("server.address", address)
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.run()
+        if page is not None:
+            at.switch_page(f"views/{page}.py").run()
+        return at
+
+    yield make
+    config.set_option("server.address", previous)
