@@ -47,6 +47,13 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
     ``torch`` models also give ``predictor``: a zero-argument callable returning a
     ``verticals.models.Predictor``. The gateway calls ``load()`` once and then ``predict()`` on
     batches formed by its dynamic batcher.
+
+    ``torch`` models may give ``training``: a ``verticals.models.TrainingRecipe`` (data loader,
+    module builder, loss, validation metrics, hyper-parameters). ``verticals train MODEL`` then fits
+    the model with a seeded train/validation split, early stopping and a learning-rate schedule, and
+    stores the weights (``model.safetensors``) with a model card as a new version in the model store;
+    ``verticals models promote MODEL VERSION`` serves it once its evaluation suites pass. The
+    predictor's ``load(model_dir)`` receives the directory holding that ``model.safetensors``.
     """
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -56,6 +56,11 @@ class Predictor(abc.ABC):
         """How many metering units one input costs; one per input unless the model says otherwise."""
         return 1.0
 
+    #: The weights version ``load`` chose, when the predictor picks it itself (a trainable
+    #: ``builtin://`` model serves the store's promoted version); None: the spec's ``version``.
+    #: The gateway records ``served_version or spec.version`` on usage events.
+    served_version: str | None = None
+
 
 class TensorSpec(BaseModel):
     """An Open Inference Protocol v2 input or output: name, datatype and shape (-1 = any size)."""
@@ -65,6 +70,33 @@ class TensorSpec(BaseModel):
     name: str
     datatype: str = Field(description="v2 datatype: FP32, INT64, BYTES, ...")
     shape: tuple[int, ...]
+
+
+class TrainingRecipe(BaseModel):
+    """How ``verticals train`` fits a torch model; the core owns the loop (seeded split, early
+    stopping on validation loss, learning-rate schedule), the recipe owns data and architecture.
+
+    ``load_data(data)`` returns ``(features, labels)`` as numpy arrays from a customer's file, folder
+    or table (``None``: the plugin's default data, never its evaluation hold-out) and raises
+    ``AdapterError`` on bad data. ``build(features)`` returns a fresh ``torch.nn.Module`` mapping a
+    float32 batch to logits; ``features`` is the training split, to fit normalisation buffers, or
+    ``None`` when the predictor rebuilds the module before loading saved weights.
+    ``metrics(probabilities, labels)`` scores the validation split for the model card.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    load_data: Callable[[str | None], tuple[Any, Any]]
+    build: Callable[[Any], Any]
+    loss: Literal["cross-entropy", "binary-cross-entropy"]
+    metrics: Callable[[Any, Any], dict[str, float]]
+    data_description: str = Field(description="what load_data(None) reads, for the model card")
+    epochs: int = Field(60, ge=1)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    patience: int = Field(6, ge=1, description="epochs without a better validation loss before stopping")
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
 
 
 class ModelSpec(BaseModel):
@@ -94,6 +126,9 @@ class ModelSpec(BaseModel):
     )
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()
+    training: TrainingRecipe | None = Field(
+        None, description="how `verticals train` fits this model on new data; torch models only"
+    )
 
     @field_validator("name")
     @classmethod
@@ -104,9 +139,7 @@ class ModelSpec(BaseModel):
     @classmethod
     def _source(cls, value: str) -> str:
         if not value.startswith(("hf://", "pypi://", "file://", "builtin://")):
-            raise ValueError(
-                f"source {value!r} must start with hf://, pypi://, file:// or builtin://"
-            )
+            raise ValueError(f"source {value!r} must start with hf://, pypi://, file:// or builtin://")
         return value
 
     @model_validator(mode="after")
@@ -115,6 +148,11 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 f"model {self.name!r} uses the torch backend but gives no predictor: "
                 "pass predictor=<a callable returning a verticals.models.Predictor>"
+            )
+        if self.training is not None and self.backend is not Backend.TORCH:
+            raise ValueError(
+                f"model {self.name!r} gives a training recipe but uses the {self.backend} backend: "
+                "only torch models can be trained by `verticals train`; drop training= or use backend='torch'"
             )
         return self
 

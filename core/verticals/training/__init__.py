@@ -1,0 +1,42 @@
+"""Training torch models on new data: ``verticals train`` and ``verticals models promote``.
+
+Plugins declare a ``verticals.models.TrainingRecipe``; this package runs the shared loop
+(:mod:`verticals.training.fit`), saves safetensors weights (:mod:`verticals.training.weights`) and
+adds each run to the model store as a new version with a model card (:mod:`verticals.training.version`).
+"""
+
+from verticals.training.fit import FitResult, fit, predict_logits, predict_probabilities, split_indices
+from verticals.training.version import (
+    CARD_FILE,
+    NotTrainableError,
+    TrainedVersion,
+    train_into,
+    train_version,
+)
+from verticals.training.weights import (
+    WEIGHTS_FILE,
+    WeightsError,
+    load_module,
+    locate_weights,
+    save_weights,
+    version_of,
+)
+
+__all__ = [
+    "CARD_FILE",
+    "WEIGHTS_FILE",
+    "FitResult",
+    "NotTrainableError",
+    "TrainedVersion",
+    "WeightsError",
+    "fit",
+    "load_module",
+    "locate_weights",
+    "predict_logits",
+    "predict_probabilities",
+    "save_weights",
+    "split_indices",
+    "train_into",
+    "train_version",
+    "version_of",
+]
