@@ -157,5 +157,11 @@ class ModelSpec(BaseModel):
         return self
 
     @property
+    def needs_files(self) -> bool:
+        """Whether the model store fetches or prepares files for this model: every model but a
+        ``builtin://`` one without a preparation step (a builtin model may train its weights there)."""
+        return not self.source.startswith("builtin://") or self.prepare is not None
+
+    @property
     def plugin(self) -> str:
         return self.name.split("/", 1)[0]

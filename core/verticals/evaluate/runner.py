@@ -62,7 +62,7 @@ def run_evaluations(
     model_dir: Path | None = None
     resolved_version = spec.version
     remote = spec.backend is Backend.VLLM and "url" in store.overrides.get(model, {})
-    if not spec.source.startswith("builtin://") and not remote:  # a remote vLLM holds its own weights
+    if spec.needs_files and not remote:  # a remote vLLM holds its own weights
         store.pull(spec, progress=progress)
         resolved_version = version or store.promoted_version(model) or store.resolve(spec).version
         model_dir = store.path(model, resolved_version)

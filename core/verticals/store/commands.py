@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def store_columns(store: ModelStore, spec: ModelSpec) -> dict[str, Any]:
     """``pulled``, ``version``, ``size_bytes`` and ``sha256`` (of the whole model folder) for a listing."""
-    if spec.source.startswith("builtin://"):
+    if not spec.needs_files:
         return {"pulled": True, "version": spec.version, "size_bytes": 0, "sha256": None}
     from verticals.store import StoreError
 
@@ -65,7 +65,7 @@ def pull(names: tuple[str, ...], pull_all: bool, force: bool, as_json: bool) -> 
         raise click.ClickException(str(error)) from None
     results = []
     for index, spec in enumerate(specs, start=1):
-        if spec.source.startswith("builtin://"):
+        if not spec.needs_files:
             if names:
                 click.echo(f"{spec.name}: built in, nothing to pull", err=True)
             continue
