@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from verticals.evaluate.backends import EvalError, open_backend
-    from verticals.evaluate.runner import SuiteResult, run_evaluations
+    from verticals.evaluate.runner import SuiteResult, record_results, run_evaluations
 
-__all__ = ["EvalError", "SuiteResult", "open_backend", "run_evaluations"]
+__all__ = ["EvalError", "SuiteResult", "open_backend", "record_results", "run_evaluations"]
 
 _WHERE = {
     "EvalError": "backends",
     "open_backend": "backends",
     "SuiteResult": "runner",
     "run_evaluations": "runner",
+    "record_results": "runner",
 }
 
 

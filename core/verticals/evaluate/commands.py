@@ -10,8 +10,6 @@ import click
 ENGINES = ("auto", "vllm", "transformers")  # kept here so that `verticals --help` imports no runner
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from verticals.evaluate.runner import SuiteResult
 
 
@@ -45,7 +43,7 @@ def eval_command(
     """
     from verticals.config import ConfigError, load_settings
     from verticals.evaluate.backends import EvalError
-    from verticals.evaluate.runner import run_evaluations
+    from verticals.evaluate.runner import record_results, run_evaluations
     from verticals.output import print_json
     from verticals.registry import Registry, UnknownNameError
     from verticals.store import ModelStore, StoreError
@@ -65,7 +63,7 @@ def eval_command(
         )
     except (ConfigError, EvalError, StoreError, UnknownNameError) as error:
         raise click.ClickException(str(error)) from None
-    record_problem = _record(settings.home, results)
+    record_problem = record_results(settings.home, results)
     rows = [result.to_json() for result in results]
     if as_json:
         print_json(rows[0] if len(rows) == 1 else rows)
@@ -75,29 +73,6 @@ def eval_command(
         raise click.ClickException(record_problem)
     if not all(result.passed for result in results):
         sys.exit(1)
-
-
-def _record(home: Path, results: list[SuiteResult]) -> str | None:
-    """Store every run in the ledger; the problem (e.g. the server holds the ledger) or None."""
-    try:
-        from verticals.ledger import Ledger
-
-        with Ledger.open(home) as ledger:
-            for result in results:
-                result.run_id = ledger.record_evaluation(
-                    result.model,
-                    result.version,
-                    result.suite,
-                    result.metrics,
-                    result.thresholds,
-                    result.passed,
-                )
-    except Exception as error:  # DuckDB's lock error and the ledger's own; the scores are still printed
-        return (
-            f"the evaluation ran but could not be stored in the ledger under {home}: {error}. If `verticals "
-            "serve` is running it holds the ledger: stop it, or run the evaluation where it is not running"
-        )
-    return None
 
 
 def _print(results: list[SuiteResult]) -> None:

@@ -176,3 +176,26 @@ class _Bar:
     def tick(self, count: int) -> None:
         if self.current is not None:
             self.current.update(count)
+
+
+def record_results(home: Path, results: list[SuiteResult]) -> str | None:
+    """Store every run in the ledger; the problem (e.g. the server holds the ledger) or None."""
+    try:
+        from verticals.ledger import Ledger
+
+        with Ledger.open(home) as ledger:
+            for result in results:
+                result.run_id = ledger.record_evaluation(
+                    result.model,
+                    result.version,
+                    result.suite,
+                    result.metrics,
+                    result.thresholds,
+                    result.passed,
+                )
+    except Exception as error:  # DuckDB's lock error and the ledger's own; the scores are still printed
+        return (
+            f"the evaluation ran but could not be stored in the ledger under {home}: {error}. If `verticals "
+            "serve` is running it holds the ledger: stop it, or run the evaluation where it is not running"
+        )
+    return None

@@ -1,19 +1,16 @@
 """The release gate: a stored version is promoted only when every evaluation suite of its model passes.
 
-The suites run through the model's serving backend (``verticals.evaluate.open_backend``) loaded
-from the candidate version's folder, not from whatever is served now, and each run is recorded in
-the ledger like ``verticals eval``'s.
+The suites run exactly as ``verticals eval MODEL --version VERSION`` runs them (the same runner,
+the model's serving backend, loaded from the candidate version's folder rather than whatever is
+served now), and each run is recorded in the ledger the same way.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 from typing import Any
 
-from verticals.evaluate import EvalError, SuiteResult, open_backend
-from verticals.evaluation import Evaluation
+from verticals.evaluate import EvalError, SuiteResult, record_results, run_evaluations
 from verticals.registry import Registry
 from verticals.store import ModelStore, StoreError
 
@@ -30,9 +27,7 @@ def evaluate_version(
     registry: Registry, store: ModelStore, model: str, version: str, *, log_dir: Path
 ) -> list[SuiteResult]:
     """Score ``version`` of ``model`` on each of its suites."""
-    spec = registry.model(model)
-    suites = registry.evaluations_for(model)
-    if not suites:
+    if not registry.evaluations_for(model):
         raise EvalError(
             f"model {model!r} has no evaluation suites, so no version of it can be shown to pass; "
             "its plugin must register one before versions can be promoted"
@@ -42,43 +37,7 @@ def evaluate_version(
         raise StoreError(
             f"model {model!r} has no version {version!r} in {store.cache_dir}; its versions: {known}"
         )
-    version_dir = store.path(model, version)
-    results = []
-    with open_backend(spec, version_dir, tick=lambda _: None, log_dir=log_dir) as (backend, predict):
-        for suite in suites:
-            records = registry.adapter(suite.adapter).read(suite.dataset)
-            started = time.perf_counter()
-            metrics = suite.score(records, predict)
-            results.append(
-                judge(suite, metrics, version, backend, len(records), time.perf_counter() - started)
-            )
-    return results
-
-
-def judge(
-    suite: Evaluation, metrics: dict[str, float], version: str, backend: str, examples: int, seconds: float
-) -> SuiteResult:
-    missing = [name for name in suite.metrics if name not in metrics]
-    if missing:
-        raise EvalError(f"suite {suite.name!r} did not report the metrics {missing} it declares")
-    values = {name: float(metrics[name]) for name in suite.metrics}
-    failed = [
-        name
-        for name, bound in suite.thresholds.items()
-        if math.isnan(values[name]) or not bound.passes(values[name])
-    ]
-    return SuiteResult(
-        model=suite.model,
-        version=version,
-        suite=suite.name,
-        backend=backend,
-        metrics=values,
-        thresholds={name: bound.model_dump() for name, bound in suite.thresholds.items()},
-        passed=not failed,
-        failed=failed,
-        examples=examples,
-        seconds=round(seconds, 3),
-    )
+    return run_evaluations(registry, model, store, version=version, log_dir=log_dir)
 
 
 def promote_version(
@@ -86,7 +45,10 @@ def promote_version(
 ) -> list[SuiteResult]:
     """Evaluate, record, then promote ``version``; raise ``PromotionRefused`` when a suite fails."""
     results = evaluate_version(registry, store, model, version, log_dir=home / "logs")
-    record_runs(home, results)
+    problem = record_results(home, results)
+    if problem is not None:  # a held ledger (server running) must not block the gate: keep the reason
+        for result in results:
+            result.extra["ledger_error"] = problem
     failures = [describe_failure(result) for result in results if not result.passed]
     if failures:
         raise PromotionRefused(
@@ -105,23 +67,3 @@ def describe_failure(result: SuiteResult) -> str:
         limit = " and ".join(f"{key} {value}" for key, value in bounds.items() if value is not None)
         parts.append(f"{name} = {result.metrics[name]:.4f} (needs {limit})")
     return f"suite {result.suite}: {', '.join(parts)}"
-
-
-def record_runs(home: Path, results: list[SuiteResult]) -> None:
-    """Keep the gate's evidence in the ledger; a held ledger (server running) must not block the gate."""
-    try:
-        from verticals.ledger import Ledger
-
-        with Ledger.open(home) as ledger:
-            for result in results:
-                result.run_id = ledger.record_evaluation(
-                    result.model,
-                    result.version,
-                    result.suite,
-                    result.metrics,
-                    result.thresholds,
-                    result.passed,
-                )
-    except Exception as error:  # DuckDB's lock error among others; the verdict stands without the record
-        for result in results:
-            result.extra["ledger_error"] = f"{type(error).__name__}: {error}"
