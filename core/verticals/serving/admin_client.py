@@ -1,0 +1,121 @@
+"""Reaching a running gateway's admin API, for CLI commands that must not open the locked ledger.
+
+``verticals serve`` writes ``<home>/server.json`` (its URL and pid) while it runs. ``running_server``
+returns an ``AdminClient`` when that server is alive, else None, so a command can do::
+
+    client = running_server(settings)
+    if client is not None:
+        rows = client.get("/admin/customers")
+    else:
+        with Ledger.open(settings.home) as ledger: ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from verticals.config import Settings
+
+SERVER_FILE = "server.json"
+
+
+class AdminError(Exception):
+    """The server refused the call; the message is the server's, which names the cause and the fix."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AdminClient:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def call(
+        self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None
+    ) -> Any:
+        import httpx
+
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = httpx.request(
+                method,
+                self.base_url + path,
+                json=json_body,
+                params=clean,
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=self.timeout,
+            )
+        except httpx.HTTPError as error:
+            raise AdminError(
+                0,
+                f"cannot reach the running server at {self.base_url} ({error}); is "
+                "`verticals serve` still up?",
+            ) from None
+        if response.status_code >= 400:
+            try:
+                message = response.json()["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text[:500]
+            raise AdminError(response.status_code, message)
+        return response.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.call("GET", path, params=params)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.call("POST", path, json_body=body)
+
+    def patch(self, path: str, body: Any = None) -> Any:
+        return self.call("PATCH", path, json_body=body)
+
+
+def write_server_file(home: Path, url: str) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / SERVER_FILE
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    return path
+
+
+def remove_server_file(home: Path) -> None:
+    path = home / SERVER_FILE
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def running_server(settings: Settings) -> AdminClient | None:
+    """A client for the gateway serving ``settings.home``, or None when none runs."""
+    path = settings.home / SERVER_FILE
+    try:
+        info = json.loads(path.read_text())
+        url, pid = str(info["url"]), int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None  # a server that died without cleaning up
+    except PermissionError:
+        pass
+    token = settings.admin_token or _read_token(settings.home)
+    if token is None:
+        return None
+    return AdminClient(url, token)
+
+
+def _read_token(home: Path) -> str | None:
+    from verticals.serving.auth import ADMIN_TOKEN_FILE
+
+    path = home / ADMIN_TOKEN_FILE
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None

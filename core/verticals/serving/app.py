@@ -1,0 +1,105 @@
+"""``create_app``: the gateway's FastAPI app, ready for uvicorn.
+
+The app's lifespan starts every backend (torch models load in process, vllm models get a supervised
+server or their configured URL) and, on shutdown, stops them and flushes the ledger. uvicorn stops
+accepting connections and waits for requests in flight before the lifespan ends, so SIGTERM or
+SIGINT drains first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from verticals import __version__
+from verticals.config import Settings
+from verticals.registry import Registry
+from verticals.serving.backends import ModelBackend
+from verticals.serving.errors import install_error_handlers
+from verticals.serving.gateway import Gateway, ServingOptions
+from verticals.serving.metering import LedgerLike
+from verticals.serving.metrics import CONTENT_TYPE
+from verticals.serving.middleware import GatewayMiddleware
+
+log = logging.getLogger("verticals.serving")
+
+DESCRIPTION = """verticals serves every registered model over the OpenAI API (`/v1/...`) and the Open
+Inference Protocol v2 (`/v2/...`). Send `Authorization: Bearer vk_...` (a key from `verticals keys create`).
+
+A model name with a slash goes into a v2 path as is (`/v2/models/tabular/linear/infer`) or URL-encoded
+(`/v2/models/tabular%2Flinear/infer`). Every error is `{"error": {"type", "message", "param", "code"}}`.
+Each response carries `x-request-id` and, when its cost is known before the body, `x-verticals-cost-usd`."""
+
+
+def create_app(
+    settings: Settings,
+    registry: Registry,
+    ledger: LedgerLike,
+    *,
+    admin_token: str,
+    options: ServingOptions | None = None,
+    backends: dict[str, ModelBackend] | None = None,
+    close_ledger: bool = False,
+    on_shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
+    """Build the gateway. ``backends`` defaults to one per registered model (see ``build_backends``)."""
+    gateway = Gateway(
+        settings=settings,
+        registry=registry,
+        ledger=ledger,
+        admin_token=admin_token,
+        options=options or ServingOptions(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from verticals.serving.startup import build_backends, record_gateway_capacity, start_backends
+
+        gateway.backends = backends if backends is not None else build_backends(gateway)
+        await start_backends(gateway)
+        capacity = record_gateway_capacity(gateway)
+        try:
+            yield
+        finally:
+            gateway.draining = True
+            for name, backend in gateway.backends.items():
+                try:
+                    await backend.stop()
+                except Exception:
+                    log.exception("stopping the backend of %s failed", name)
+            capacity()
+            flush = getattr(ledger, "flush", None)
+            if flush is not None:
+                flush()
+            if close_ledger:
+                close = getattr(ledger, "close", None)
+                if close is not None:
+                    close()
+            if on_shutdown is not None:
+                on_shutdown()
+
+    app = FastAPI(title="verticals gateway", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.gateway = gateway
+    install_error_handlers(app)
+    app.add_middleware(GatewayMiddleware, gateway=gateway)
+
+    from verticals.serving import routes_admin, routes_openai, routes_v2
+
+    app.include_router(routes_openai.router)
+    app.include_router(routes_v2.router)
+    app.include_router(routes_admin.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        return Response(gateway.metrics.render(), media_type=CONTENT_TYPE)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> dict[str, Any]:
+        return {"name": "verticals", "version": __version__, "openapi": "/openapi.json", "docs": "/docs"}
+
+    return app

@@ -1,0 +1,70 @@
+"""The torch backend: a model's predictor, loaded once in process, behind a dynamic batcher."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from verticals.models import ModelSpec, Predictor
+from verticals.serving.backends import Unavailable
+from verticals.serving.batcher import BatchResult, DynamicBatcher
+
+
+class TorchBackend:
+    """Serve ``spec`` in process. ``model_dir`` is the store's prepared folder (None for builtin://)."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        model_dir: Path | None,
+        *,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 5.0,
+        device_class: str = "cpu",
+    ) -> None:
+        if spec.predictor is None:
+            raise ValueError(f"model {spec.name!r} has no predictor; the torch backend needs one")
+        self.spec = spec
+        self.device_class = device_class
+        self.model_dir = model_dir
+        self.predictor: Predictor = spec.predictor()
+        self.batcher = DynamicBatcher(
+            self.predictor.predict,
+            units=self.predictor.units,
+            max_batch_size=max_batch_size,
+            max_wait_s=max_wait_ms / 1000.0,
+            name=spec.name.replace("/", "-"),
+        )
+        self._loaded = False
+        self._load_error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._loaded
+
+    async def start(self) -> None:
+        try:
+            # Loading weights can take seconds: keep it off the event loop.
+            await asyncio.get_running_loop().run_in_executor(None, self.predictor.load, self.model_dir)
+        except Exception as error:
+            self._load_error = f"{type(error).__name__}: {error}"
+            raise
+        self._loaded = True
+        self.batcher.start()
+
+    async def stop(self) -> None:
+        await self.batcher.stop()
+        self._loaded = False
+
+    async def infer(self, item: Any) -> BatchResult:
+        if not self._loaded:
+            detail = f" (it failed to load: {self._load_error})" if self._load_error else ""
+            raise Unavailable(f"model {self.spec.name!r} is not loaded{detail}; retry shortly")
+        return await self.batcher.submit(item)
+
+    def units(self, item: Any) -> float:
+        try:
+            return float(self.predictor.units(item))
+        except Exception:
+            return 1.0

@@ -1,0 +1,147 @@
+"""``verticals serve``: run the gateway until SIGTERM or SIGINT, then drain, flush and stop."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+import click
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; access lines are already JSON and pass through as the message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.name == "verticals.access":
+            return message
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def attach(cli: click.Group) -> None:
+    @cli.command()
+    @click.option("--host", default=None, help="Address to bind (default: the `host` setting, 127.0.0.1).")
+    @click.option(
+        "--port",
+        type=click.IntRange(1, 65535),
+        default=None,
+        help="Port (default: the `port` setting, 8000).",
+    )
+    @click.option(
+        "--max-body-mb",
+        type=click.FloatRange(0.001, 4096),
+        default=25.0,
+        show_default=True,
+        help="Largest request body accepted; bigger ones get 413.",
+    )
+    @click.option(
+        "--model", "models", multiple=True, help="Serve only this model (repeatable); default: all."
+    )
+    @click.option("--no-pull", is_flag=True, help="Do not pull missing models; serve the others.")
+    @click.option(
+        "--access-log/--no-access-log", default=True, show_default=True, help="Log one JSON line per request."
+    )
+    def serve(
+        host: str | None,
+        port: int | None,
+        max_body_mb: float,
+        no_pull: bool,
+        access_log: bool,
+        models: tuple[str, ...],
+    ) -> None:
+        """Serve every registered model over the OpenAI API and the v2 protocol, metering each request."""
+        from verticals.config import ConfigError, load_settings
+        from verticals.ledger import Ledger, LedgerError
+
+        try:
+            settings = load_settings()
+        except ConfigError as error:
+            raise click.ClickException(str(error)) from None
+        host = host or settings.host
+        port = port or settings.port
+        configure_logging()
+        import uvicorn
+
+        from verticals.registry import Registry
+        from verticals.serving.admin_client import remove_server_file, running_server, write_server_file
+        from verticals.serving.app import create_app
+        from verticals.serving.auth import load_admin_token
+        from verticals.serving.gateway import ServingOptions
+
+        if running_server(settings) is not None:
+            raise click.ClickException(
+                f"a gateway already serves {settings.home} (see {settings.home}/server.json);"
+                " stop it first or use another VERTICALS_HOME"
+            )
+        try:
+            ledger = Ledger.open(settings.home)
+        except LedgerError as error:
+            raise click.ClickException(str(error)) from None
+        registry = Registry.load()
+        for name in models:
+            if name not in registry.models:
+                ledger.close()
+                known = ", ".join(sorted(registry.models)) or "none"
+                raise click.ClickException(f"unknown model {name!r}; registered models: {known}")
+        for failure in registry.failures:
+            logging.getLogger("verticals.serving").warning(
+                "plugin %s failed to load: %s", failure.name, failure.error
+            )
+        token = load_admin_token(settings.home, settings.admin_token)
+        options = ServingOptions(
+            max_body_bytes=int(max_body_mb * 1024 * 1024),
+            pull_missing=not no_pull,
+            log_requests=access_log,
+            models=tuple(models) or None,
+        )
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        write_server_file(settings.home, url)
+        # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so clean up inside the lifespan.
+        app = create_app(
+            settings,
+            registry,
+            ledger,
+            admin_token=token,
+            options=options,
+            close_ledger=True,
+            on_shutdown=lambda: remove_server_file(settings.home),
+        )
+        click.echo(
+            f"verticals gateway on {url} (admin token in {settings.home}/admin_token "
+            "unless VERTICALS_ADMIN_TOKEN is set)",
+            err=True,
+        )
+        try:
+            uvicorn.run(
+                app,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=30,
+                loop="auto",
+                http="auto",
+            )
+        finally:
+            remove_server_file(settings.home)

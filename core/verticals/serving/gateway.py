@@ -1,0 +1,171 @@
+"""The gateway's state and its admission step: who calls, which model, within which limits.
+
+``Gateway.admit`` runs before any model work: key, model, backend readiness, rate limits, then a
+budget reservation of the request's worst-case cost. Each refusal raises an ``APIError`` that the
+app turns into an OpenAI-shaped response and, through the middleware, into one ledger event.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+
+from verticals.config import Settings
+from verticals.models import ModelSpec
+from verticals.registry import Registry
+from verticals.serving.auth import Authenticator
+from verticals.serving.backends import ModelBackend, Unavailable
+from verticals.serving.errors import APIError
+from verticals.serving.limits import InMemoryLimits, Limits, OverBudget, RateLimited
+from verticals.serving.metering import LedgerLike, Meter, Principal, RequestContext
+from verticals.serving.metrics import Metrics
+
+CUSTOMER_CACHE_S = 2.0
+
+
+@dataclass
+class ServingOptions:
+    """Gateway-wide knobs; per-model ones (max_batch_size, max_wait_ms, url) live in ``[models."x/y"]``."""
+
+    max_body_bytes: int = 25 * 1024 * 1024
+    max_batch_size: int = 32
+    max_wait_ms: float = 5.0
+    default_max_tokens: int = 2048
+    pull_missing: bool = True
+    vllm_port_base: int = 8100
+    log_requests: bool = True
+    models: tuple[str, ...] | None = None  # serve only these registered models; None: all
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    registry: Registry
+    ledger: LedgerLike
+    admin_token: str
+    options: ServingOptions = field(default_factory=ServingOptions)
+    limits: Limits = field(default_factory=InMemoryLimits)
+    metrics: Metrics = field(default_factory=Metrics)
+    backends: dict[str, ModelBackend] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    draining: bool = False
+
+    def __post_init__(self) -> None:
+        self.auth = Authenticator(self.ledger)
+        self.meter = Meter(self.ledger, self.limits, self.metrics)
+        self._customers: dict[str, tuple[float, Any]] = {}
+
+    def customer(self, name: str) -> Any:
+        now = time.monotonic()
+        cached = self._customers.get(name)
+        if cached is not None and now - cached[0] < CUSTOMER_CACHE_S:
+            return cached[1]
+        value = self.ledger.get_customer(name)
+        self._customers[name] = (now, value)
+        return value
+
+    def forget(self) -> None:
+        """Drop cached customers and prices after an admin change."""
+        self._customers.clear()
+        self.meter.forget_prices()
+
+    def context(self, request: Request) -> RequestContext:
+        ctx = request.scope.get("state", {}).get("ctx")
+        if ctx is None:  # a route called outside the middleware (should not happen)
+            raise RuntimeError("request has no metering context")
+        assert isinstance(ctx, RequestContext)
+        return ctx
+
+    def authenticate(self, request: Request) -> Principal:
+        ctx = self.context(request)
+        ctx.principal = self.auth.authenticate(request.headers.get("authorization"))
+        customer = self.customer(ctx.principal.customer)
+        if getattr(customer, "status", "active") != "active":
+            raise APIError(
+                403,
+                f"customer {customer.name!r} is {customer.status}; ask the operator to reactivate it",
+                code="customer_suspended",
+            )
+        return ctx.principal
+
+    def resolve(
+        self,
+        request: Request,
+        name: str,
+        *,
+        tasks: tuple[str, ...] | None = None,
+        endpoint: str | None = None,
+    ) -> tuple[ModelSpec, ModelBackend]:
+        ctx = self.context(request)
+        registered = self.registry.models.get(name)
+        if registered is None:
+            known = ", ".join(sorted(self.backends)) or "none"
+            raise APIError(
+                404,
+                f"the model {name!r} does not exist; models served here: {known}",
+                code="model_not_found",
+                param="model",
+            )
+        spec = registered.item
+        ctx.spec = spec
+        if tasks is not None and str(spec.task) not in tasks:
+            raise APIError(
+                400,
+                f"the model {name!r} does {spec.task}, which {endpoint or 'this endpoint'} does "
+                f"not serve; use a {' or '.join(tasks)} model",
+                code="wrong_task",
+                param="model",
+            )
+        backend = self.backends.get(name)
+        if backend is None:
+            raise APIError(
+                503,
+                f"the model {name!r} is registered but not served by this gateway (its backend "
+                "did not start; see the server log and `verticals models pull`)",
+                code="model_not_loaded",
+                headers={"Retry-After": "30"},
+            )
+        if not backend.ready:
+            raise APIError(
+                503,
+                f"the model {name!r} is starting or restarting; retry shortly",
+                code="backend_unavailable",
+                headers={"Retry-After": "10"},
+            )
+        ctx.device_class = backend.device_class
+        return spec, backend
+
+    def admit(self, request: Request, worst_units: float) -> None:
+        """Rate limits, then reserve the worst-case cost against the customer's monthly budget."""
+        ctx = self.context(request)
+        principal, spec = ctx.principal, ctx.spec
+        assert principal is not None and spec is not None
+        try:
+            self.limits.admit(principal.key_prefix, principal.rpm, principal.tpm)
+        except RateLimited as error:
+            raise APIError(
+                429, str(error), code="rate_limit_exceeded", headers={"Retry-After": str(error.retry_after)}
+            ) from None
+        ctx.price = self.meter.price(principal.customer, spec)
+        worst = ctx.price * Decimal(repr(max(0.0, worst_units)))
+        customer = self.customer(principal.customer)
+        try:
+            ctx.reservation = self.limits.reserve(
+                principal.customer,
+                customer.budget_usd,
+                worst,
+                lambda: Decimal(self.ledger.month_spend(principal.customer, datetime.now(UTC))),
+            )
+        except OverBudget as error:
+            raise APIError(402, str(error), code="budget_exceeded") from None
+
+
+def unavailable(error: Unavailable) -> APIError:
+    return APIError(
+        503, str(error), code="backend_unavailable", headers={"Retry-After": str(error.retry_after)}
+    )

@@ -1,0 +1,225 @@
+"""``RemoteLedger``: the ledger's control and book methods, carried out by a running gateway.
+
+While ``verticals serve`` runs it holds DuckDB's write lock, so CLI commands cannot open the ledger.
+``open_remote_ledger(settings)`` returns this stand-in when a server runs (else None); it answers
+the same calls with the same dataclasses through the admin API, and raises ``LedgerError`` with the
+server's message, so a command written against ``Ledger`` works unchanged::
+
+    remote = open_remote_ledger(settings)
+    ledger = remote if remote is not None else Ledger.open(settings.home)
+
+Analytics run inside the server: ``remote.analytics("usage_summary", by=["customer"])``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, TypeVar
+
+from verticals.config import Settings
+from verticals.serving.admin_client import AdminClient, AdminError, running_server
+
+T = TypeVar("T")
+
+
+def open_remote_ledger(settings: Settings) -> RemoteLedger | None:
+    client = running_server(settings)
+    return RemoteLedger(client) if client is not None else None
+
+
+def _build(cls: type[T], data: dict[str, Any]) -> T:
+    """A ledger dataclass from the admin API's JSON (money as strings, times as ISO 8601)."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        value = data.get(field.name)
+        kind = str(hints[field.name])
+        if value is not None and "Decimal" in kind:
+            value = Decimal(str(value))
+        elif value is not None and "datetime" in kind:
+            value = datetime.fromisoformat(value)
+        values[field.name] = value
+    return cls(**values)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class RemoteLedger:
+    def __init__(self, client: AdminClient) -> None:
+        self.client = client
+
+    def _call(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        from verticals.ledger import LedgerError
+
+        try:
+            return self.client.call(method, path, json_body=body, params=params)
+        except AdminError as error:
+            raise LedgerError(str(error)) from None
+
+    # control data
+
+    def list_customers(self) -> list[Any]:
+        from verticals.ledger import Customer
+
+        return [_build(Customer, row) for row in self._call("GET", "/admin/customers")]
+
+    def get_customer(self, name: str) -> Any:
+        from verticals.ledger import LedgerError
+
+        found = [c for c in self.list_customers() if c.name == name]
+        if not found:
+            raise LedgerError(
+                f"unknown customer {name!r}: create it with `verticals customers create {name} --plan PLAN`"
+            )
+        return found[0]
+
+    def create_customer(self, name: str, plan: str, budget_usd: Decimal | str | int | None = None) -> Any:
+        from verticals.ledger import Customer
+
+        body = {"name": name, "plan": plan, "budget_usd": None if budget_usd is None else str(budget_usd)}
+        return _build(Customer, self._call("POST", "/admin/customers", body))
+
+    def update_customer(
+        self,
+        name: str,
+        *,
+        plan: str | None = None,
+        budget_usd: Decimal | str | int | None = None,
+        clear_budget: bool = False,
+        status: str | None = None,
+    ) -> Any:
+        from verticals.ledger import Customer
+
+        body = {
+            "plan": plan,
+            "budget_usd": None if budget_usd is None else str(budget_usd),
+            "clear_budget": clear_budget,
+            "status": status,
+        }
+        return _build(Customer, self._call("PATCH", f"/admin/customers/{name}", body))
+
+    def list_plans(self) -> list[Any]:
+        from verticals.ledger import Plan
+
+        return [_build(Plan, row) for row in self._call("GET", "/admin/plans")]
+
+    def create_plan(
+        self,
+        name: str,
+        monthly_fee_usd: Decimal | str | int = 0,
+        included_units: float = 0,
+        description: str = "",
+    ) -> Any:
+        from verticals.ledger import Plan
+
+        body = {
+            "name": name,
+            "monthly_fee_usd": str(monthly_fee_usd),
+            "included_units": included_units,
+            "description": description,
+        }
+        return _build(Plan, self._call("POST", "/admin/plans", body))
+
+    def create_key(self, customer: str, rpm: int | None = None, tpm: int | None = None) -> tuple[str, Any]:
+        created = self._call("POST", "/admin/keys", {"customer": customer, "rpm": rpm, "tpm": tpm})
+        key = next(k for k in self.list_keys(customer) if k.prefix == created["prefix"])
+        return str(created["key"]), key
+
+    def list_keys(self, customer: str | None = None) -> list[Any]:
+        from verticals.ledger import ApiKey
+
+        return [_build(ApiKey, row) for row in self._call("GET", "/admin/keys", customer=customer)]
+
+    def revoke_key(self, prefix: str) -> None:
+        self._call("POST", f"/admin/keys/{prefix}/revoke")
+
+    # books
+
+    def set_price(
+        self,
+        plan: str,
+        unit: str,
+        price_per_unit_usd: Decimal | str | int,
+        *,
+        model: str | None = None,
+        plugin: str | None = None,
+        task: str | None = None,
+        effective_from: datetime | None = None,
+        note: str = "",
+    ) -> Any:
+        from verticals.ledger import PriceRow
+
+        body = {
+            "plan": plan,
+            "unit": unit,
+            "price_per_unit_usd": str(price_per_unit_usd),
+            "model": model,
+            "plugin": plugin,
+            "task": task,
+            "effective_from": _iso(effective_from),
+            "note": note,
+        }
+        return _build(PriceRow, self._call("POST", "/admin/prices", body))
+
+    def list_prices(self, plan: str | None = None) -> list[Any]:
+        from verticals.ledger import PriceRow
+
+        return [_build(PriceRow, row) for row in self._call("GET", "/admin/prices", plan=plan)]
+
+    def set_cost(
+        self,
+        device_class: str,
+        usd_per_hour: Decimal | str | int,
+        *,
+        effective_from: datetime | None = None,
+        note: str = "",
+    ) -> Any:
+        from verticals.ledger import CostRow
+
+        body = {
+            "device_class": device_class,
+            "usd_per_hour": str(usd_per_hour),
+            "effective_from": _iso(effective_from),
+            "note": note,
+        }
+        return _build(CostRow, self._call("POST", "/admin/costs", body))
+
+    def list_costs(self) -> list[Any]:
+        from verticals.ledger import CostRow
+
+        return [_build(CostRow, row) for row in self._call("GET", "/admin/costs")]
+
+    # usage
+
+    def flush(self) -> None:
+        self._call("POST", "/admin/flush")
+
+    def analytics(self, name: str, **kwargs: Any) -> Any:
+        """Run ``verticals.ledger.analytics.<name>`` in the server; lists become comma lists, times ISO."""
+        params = {}
+        for key, value in kwargs.items():
+            if value is None:
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, list | tuple):
+                value = ",".join(str(v) for v in value)
+            params[key] = value
+        return self._call("GET", f"/admin/analytics/{name}", **params)
+
+    def close(self) -> None:
+        """Nothing to close: the server keeps the ledger."""
+
+    def __enter__(self) -> RemoteLedger:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

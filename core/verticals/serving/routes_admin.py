@@ -1,0 +1,360 @@
+"""The admin API under ``/admin/``: customers, plans, keys, price and cost books, plugins, usage,
+analytics. Only the admin token opens it; a customer key gets 403.
+
+The gateway owns the ledger (DuckDB allows one writing process), so while it runs the CLI's ledger
+commands come through here (``verticals.serving.admin_client``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from verticals.serving.auth import check_admin
+from verticals.serving.errors import APIError
+from verticals.serving.gateway import Gateway
+
+
+def _gateway(request: Request) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+async def require_admin(request: Request) -> Gateway:
+    gw = _gateway(request)
+    check_admin(request.headers.get("authorization"), gw.admin_token)
+    return gw
+
+
+AdminGateway = Annotated[Gateway, Depends(require_admin)]
+router = APIRouter(prefix="/admin", tags=["Admin"], dependencies=[Depends(require_admin)])
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(json.dumps(_plain(value), default=str), status_code=status, media_type="application/json")
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: _plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):  # a pandas DataFrame
+        return _plain(to_dict(orient="records"))
+    return value
+
+
+def _ledger_call(gw: Gateway, method: str, *args: Any, **kwargs: Any) -> Any:
+    from verticals.ledger import LedgerError
+
+    try:
+        return getattr(gw.ledger, method)(*args, **kwargs)
+    except LedgerError as error:
+        raise APIError(400, str(error), code="ledger_error") from None
+    finally:
+        gw.forget()
+
+
+class CustomerIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    plan: str = Field(min_length=1, max_length=200)
+    budget_usd: Decimal | None = Field(None, ge=0, max_digits=18)
+
+
+class CustomerPatch(BaseModel):
+    plan: str | None = None
+    budget_usd: Decimal | None = Field(None, ge=0, max_digits=18)
+    clear_budget: bool = False
+    status: str | None = None
+
+
+class PlanIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    monthly_fee_usd: Decimal = Field(Decimal(0), ge=0, max_digits=18)
+    included_units: float = Field(0, ge=0)
+    description: str = ""
+
+
+class KeyIn(BaseModel):
+    customer: str = Field(min_length=1, max_length=200)
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+
+
+class PriceIn(BaseModel):
+    plan: str = Field(min_length=1)
+    unit: str = Field(min_length=1)
+    price_per_unit_usd: Decimal = Field(ge=0, max_digits=24)
+    model: str | None = None
+    plugin: str | None = None
+    task: str | None = None
+    effective_from: datetime | None = None
+    note: str = ""
+
+
+class CostIn(BaseModel):
+    device_class: str = Field(min_length=1)
+    usd_per_hour: Decimal = Field(ge=0, max_digits=18)
+    effective_from: datetime | None = None
+    note: str = ""
+
+
+@router.get("/customers")
+async def customers(gw: AdminGateway) -> Response:
+    return _json(_ledger_call(gw, "list_customers"))
+
+
+@router.post("/customers", status_code=201)
+async def create_customer(body: CustomerIn, gw: AdminGateway) -> Response:
+    return _json(_ledger_call(gw, "create_customer", body.name, body.plan, body.budget_usd), 201)
+
+
+@router.patch("/customers/{name}")
+async def update_customer(name: str, body: CustomerPatch, gw: AdminGateway) -> Response:
+    customer = _ledger_call(
+        gw,
+        "update_customer",
+        name,
+        plan=body.plan,
+        budget_usd=body.budget_usd,
+        clear_budget=body.clear_budget,
+        status=body.status,
+    )
+    forget = getattr(gw.limits, "forget", None)
+    if forget is not None:
+        forget(name)
+    return _json(customer)
+
+
+@router.get("/plans")
+async def plans(gw: AdminGateway) -> Response:
+    return _json(_ledger_call(gw, "list_plans"))
+
+
+@router.post("/plans", status_code=201)
+async def create_plan(body: PlanIn, gw: AdminGateway) -> Response:
+    return _json(
+        _ledger_call(
+            gw, "create_plan", body.name, body.monthly_fee_usd, body.included_units, body.description
+        ),
+        201,
+    )
+
+
+@router.get("/keys")
+async def keys(gw: AdminGateway, customer: str | None = None) -> Response:
+    return _json(_ledger_call(gw, "list_keys", customer))
+
+
+@router.post("/keys", status_code=201)
+async def create_key(body: KeyIn, gw: AdminGateway) -> Response:
+    plaintext, key = _ledger_call(gw, "create_key", body.customer, body.rpm, body.tpm)
+    return _json(
+        {"key": plaintext, "prefix": key.prefix, "customer": key.customer, "rpm": key.rpm, "tpm": key.tpm},
+        201,
+    )
+
+
+@router.post("/keys/{prefix}/revoke")
+async def revoke_key(prefix: str, gw: AdminGateway) -> Response:
+    _ledger_call(gw, "revoke_key", prefix)
+    return _json({"prefix": prefix, "revoked": True})
+
+
+@router.get("/prices")
+async def prices(gw: AdminGateway, plan: str | None = None) -> Response:
+    return _json(_ledger_call(gw, "list_prices", plan))
+
+
+@router.post("/prices", status_code=201)
+async def set_price(body: PriceIn, gw: AdminGateway) -> Response:
+    row = _ledger_call(
+        gw,
+        "set_price",
+        body.plan,
+        body.unit,
+        body.price_per_unit_usd,
+        model=body.model,
+        plugin=body.plugin,
+        task=body.task,
+        effective_from=body.effective_from,
+        note=body.note,
+    )
+    return _json(row, 201)
+
+
+@router.get("/costs")
+async def costs(gw: AdminGateway) -> Response:
+    return _json(_ledger_call(gw, "list_costs"))
+
+
+@router.post("/costs", status_code=201)
+async def set_cost(body: CostIn, gw: AdminGateway) -> Response:
+    row = _ledger_call(
+        gw,
+        "set_cost",
+        body.device_class,
+        body.usd_per_hour,
+        effective_from=body.effective_from,
+        note=body.note,
+    )
+    return _json(row, 201)
+
+
+@router.get("/plugins")
+async def plugins(gw: AdminGateway) -> Response:
+    from verticals.cli import _plugin_row
+
+    registry = gw.registry
+    pm = registry.plugin_manager
+    rows: list[dict[str, Any]] = []
+    if pm is not None:
+        for info in pm.info.values():
+            failure = next((f for f in pm.failures if f.name == info.name), None)
+            rows.append(
+                _plugin_row(
+                    info.name, info.distribution, info.version, failure.error if failure else None, registry
+                )
+            )
+        for failure in pm.failures:
+            if failure.name not in pm.info:
+                rows.append(
+                    _plugin_row(failure.name, failure.distribution, failure.version, failure.error, registry)
+                )
+    return _json(rows)
+
+
+@router.get("/models")
+async def models(gw: AdminGateway) -> Response:
+    return _json(
+        [
+            {"name": name, "backend": str(b.spec.backend), "ready": b.ready, "device_class": b.device_class}
+            for name, b in sorted(gw.backends.items())
+        ]
+    )
+
+
+@router.post("/flush")
+async def flush(gw: AdminGateway) -> Response:
+    """Wait until every recorded event is in DuckDB, so reads see them."""
+    gw.ledger.flush()
+    return _json({"flushed": True})
+
+
+def _analytics() -> dict[str, Any]:
+    try:
+        from verticals.ledger import analytics
+    except ImportError:
+        return {}
+    names = getattr(analytics, "__all__", [n for n in dir(analytics) if not n.startswith("_")])
+    return {n: getattr(analytics, n) for n in names if inspect.isfunction(getattr(analytics, n, None))}
+
+
+@router.get("/analytics")
+async def analytics_list(gw: AdminGateway) -> Response:
+    return _json(
+        [
+            {
+                "name": name,
+                "doc": inspect.getdoc(fn) or "",
+                "parameters": [p for p in inspect.signature(fn).parameters if p != "conn"],
+            }
+            for name, fn in sorted(_analytics().items())
+        ]
+    )
+
+
+@router.get("/analytics/{name}")
+async def analytics_call(name: str, request: Request, gw: AdminGateway) -> Response:
+    """Run one ledger analytics function; query parameters become its keyword arguments (JSON-decoded
+    when they parse, e.g. ``?k=3``)."""
+    functions = _analytics()
+    fn = functions.get(name)
+    if fn is None:
+        raise APIError(
+            404,
+            f"no analytics function {name!r}; known: {', '.join(sorted(functions)) or 'none'}",
+            code="not_found",
+        )
+    kwargs = _arguments(fn, dict(request.query_params))
+    return _json(_run(gw, name, fn, kwargs))
+
+
+@router.get("/usage")
+async def usage(
+    gw: AdminGateway,
+    by: str = "customer",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    customer: str | None = None,
+    model: str | None = None,
+    plugin: str | None = None,
+) -> Response:
+    """Usage, revenue, cost and margin grouped ``by`` (comma-separated: hour|day|week|month and any of
+    customer, plugin, model, device_class, endpoint, unit); the ledger's ``usage_summary``."""
+    from verticals.ledger.analytics import usage_summary
+
+    kwargs = {
+        "by": [part.strip() for part in by.split(",") if part.strip()],
+        "since": since,
+        "until": until,
+        "customer": customer,
+        "model": model,
+        "plugin": plugin,
+    }
+    return _json(_run(gw, "usage_summary", usage_summary, kwargs))
+
+
+def _arguments(fn: Any, query: dict[str, str]) -> dict[str, Any]:
+    """Query strings to keyword arguments: times parsed, comma lists split, JSON values decoded."""
+    params = inspect.signature(fn).parameters
+    kwargs: dict[str, Any] = {}
+    for key, raw in query.items():
+        annotation = str(params[key].annotation) if key in params else ""
+        if "datetime" in annotation:
+            try:
+                kwargs[key] = datetime.fromisoformat(raw)
+            except ValueError:
+                raise APIError(
+                    400, f"{key}={raw!r} is not a date or time; use ISO 8601, e.g. 2026-11-01", param=key
+                ) from None
+        elif annotation.startswith("Sequence[str]") and not raw.startswith("["):
+            kwargs[key] = [part.strip() for part in raw.split(",") if part.strip()]
+        else:
+            try:
+                kwargs[key] = json.loads(raw)
+            except json.JSONDecodeError:
+                kwargs[key] = raw
+    return kwargs
+
+
+def _run(gw: Gateway, name: str, fn: Any, kwargs: dict[str, Any]) -> Any:
+    from verticals.ledger import LedgerError
+
+    gw.ledger.flush()  # so the figures include every request answered so far
+    conn = getattr(gw.ledger, "connection", None)
+    try:
+        return fn(conn.cursor() if conn is not None else gw.ledger, **kwargs)
+    except TypeError as error:
+        raise APIError(
+            400, f"{name}: {error}; see GET /admin/analytics for its parameters", code="bad_parameters"
+        ) from None
+    except (LedgerError, ValueError) as error:
+        raise APIError(400, f"{name}: {error}", code="bad_parameters") from None

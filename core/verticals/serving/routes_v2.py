@@ -1,0 +1,234 @@
+"""Open Inference Protocol v2 (KServe / Triton) for every model.
+
+A model name with a slash goes into the path as is, as path segments
+(``/v2/models/tabular/linear/infer``), or URL-encoded (``/v2/models/tabular%2Flinear/infer``); both
+reach the same model. ``.../versions/{v}/...`` is accepted too (there is one version per model).
+
+Inference takes the first input tensor: a numeric tensor gives one item per row of its first
+dimension; BYTES elements are JSON-decoded when they parse as JSON, else passed as text (or bytes).
+Each item goes through the model's input adapter, then the dynamic batcher. Outputs that are numbers
+or equal-length lists of numbers come back as a numeric tensor, anything else as BYTES JSON strings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from verticals import __version__
+from verticals.serving.backends import Unavailable
+from verticals.serving.backends.torch_backend import TorchBackend
+from verticals.serving.backends.vllm_proxy import UpstreamError, VLLMBackend
+from verticals.serving.errors import APIError
+from verticals.serving.gateway import Gateway, unavailable
+from verticals.serving.inference import adapt, infer_many, to_jsonable
+from verticals.serving.routes_openai import authenticated
+from verticals.serving.v2_codec import bad, bytes_item, decode_input, encode_output, pack, rows, split_body
+
+router = APIRouter(tags=["Open Inference Protocol v2"])
+
+_INFER_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["inputs"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "parameters": {"type": "object"},
+                        "inputs": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "shape", "datatype", "data"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "shape": {"type": "array", "items": {"type": "integer"}},
+                                    "datatype": {"type": "string"},
+                                    "data": {"type": "array"},
+                                    "parameters": {"type": "object"},
+                                },
+                            },
+                        },
+                        "outputs": {"type": "array", "items": {"type": "object"}},
+                    },
+                }
+            }
+        },
+    },
+}
+
+
+def _gateway(request: Request) -> Gateway:
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+def _name(path: str) -> str:
+    """``a/b`` or ``a/b/versions/1`` -> ``a/b``."""
+    head, sep, _ = path.partition("/versions/")
+    return head if sep else path
+
+
+@router.get("/v2/health/live")
+async def live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/v2/health/ready")
+async def ready(request: Request) -> JSONResponse:
+    gw = _gateway(request)
+    ok = not gw.draining and all(b.ready for b in gw.backends.values())
+    return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
+
+
+@router.get("/v2")
+async def server_metadata() -> dict[str, Any]:
+    return {"name": "verticals", "version": __version__, "extensions": ["binary_tensor_data"]}
+
+
+@router.get("/v2/models/{name:path}/ready", dependencies=[Depends(authenticated)])
+async def model_ready(request: Request, name: str) -> JSONResponse:
+    gw = _gateway(request)
+    name = _name(name)
+    backend = gw.backends.get(name)
+    gw.context(request).recorded = True  # a readiness probe is not a model call
+    if name not in gw.registry.models:
+        raise APIError(404, f"the model {name!r} does not exist; see GET /v1/models", code="model_not_found")
+    ok = backend is not None and backend.ready
+    return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 503)
+
+
+@router.post(
+    "/v2/models/{name:path}/infer", openapi_extra=_INFER_SCHEMA, dependencies=[Depends(authenticated)]
+)
+async def model_infer(request: Request, name: str) -> Response:
+    gw = _gateway(request)
+    spec, backend = gw.resolve(request, _name(name))
+    ctx = gw.context(request)
+    body, binary = split_body(await request.body(), request.headers.get("inference-header-content-length"))
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise bad("the request needs `inputs`: a list with at least one tensor", "inputs")
+    elements, shape, datatype, _ = decode_input(inputs[0], binary, 0)
+    raw_items = rows(elements, shape)
+    if datatype == "BYTES":
+        raw_items = [bytes_item(v) for v in raw_items]
+    if not raw_items:
+        raise bad("the first input has no rows", "inputs")
+    raw_params = body.get("parameters")
+    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
+    if isinstance(backend, VLLMBackend):
+        outputs, units_in, units_out, seconds = await _generate(gw, request, backend, raw_items, params)
+    elif not isinstance(backend, TorchBackend):
+        raise APIError(
+            400,
+            f"{spec.name!r} runs on the transformers fallback here (vLLM is not installed), which serves "
+            "/v1/chat/completions and /v1/completions only",
+            code="not_served_over_v2",
+        )
+    else:
+        items: list[Any] = []
+        for raw in raw_items:
+            items.extend(await adapt(gw.registry, spec, raw, param="inputs"))
+        units_in = sum(backend.units(item) for item in items)
+        gw.admit(request, units_in)
+        results = await infer_many(backend, items, param="inputs")
+        outputs = [to_jsonable(r.output) for r in results]
+        units_out, seconds = 0.0, sum(r.compute_seconds for r in results)
+        ctx.queue_ms = max(r.queue_seconds for r in results) * 1000
+    cost = gw.meter.finish(ctx, 200, units_in=units_in, units_out=units_out, compute_seconds=seconds)
+    declared = spec.outputs[0] if spec.outputs else None
+    out_name = declared.name if declared else "output"
+    out_type, out_shape, data = encode_output(out_name, outputs, declared.datatype if declared else None)
+    tensor: dict[str, Any] = {"name": out_name, "datatype": out_type, "shape": out_shape}
+    response: dict[str, Any] = {"model_name": spec.name, "model_version": spec.version, "outputs": [tensor]}
+    if isinstance(body.get("id"), str):
+        response["id"] = body["id"]
+    headers = {"x-verticals-cost-usd": f"{cost:f}"}
+    if _wants_binary(body, out_name):
+        blob = pack(out_type, data)
+        tensor["parameters"] = {"binary_data_size": len(blob)}
+        head = bytes(JSONResponse(response).body)
+        headers["Inference-Header-Content-Length"] = str(len(head))
+        return Response(head + blob, media_type="application/octet-stream", headers=headers)
+    tensor["data"] = data
+    return JSONResponse(response, headers=headers)
+
+
+@router.get("/v2/models/{name:path}", dependencies=[Depends(authenticated)])
+async def model_metadata(request: Request, name: str) -> dict[str, Any]:
+    gw = _gateway(request)
+    gw.context(request).recorded = True  # metadata is not a model call
+    name = _name(name)
+    registered = gw.registry.models.get(name)
+    if registered is None:
+        raise APIError(404, f"the model {name!r} does not exist; see GET /v1/models", code="model_not_found")
+    spec = registered.item
+    return {
+        "name": spec.name,
+        "versions": [spec.version],
+        "platform": f"verticals-{spec.backend}",
+        "inputs": [t.model_dump() for t in spec.inputs]
+        or [{"name": "input", "datatype": "BYTES", "shape": [-1]}],
+        "outputs": [t.model_dump() for t in spec.outputs]
+        or [{"name": "output", "datatype": "BYTES", "shape": [-1]}],
+    }
+
+
+def _wants_binary(body: dict[str, Any], name: str) -> bool:
+    params = body.get("parameters")
+    if isinstance(params, dict) and params.get("binary_data_output") is True:
+        return True
+    for out in body.get("outputs") or []:
+        if isinstance(out, dict) and out.get("name") == name:
+            p = out.get("parameters")
+            return isinstance(p, dict) and p.get("binary_data") is True
+    return False
+
+
+async def _generate(
+    gw: Gateway, request: Request, backend: VLLMBackend, items: list[Any], params: dict[str, Any]
+) -> tuple[list[Any], float, float, float]:
+    """An LLM over v2: a text element is a prompt, a JSON list of messages a chat."""
+    max_tokens = params.get("max_tokens", 64)
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens <= 100_000:
+        raise bad("parameters.max_tokens must be an integer from 1 to 100000", "parameters")
+    calls = []
+    worst = 0.0
+    for item in items:
+        if isinstance(item, list):
+            calls.append(("/chat/completions", {"messages": item, "max_tokens": max_tokens}))
+        elif isinstance(item, str):
+            calls.append(("/completions", {"prompt": item, "max_tokens": max_tokens}))
+        else:
+            raise bad(f"{backend.spec.name!r} takes text prompts or JSON lists of chat messages", "inputs")
+        worst += len(str(item).encode()) + 8 + max_tokens
+    gw.admit(request, worst)
+    rid = gw.context(request).request_id
+    try:
+        answers = await asyncio.gather(
+            *(backend.complete(path, body, f"{rid}-{i}") for i, (path, body) in enumerate(calls))
+        )
+    except Unavailable as error:
+        raise unavailable(error) from None
+    except UpstreamError as error:
+        raise APIError(400 if error.status < 500 else 502, error.message, code="upstream_error") from None
+    outputs = []
+    for (path, _), (data, _, _) in zip(calls, answers, strict=True):
+        choice = (data.get("choices") or [{}])[0]
+        outputs.append(
+            choice.get("message", {}).get("content") if path == "/chat/completions" else choice.get("text")
+        )
+    return (
+        outputs,
+        sum(a[1].prompt_tokens for a in answers),
+        sum(a[1].completion_tokens for a in answers),
+        sum(a[2] for a in answers),
+    )

