@@ -12,21 +12,32 @@ import click
 
 if TYPE_CHECKING:
     from verticals.ledger.ledger import Ledger
+    from verticals.serving.remote_ledger import RemoteLedger
 
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"])
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 
 
 @contextmanager
-def open_ledger() -> Iterator[Ledger]:
-    """The ledger in the configured data directory; any LedgerError becomes a one-line message."""
+def open_ledger() -> Iterator[Ledger | RemoteLedger]:
+    """The ledger in the configured data directory; any LedgerError becomes a one-line message.
+
+    While ``verticals serve`` runs it holds DuckDB's only write lock, so the same calls then go
+    through its admin API instead of failing on the lock.
+    """
     from verticals.config import ConfigError, load_settings
     from verticals.ledger.errors import LedgerError
     from verticals.ledger.ledger import Ledger
+    from verticals.serving.remote_ledger import open_remote_ledger
 
+    ledger: Ledger | RemoteLedger
     try:
         settings = load_settings()
-        ledger = Ledger.open(settings.home, fsync_ms=settings.spool_fsync_ms)
+        remote = open_remote_ledger(settings)
+        if remote is not None:
+            ledger = remote
+        else:
+            ledger = Ledger.open(settings.home, fsync_ms=settings.spool_fsync_ms)
     except (LedgerError, ConfigError) as error:
         raise click.ClickException(str(error)) from None
     try:

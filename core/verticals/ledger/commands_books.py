@@ -151,15 +151,13 @@ def usage_report(
     as_csv: bool,
 ) -> None:
     """Requests, revenue, compute cost and gross margin, grouped as asked."""
-    from verticals.ledger.analytics import usage_summary
-
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
     groups = list(by) or ["customer"]
     with open_ledger() as ledger:
         ledger.flush()
-        rows = usage_summary(
-            ledger,
+        rows = ledger.analytics(
+            "usage_summary",
             by=groups,
             since=utc(since),
             until=utc(until),

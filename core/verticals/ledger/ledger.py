@@ -284,6 +284,18 @@ class Ledger:
         """Spool one event; returns once it is in the spool file (it then survives ``kill -9``)."""
         self._writable().record(event)
 
+    def analytics(self, name: str, **filters: Any) -> Any:
+        """Run ``verticals.ledger.analytics.<name>`` over this ledger.
+
+        ``RemoteLedger`` has the same method and runs the function inside the server, so a command
+        works the same whether or not ``verticals serve`` holds the ledger.
+        """
+        from verticals.ledger import analytics
+
+        if name not in analytics.__all__:
+            raise LedgerError(f"unknown analytics function {name!r}; known: {', '.join(analytics.__all__)}")
+        return getattr(analytics, name)(self, **filters)
+
     def flush(self) -> None:
         """Wait until every event recorded so far is in DuckDB."""
         self._writable().flush()

@@ -49,14 +49,10 @@ def evaluation_history(
         clauses.append("r.model = ?")
         params.append(model)
     where = " AND ".join(clauses) or "true"
-    rows = (
-        connection_of(source)
-        .execute(
-            "SELECT r.run_at, r.run_id, r.model, r.version, r.suite, m.metric, m.value, m.min, m.max, m.passed, "
-            "r.passed FROM evaluation_runs r JOIN evaluation_metrics m USING (run_id) "
-            f"WHERE {where} ORDER BY r.run_at, r.model, r.suite, m.metric",  # noqa: S608 - clauses are constants
-            params,
-        )
-        .fetchall()
+    sql = (
+        "SELECT r.run_at, r.run_id, r.model, r.version, r.suite, m.metric, m.value, m.min, m.max, "  # noqa: S608
+        "m.passed, r.passed FROM evaluation_runs r JOIN evaluation_metrics m USING (run_id) "
+        f"WHERE {where} ORDER BY r.run_at, r.model, r.suite, m.metric"
     )
+    rows = connection_of(source).execute(sql, params).fetchall()
     return [{**dict(zip(_COLUMNS, row, strict=True)), "at": utc(row[0])} for row in rows]
