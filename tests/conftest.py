@@ -29,11 +29,14 @@ def model_cache() -> Path:
 class SitePackages:
     """A directory on ``sys.path`` holding real distributions (dist-info metadata + entry points).
 
-    importlib.metadata finds them exactly as it finds pip-installed ones, without running pip.
+    importlib.metadata finds them exactly as it finds pip-installed ones, without running pip. The
+    allowlist is set to the plugins added here, so the plugins installed in the environment stay out.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         self.root = root
+        self.monkeypatch = monkeypatch
+        self.names: list[str] = []
 
     def add(
         self, dist: str, module: str, source: str, *, entry_point: str | None = None, version: str = "1.0"
@@ -43,6 +46,8 @@ class SitePackages:
         info.mkdir()
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
         (info / "entry_points.txt").write_text(f"[verticals]\n{entry_point or module} = {module}\n")
+        self.names.append(entry_point or module)
+        self.monkeypatch.setenv("VERTICALS_LOAD_PLUGINS", ",".join(self.names))
         return info
 
 
@@ -52,4 +57,4 @@ def site_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SitePackag
     root.mkdir()
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
-    return SitePackages(root)
+    return SitePackages(root, monkeypatch)

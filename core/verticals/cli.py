@@ -108,10 +108,17 @@ def models() -> None:
 @models.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def models_list(as_json: bool) -> None:
-    """Show every registered model: task, backend, source and metering unit."""
+    """Show every registered model: task, backend, source, metering unit and whether it is pulled."""
+    from verticals.config import ConfigError
     from verticals.registry import Registry
+    from verticals.store import ModelStore
+    from verticals.store.commands import store_columns
 
     registry = Registry.load()
+    try:
+        store = ModelStore.from_settings()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
     rows = [
         {
             "name": name,
@@ -120,13 +127,16 @@ def models_list(as_json: bool) -> None:
             "backend": str(registered.item.backend),
             "source": registered.item.source,
             "unit": str(registered.item.unit),
+            **store_columns(store, registered.item),
         }
         for name, registered in sorted(registry.models.items())
     ]
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, ["name", "plugin", "task", "backend", "unit", "source"], title="Models")
+        print_table(
+            rows, ["name", "plugin", "task", "backend", "unit", "pulled", "version", "source"], title="Models"
+        )
 
 
 def add_plugin_commands(group: click.Group, pm: VerticalsPluginManager) -> None:
@@ -140,7 +150,16 @@ def add_plugin_commands(group: click.Group, pm: VerticalsPluginManager) -> None:
 
 # Core features that add commands; each module has ``attach(cli)`` and keeps heavy imports inside
 # its command functions, so importing it costs next to nothing.
-CORE_COMMAND_MODULES: tuple[str, ...] = ()
+CORE_COMMAND_MODULES: tuple[str, ...] = (
+    "verticals.store.commands",
+    "verticals.evaluate.commands",
+    "verticals.serving.commands",
+    "verticals.ledger.commands",
+    "verticals.training.commands",
+    "verticals.dashboard_cmd",
+    "verticals.demo",
+    "verticals.up",
+)
 
 
 def attach_core_commands(group: click.Group) -> None:

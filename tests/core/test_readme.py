@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,68 @@ def test_plugin_example_installs_is_found_and_uninstalls(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     after = json.loads(run(listing, tmp_path).stdout)
     assert "sums/total" not in {row["name"] for row in after}
+
+
+@pytest.mark.slow
+def test_ledger_and_client_examples_against_a_real_gateway(tmp_path: Path) -> None:
+    """The ledger commands create a customer and key; the client example calls the gateway with it."""
+    home = tmp_path / "home"
+    env = {
+        **os.environ,
+        "VERTICALS_HOME": str(home),
+        "VERTICALS_LOAD_PLUGINS": "",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    key = None
+    for command in commands(examples()["ledger"]):
+        result = subprocess.run(
+            command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, f"{command}: {result.stderr}"
+        if command.startswith("verticals keys create"):
+            key = json.loads(result.stdout)["key"]
+    assert key is not None and key.startswith("vk_")
+
+    port = 18013
+    client = examples()["client.py"].replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+    (tmp_path / "client.py").write_text(client)
+    server = subprocess.Popen(
+        [str(BIN / "verticals"), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "the gateway did not start"
+                time.sleep(0.5)
+        answer = subprocess.run(
+            [sys.executable, "client.py"],
+            cwd=tmp_path,
+            env={**env, "VERTICALS_KEY": key},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert answer.returncode == 0, answer.stderr
+        assert answer.stdout.strip() == "hello verticals"
+        report = subprocess.run(
+            [str(BIN / "verticals"), "usage", "report", "--by", "customer", "--json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert report.returncode == 0, report.stderr
+        [row] = json.loads(report.stdout)
+        assert (row["customer"], row["requests"]) == ("acme", 1)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
