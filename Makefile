@@ -48,8 +48,8 @@ bench: install
 	$(BIN)/python -m pytest -p no:cacheprovider -o python_files="bench_*.py" tests/bench -s
 
 lint: install
-	$(BIN)/ruff check core plugins tests dashboard
-	$(BIN)/ruff format --check core plugins tests dashboard
+	$(BIN)/ruff check core plugins tests dashboard deploy
+	$(BIN)/ruff format --check core plugins tests dashboard deploy
 	$(BIN)/mypy
 
 clean:

@@ -90,7 +90,7 @@ class ClassifyPredictor(Predictor):
         results = []
         for vector, (_, item_labels) in zip(text_vectors, items, strict=True):
             scores = {label: float(vector @ label_vectors[label]) for label in item_labels}
-            results.append({"label": max(scores, key=scores.__getitem__), "scores": scores})
+            results.append({"label": max(scores.items(), key=lambda pair: pair[1])[0], "scores": scores})
         return results
 
     @staticmethod

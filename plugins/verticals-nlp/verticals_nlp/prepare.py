@@ -25,7 +25,7 @@ def gguf_to_safetensors(fetched: Path, out_dir: Path) -> None:
     config = AutoConfig.from_pretrained(folder, gguf_file=name)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)  # type: ignore[no-untyped-call]
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     # lm_head may be absent because it is tied to the embeddings; anything else is a broken conversion.
     if unexpected or set(missing) - {"lm_head.weight"}:
