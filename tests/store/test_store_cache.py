@@ -138,8 +138,12 @@ def test_unknown_and_missing_sources_name_the_fix(tmp_path: Path) -> None:
 def test_hf_source_offline_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import; another test may have imported it already
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     store = ModelStore(tmp_path / "cache")
-    with pytest.raises(StoreError, match=r"not in the local Hugging Face cache.*file://PATH"):
+    with pytest.raises(StoreError, match=r"(?s)not in the local Hugging Face cache.*file://PATH"):
         store.pull(spec_for("hf://HuggingFaceTB/SmolLM2-135M-Instruct@main"))
 
 
