@@ -142,7 +142,14 @@ def test_every_error_is_one_ledger_event(gateway_server: Running, auth: dict[str
 
 
 class Base64Predictor(Predictor):
-    """Counts the bytes of each decoded payload; the adapter does the decoding."""
+    """Counts the bytes of each decoded payload; the adapter does the decoding.
+
+    Like a trained model's predictor, it reports the stored version it loaded, which differs from
+    the spec's version: the gateway must record the one it serves.
+    """
+
+    def load(self, model_dir: Path | None) -> None:
+        self.served_version = "20261128T120000Z-trained"
 
     def predict(self, batch: list[bytes]) -> list[int]:  # type: ignore[override]
         return [len(item) for item in batch]
@@ -211,6 +218,9 @@ def test_adapter_errors_become_400_with_their_message(adapter_gateway: Running) 
     answer = httpx.post(url, json=good, headers=headers)
     assert answer.status_code == 200, answer.text
     assert answer.json()["outputs"][0]["data"] == [5.0]
+    assert answer.json()["model_version"] == "20261128T120000Z-trained"
+    [event] = adapter_gateway.events(request_id=answer.headers["x-request-id"])
+    assert event["model_version"] == "20261128T120000Z-trained"
     bad = {"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "data": ["%%% not base64 %%%"]}]}
     error = check_error(httpx.post(url, json=bad, headers=headers), 400, "not valid base64")
     assert error["code"] == "invalid_input"

@@ -130,6 +130,7 @@ class Gateway:
                 code="model_not_loaded",
                 headers={"Retry-After": "30"},
             )
+        ctx.model_version = backend.version
         if not backend.ready:
             raise APIError(
                 503,

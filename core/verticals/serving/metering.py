@@ -61,6 +61,7 @@ class RequestContext:
     ts: datetime = field(default_factory=lambda: datetime.now(UTC))
     principal: Principal | None = None
     spec: ModelSpec | None = None
+    model_version: str = ""  # the version the backend serves, once the backend is known
     device_class: str = "cpu"
     price: Decimal = Decimal(0)
     reservation: Reservation | None = None
@@ -193,7 +194,7 @@ class Meter:
             key_prefix=principal.key_prefix if principal else None,
             plugin=spec.plugin if spec else UNKNOWN,
             model=spec.name if spec else UNKNOWN,
-            model_version=spec.version if spec else "",
+            model_version=ctx.model_version or (spec.version if spec else ""),
             endpoint=ctx.endpoint,
             status=status,
             latency_ms=latency_ms,

@@ -148,7 +148,11 @@ async def model_infer(request: Request, name: str) -> Response:
     out_name = declared.name if declared else "output"
     out_type, out_shape, data = encode_output(out_name, outputs, declared.datatype if declared else None)
     tensor: dict[str, Any] = {"name": out_name, "datatype": out_type, "shape": out_shape}
-    response: dict[str, Any] = {"model_name": spec.name, "model_version": spec.version, "outputs": [tensor]}
+    response: dict[str, Any] = {
+        "model_name": spec.name,
+        "model_version": backend.version,
+        "outputs": [tensor],
+    }
     if isinstance(body.get("id"), str):
         response["id"] = body["id"]
     headers = {"x-verticals-cost-usd": f"{cost:f}"}

@@ -40,6 +40,11 @@ class TorchBackend:
         self._load_error: str | None = None
 
     @property
+    def version(self) -> str:
+        # a trained model's predictor knows which stored version it loaded (the promoted one)
+        return self.predictor.served_version or self.spec.version
+
+    @property
     def ready(self) -> bool:
         return self._loaded
 

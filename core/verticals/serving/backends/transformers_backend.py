@@ -26,6 +26,10 @@ class TransformersBackend:
         self._chat: Any = None
 
     @property
+    def version(self) -> str:
+        return self.spec.version
+
+    @property
     def ready(self) -> bool:
         return self._chat is not None
 

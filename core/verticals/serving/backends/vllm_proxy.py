@@ -85,6 +85,10 @@ class VLLMBackend:
         return self.supervisor.base_url
 
     @property
+    def version(self) -> str:
+        return self.spec.version
+
+    @property
     def ready(self) -> bool:
         return self.supervisor.ready if self.supervisor is not None else True
 
