@@ -42,7 +42,7 @@ up: install
 	$(BIN)/verticals up
 
 test: install
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=15
 
 bench: install
 	$(BIN)/python -m pytest -p no:cacheprovider -o python_files="bench_*.py" tests/bench -s
