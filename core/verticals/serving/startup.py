@@ -32,6 +32,9 @@ log = logging.getLogger("verticals.serving")
 
 def model_dir(gateway: Gateway, spec: ModelSpec) -> Path | None:
     """The store's prepared folder for ``spec``, pulled first if missing and allowed."""
+    # Not ``spec.needs_files``: a builtin model with a preparation step (the trained vision, finance
+    # and health models) gets None and finds its weights itself, so that a configured `checkpoint`
+    # override is honoured before the store's promoted or pulled version.
     if spec.source.startswith("builtin://"):
         return None
     from verticals.store import ModelStore, StoreError
