@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -93,6 +94,20 @@ def test_fsync_every_record_mode(tmp_path: Path) -> None:
             ledger.record(make_event(request_id=f"r{index}"))
         ledger.flush()
         assert _count(ledger) == (5, 5)
+
+
+def test_idle_writer_sleeps_between_fsyncs_and_batches(tmp_path: Path) -> None:
+    # The writer once computed its timeout from the older of its two deadlines and, between an
+    # fsync and the next batch, spun on a zero wait: half a core taken from the gateway.
+    with Ledger.open(tmp_path, fsync_ms=20) as ledger:
+        writer_thread = next(t for t in threading.enumerate() if t.name == "ledger-writer")
+        assert writer_thread.ident is not None
+        clock = time.pthread_getcpuclockid(writer_thread.ident)
+        ledger.record(make_event(request_id="one"))
+        started = time.clock_gettime(clock)
+        time.sleep(1.0)
+        busy = time.clock_gettime(clock) - started
+    assert busy < 0.1, f"the idle ledger writer used {busy:.2f} s of CPU in 1 s"
 
 
 def test_closed_ledger_refuses_records(tmp_path: Path) -> None:

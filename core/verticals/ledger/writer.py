@@ -182,8 +182,11 @@ class SpoolWriter:
         last_batch = last_fsync = time.monotonic()
         while True:
             with self._wake:
-                wait = min(self._batch_s, self._fsync_s or self._batch_s)
-                self._wake.wait(max(0.0, wait - (time.monotonic() - min(last_batch, last_fsync))))
+                # sleep until whichever is due first, the next fsync or the next batch
+                due = last_batch + self._batch_s
+                if self._fsync_s:
+                    due = min(due, last_fsync + self._fsync_s)
+                self._wake.wait(max(0.0, due - time.monotonic()))
                 ticket = self._flush_requested
                 closed = self._closed
             now = time.monotonic()
