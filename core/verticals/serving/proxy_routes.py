@@ -90,8 +90,9 @@ async def proxy(
             message = f"the vLLM server failed mid-stream ({type(error).__name__}); retry the request"
             yield b"data: " + json.dumps(error_body(502, message, code="upstream_error")).encode() + b"\n\n"
             return
-        # Metered before [DONE], so the event exists by the time the client has the whole answer.
+        # Metered before the usage chunk and [DONE], so the event exists by the time the client has
+        # the whole answer.
         meter(200)
-        yield b"data: [DONE]\n\n"
+        yield usage.final_chunk + b"data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream")

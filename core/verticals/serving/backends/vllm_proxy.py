@@ -33,15 +33,20 @@ _RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
 class Usage:
     prompt_tokens: float = 0.0
     completion_tokens: float = 0.0
+    #: the stream's final usage chunk, held back by ``chunks`` when the client asked for usage: the
+    #: caller sends it with ``[DONE]`` once it has metered the request (one write, not two)
+    final_chunk: bytes = b""
 
 
 # The usage object, allowing one level of nesting (prompt_tokens_details and the like).
 _USAGE = re.compile(rb'"usage":\s*(\{(?:[^{}]|\{[^{}]*\})*\})')
 _NO_CHOICES = re.compile(rb'"choices":\s*\[\s*\]')
+_PROMPT_TOKENS = re.compile(rb'"prompt_tokens":\s*(\d+)')
+_COMPLETION_TOKENS = re.compile(rb'"completion_tokens":\s*(\d+)')
 
 
-def _count(usage: bytes, field: bytes) -> float:
-    found = re.search(rb'"' + field + rb'":\s*(\d+)', usage)
+def _count(usage: bytes, field: re.Pattern[bytes]) -> float:
+    found = field.search(usage)
     return float(found.group(1)) if found else 0.0
 
 
@@ -70,6 +75,12 @@ class VLLMBackend:
         self.spec = spec
         self.device_class = device_class
         self.served_name = served_name or spec.name
+        # clients see our model name, not the one the upstream server was started with
+        self._served_model = (
+            re.compile(rb'"model":\s*"' + re.escape(self.served_name.encode()) + rb'"')
+            if self.served_name != spec.name
+            else None
+        )
         self.supervisor = supervisor
         self._base_url = base_url.rstrip("/") if base_url else None
         self.clock = BusyClock()
@@ -177,42 +188,67 @@ class VLLMBackend:
     async def chunks(
         self, response: aiohttp.ClientResponse, request_id: str, usage: Usage, *, client_wants_usage: bool
     ) -> AsyncGenerator[bytes, None]:
-        """Relay SSE events, keeping ``usage`` current; closing early aborts the upstream request."""
-        rename = (
-            b'"model":"' + self.served_name.encode() + b'"',
-            b'"model":"' + self.spec.name.encode() + b'"',
-        )
+        """Relay SSE events, keeping ``usage`` current; closing early aborts the upstream request.
+
+        The final usage chunk is not yielded but left in ``usage.final_chunk`` (see ``Usage``).
+        """
+        done = False
+        partial = b""
         try:
-            async for raw_line in response.content:
-                if not raw_line.startswith(b"data:"):
-                    continue
-                payload = raw_line[5:].strip()
-                if payload == b"[DONE]":
-                    break  # the caller sends [DONE] once it has metered the request
-                # Chunks are relayed as bytes, not parsed and re-serialized: on a machine where vLLM
-                # needs every core, the gateway's per-chunk work is taken from generation.
-                found = _USAGE.search(payload)
-                final = _NO_CHOICES.search(payload) is not None
-                if found is not None:
-                    prompt, completion = (
-                        _count(found.group(1), b"prompt_tokens"),
-                        _count(found.group(1), b"completion_tokens"),
-                    )
-                    self.clock.tokens(
-                        request_id, (prompt - usage.prompt_tokens) + (completion - usage.completion_tokens)
-                    )
-                    usage.prompt_tokens, usage.completion_tokens = prompt, completion
-                    if final and not client_wants_usage:
+            # Relay all the events of one read in one write: at the end of a stream the last token,
+            # the usage chunk and [DONE] arrive together.
+            async for data in response.content.iter_any():
+                *lines, partial = (partial + data).split(b"\n")
+                out: list[bytes] = []
+                for line in lines:
+                    if done or not line.startswith(b"data:"):
                         continue
-                    if not final:  # per-chunk usage is ours (continuous_usage_stats), not the client's
-                        payload = payload[: found.start()] + b'"usage":null' + payload[found.end() :]
-                if rename[0] != rename[1]:
-                    payload = payload.replace(rename[0], rename[1])
-                yield b"data: " + payload + b"\n\n"
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        # The caller sends [DONE] once it has metered the request. Reading on to the
+                        # end of the body (it ends right after) lets the connection go back to the pool.
+                        done = True
+                        continue
+                    event = self._relay(payload, request_id, usage, client_wants_usage)
+                    if event is not None:
+                        out.append(event)
+                if out:
+                    yield b"".join(out)
         finally:
-            # Runs on normal end and when the client went away (the generator is closed or
-            # cancelled); closing, not releasing, drops the connection, so vLLM aborts the request.
-            response.close()
+            if done:
+                response.release()  # keep-alive: the next stream skips a TCP connect to vLLM
+            else:
+                # The client went away (the generator is closed or cancelled) or upstream broke:
+                # closing, not releasing, drops the connection, so vLLM aborts the request.
+                response.close()
+
+    def _relay(self, payload: bytes, request_id: str, usage: Usage, client_wants_usage: bool) -> bytes | None:
+        """One upstream event as the client gets it, or None when it is held back or dropped.
+
+        Events are edited as bytes, not parsed and re-serialized: on a machine where vLLM needs
+        every core, the gateway's per-chunk work is taken from generation.
+        """
+        found = _USAGE.search(payload)
+        if found is not None:
+            counts = found.group(1)
+            prompt = _count(counts, _PROMPT_TOKENS)
+            completion = _count(counts, _COMPLETION_TOKENS)
+            self.clock.tokens(
+                request_id, (prompt - usage.prompt_tokens) + (completion - usage.completion_tokens)
+            )
+            usage.prompt_tokens, usage.completion_tokens = prompt, completion
+            if _NO_CHOICES.search(payload) is not None:  # the final usage-only chunk
+                if client_wants_usage:
+                    usage.final_chunk = b"data: " + self._rename(payload) + b"\n\n"
+                return None
+            # per-chunk usage is ours (continuous_usage_stats), not the client's
+            payload = payload[: found.start()] + b'"usage":null' + payload[found.end() :]
+        return b"data: " + self._rename(payload) + b"\n\n"
+
+    def _rename(self, payload: bytes) -> bytes:
+        if self._served_model is None:
+            return payload
+        return self._served_model.sub(b'"model":"' + self.spec.name.encode() + b'"', payload)
 
     def end(self, request_id: str) -> float:
         return self.clock.end(request_id)
