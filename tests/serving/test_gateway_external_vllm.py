@@ -95,4 +95,11 @@ def test_gateway_serves_and_meters_chat_through_an_external_vllm(
             assert event["compute_seconds"] > 0 and event["revenue_usd"] > 0 and event["cost_usd"] > 0
     finally:
         server.stop()
-        running.ledger.close()
+    # The external server counts as capacity while the gateway routes to it, so its idle time
+    # has a cost in the ledger; stopping the gateway closes the record.
+    capacity = running.ledger.connection.execute(
+        "SELECT instance_id, device_class, down_at FROM capacity WHERE model = 'nlp/chat'"
+    ).fetchall()
+    running.ledger.close()
+    [(instance, device, down_at)] = capacity
+    assert external_vllm.base_url in instance and device == "h100" and down_at is not None

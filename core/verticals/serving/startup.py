@@ -132,24 +132,39 @@ async def start_backends(gateway: Gateway) -> None:
 
 
 def record_gateway_capacity(gateway: Gateway) -> Callable[[], None]:
-    """One capacity record for the CPU this process serves torch models on; returns the closer."""
-    torch_models = [b for b in gateway.backends.values() if isinstance(b, TorchBackend)]
+    """Open capacity records for what this gateway serves with; returns the function that closes them.
+
+    One record for the CPU this process runs torch models on, and one per external vLLM ``url``:
+    this gateway does not run that server, but it is paid for while the gateway routes to it, and
+    without a record its idle time would cost nothing in the ledger. (Local vLLM servers are
+    recorded by their supervisor, per process, restarts included.)
+    """
     recorder = getattr(gateway.ledger, "record_capacity", None)
-    if not torch_models or recorder is None:
+    if recorder is None:
         return lambda: None
-    device = torch_models[0].device_class
-    instance = f"gateway-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    records: list[tuple[str, str, str]] = []  # (instance id, model, device class)
+    torch_models = [b for b in gateway.backends.values() if isinstance(b, TorchBackend)]
+    if torch_models:
+        instance = f"gateway-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        records.append((instance, "torch", torch_models[0].device_class))
+    for name, backend in sorted(gateway.backends.items()):
+        if isinstance(backend, VLLMBackend) and backend.supervisor is None:
+            records.append((f"url-{backend.base_url}-{uuid.uuid4().hex[:6]}", name, backend.device_class))
     up_at = datetime.now(UTC)
-    try:
-        recorder(instance, "torch", device, up_at, None)
-    except Exception as error:
-        log.warning("capacity of the gateway not recorded: %s", error)
-        return lambda: None
+    opened: list[tuple[str, str, str]] = []
+    for record in records:
+        try:
+            recorder(*record, up_at, None)
+            opened.append(record)
+        except Exception as error:
+            log.warning("capacity of %s not recorded: %s", record[0], error)
 
     def close() -> None:
-        try:
-            recorder(instance, "torch", device, up_at, datetime.now(UTC))
-        except Exception as error:
-            log.warning("capacity of the gateway not closed: %s", error)
+        down_at = datetime.now(UTC)
+        for record in opened:
+            try:
+                recorder(*record, up_at, down_at)
+            except Exception as error:
+                log.warning("capacity of %s not closed: %s", record[0], error)
 
     return close
