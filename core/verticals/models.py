@@ -91,6 +91,11 @@ class TrainingRecipe(BaseModel):
     loss: Literal["cross-entropy", "binary-cross-entropy"]
     metrics: Callable[[Any, Any], dict[str, float]]
     data_description: str = Field(description="what load_data(None) reads, for the model card")
+    describe_data: Callable[[str], str] | None = Field(
+        None,
+        description="how the model card names the customer's `--data` (the health plugin scrubs "
+        "identifiers from the path); None: the path as given",
+    )
     epochs: int = Field(60, ge=1)
     batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(1e-3, gt=0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from verticals.models import ModelSpec
+from verticals.models import ModelSpec, TrainingRecipe
 from verticals.training.fit import FitResult, Progress, fit
 from verticals.training.weights import save_weights
 
@@ -100,7 +100,7 @@ def model_card(
         "task": str(spec.task),
         "description": spec.description,
         "data": {
-            "source": data if data is not None else recipe.data_description,
+            "source": _describe(recipe, data),
             "sha256": data_digest(Path(data)) if data is not None else None,
             "train_rows": result.train_rows,
             "validation_rows": result.validation_rows,
@@ -124,6 +124,12 @@ def model_card(
         "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "software": {"torch": torch.__version__, "python": platform.python_version()},
     }
+
+
+def _describe(recipe: TrainingRecipe, data: str | None) -> str:
+    if data is None:
+        return recipe.data_description
+    return recipe.describe_data(data) if recipe.describe_data is not None else data
 
 
 def data_digest(path: Path) -> str | None:

@@ -146,6 +146,30 @@ def test_training_reads_customer_tables_with_a_diagnosis_column(cases: list[Any]
         load_data(str(tmp_path / "unlabelled.csv"))
 
 
+def test_model_card_does_not_keep_identifiers_from_the_data_path(cases: list[Any], tmp_path: Path) -> None:
+    from verticals.registry import Registry
+    from verticals.training.version import CARD_FILE, train_into
+
+    frame = pd.DataFrame([c["features"] for c in cases], columns=NAMES)
+    frame["diagnosis"] = ["malignant" if c["label"] else "benign" for c in cases]
+    folder = tmp_path / "exports" / "MRN 884213"
+    folder.mkdir(parents=True)
+    frame.to_csv(folder / "jane.doe@example.org.csv", index=False)
+    out = tmp_path / "version"
+    out.mkdir()
+    card = train_into(
+        Registry.load().model("health/diagnosis"),
+        out,
+        data=str(folder / "jane.doe@example.org.csv"),
+        epochs=1,
+    )
+    stored = (out / CARD_FILE).read_text()
+    for identifier in ("884213", "jane.doe", "example.org"):
+        assert identifier not in stored
+    assert card["data"]["source"].startswith(str(tmp_path / "exports"))  # the rest of the path is kept
+    assert card["data"]["sha256"]  # the digest still pins the exact file
+
+
 def test_evaluation_suite_passes_on_held_out_cases(predictor: Any, cases: list[Any]) -> None:
     assert len(cases) == 142
     metrics = SUITE.score(cases, predictor.predict)

@@ -25,7 +25,7 @@ from verticals.training import (
 from verticals.training.explain import occlusion, top_reasons
 from verticals_health.features import NAMES, read_table, record_features
 from verticals_health.fhir import bundle_rows, is_bundle
-from verticals_health.phi import install_log_guard, patient_names, scrub
+from verticals_health.phi import install_log_guard, patient_names, scrub, scrub_text
 
 MODEL = "health/diagnosis"
 HOLDOUT_FRACTION = 0.25
@@ -153,6 +153,8 @@ RECIPE = TrainingRecipe(
     learning_rate=3e-3,
     weight_decay=1e-3,
     patience=15,
+    # a customer's file name can carry a record number or an e-mail address: the card keeps neither
+    describe_data=scrub_text,
 )
 
 
