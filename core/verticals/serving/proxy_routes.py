@@ -31,9 +31,11 @@ async def proxy(
     wants_usage: bool,
 ) -> Response:
     rid = ctx.request_id
+    sent = time.perf_counter()
     if not stream:
         try:
             data, usage, seconds = await backend.complete(path, body, rid)
+            ctx.upstream_s = time.perf_counter() - sent
         except Unavailable as error:
             raise unavailable(error) from None
         except UpstreamError as error:
@@ -46,6 +48,7 @@ async def proxy(
         return JSONResponse(data, headers={"x-verticals-cost-usd": f"{cost:f}"})
     try:
         upstream = await backend.open_stream(path, body, rid)
+        headers_s = time.perf_counter() - sent
     except Unavailable as error:
         raise unavailable(error) from None
     except UpstreamError as error:
@@ -56,6 +59,7 @@ async def proxy(
 
     def meter(status: int) -> None:
         seconds = backend.end(rid)
+        ctx.upstream_s = headers_s + usage.waited_s
         gw.meter.finish(
             ctx,
             status,

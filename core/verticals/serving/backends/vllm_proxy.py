@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,8 @@ class Usage:
     #: the stream's final usage chunk, held back by ``chunks`` when the client asked for usage: the
     #: caller sends it with ``[DONE]`` once it has metered the request (one write, not two)
     final_chunk: bytes = b""
+    #: seconds ``chunks`` spent waiting for the upstream server's next bytes
+    waited_s: float = 0.0
 
 
 # The usage object, allowing one level of nesting (prompt_tokens_details and the like).
@@ -197,7 +200,12 @@ class VLLMBackend:
         try:
             # Relay all the events of one read in one write: at the end of a stream the last token,
             # the usage chunk and [DONE] arrive together.
-            async for data in response.content.iter_any():
+            while True:
+                waiting = time.perf_counter()
+                data = await response.content.readany()  # b"" at the end of the body
+                usage.waited_s += time.perf_counter() - waiting
+                if not data:
+                    break
                 *lines, partial = (partial + data).split(b"\n")
                 out: list[bytes] = []
                 for line in lines:
