@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from verticals.cli import attach_core_commands, cli
 from verticals.models import Backend, ModelSpec, Task, TrainingRecipe, Unit
 from verticals.store import ModelStore
-from verticals.training import fit, split_indices
+from verticals.training import WEIGHTS_FILE, TrainedPredictor, WeightsError, fit, split_indices, train_into
 
 attach_core_commands(cli)
 
@@ -162,3 +162,47 @@ def test_stored_version_folder_can_be_copied_as_a_checkpoint(home: Path, model_c
     predictor = diagnosis_spec().predictor()  # type: ignore[misc]
     predictor.load(copy)
     assert predictor.predict([[17.99, 10.38, 122.8, 1001.0] + [0.1] * 26])
+
+
+class NoisyBinary(TrainedPredictor):
+    """A plugin's predictor in four lines: the base class loads, checks and scores."""
+
+    def model_spec(self) -> ModelSpec:
+        return NOISY_SPEC
+
+    def predict(self, batch: Any) -> list[Any]:
+        return [float(p) for p in self.probabilities(np.asarray(batch, dtype="float32"))]
+
+
+def _noisy_recipe() -> TrainingRecipe:
+    import torch
+
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(120, 3)).astype("float32")
+    labels = (features[:, 0] > 0).astype("int64")
+    return TrainingRecipe(
+        load_data=lambda data: (features, labels),
+        build=lambda x: torch.nn.Sequential(torch.nn.Linear(3, 1)),
+        loss="binary-cross-entropy",
+        metrics=lambda p, y: {},
+        data_description="120 rows of noise, labelled by the sign of the first column",
+        epochs=5,
+    )
+
+
+NOISY_SPEC = ModelSpec(name="test/noisy", task=Task.TABULAR_SCORING, backend=Backend.TORCH,
+                       source="builtin://test", unit=Unit.ROWS, price_per_unit_usd=0,
+                       predictor=NoisyBinary, training=_noisy_recipe())  # fmt: skip
+
+
+def test_trained_predictor_loads_scores_and_names_its_version(tmp_path: Path) -> None:
+    predictor = NoisyBinary()
+    with pytest.raises(WeightsError, match="test/noisy is not loaded"):
+        predictor.predict([[0.0, 0.0, 0.0]])
+    train_into(NOISY_SPEC, tmp_path / "version", seed=0)
+    checkpoint = tmp_path / "version" / WEIGHTS_FILE
+    predictor.load(checkpoint)
+    scores = predictor.predict([[3.0, 0.0, 0.0], [-3.0, 0.0, 0.0]])
+    assert all(0.0 <= s <= 1.0 for s in scores) and scores[0] != scores[1]
+    assert predictor.log_odds(np.zeros((2, 3), dtype="float32")).shape == (2,)
+    assert predictor.served_version and predictor.served_version.startswith("checkpoint-")

@@ -3,9 +3,11 @@
 Plugins declare a ``verticals.models.TrainingRecipe``; this package runs the shared loop
 (:mod:`verticals.training.fit`), saves safetensors weights (:mod:`verticals.training.weights`) and
 adds each run to the model store as a new version with a model card (:mod:`verticals.training.version`).
+Plugins serve trained weights with a :class:`~verticals.training.predictor.TrainedPredictor`.
 """
 
 from verticals.training.fit import FitResult, fit, predict_logits, predict_probabilities, split_indices
+from verticals.training.predictor import TrainedPredictor
 from verticals.training.version import (
     CARD_FILE,
     NotTrainableError,
@@ -27,6 +29,7 @@ __all__ = [
     "WEIGHTS_FILE",
     "FitResult",
     "NotTrainableError",
+    "TrainedPredictor",
     "TrainedVersion",
     "WeightsError",
     "fit",

@@ -17,14 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from verticals.adapters import AdapterError
-from verticals.models import Predictor, TrainingRecipe
+from verticals.models import ModelSpec, TrainingRecipe
 from verticals.training import (
-    WeightsError,
-    load_module,
-    locate_weights,
-    predict_logits,
-    predict_probabilities,
-    version_of,
+    TrainedPredictor,
 )
 from verticals.training.explain import occlusion, top_reasons
 from verticals_finance.schema import LABEL, Category, read_table, validate_records
@@ -146,36 +141,30 @@ def prepare(fetched: Path, out_dir: Path) -> None:
     train_into(fraud_spec(), out_dir, seed=0)
 
 
-class FraudPredictor(Predictor):
+class FraudPredictor(TrainedPredictor):
     """Scores validated transactions; each output carries the score, the decision and reason codes."""
 
     def __init__(self) -> None:
-        self._module: Any = None
+        super().__init__()
         self.threshold = DECISION_THRESHOLD
+
+    def model_spec(self) -> ModelSpec:
+        from verticals_finance import fraud_spec
+
+        return fraud_spec()
 
     def load(self, model_dir: Path | None) -> None:
         from verticals.config import load_settings
-        from verticals_finance import fraud_spec
 
         self.threshold = float(load_settings().model_override(MODEL).get("threshold", DECISION_THRESHOLD))
-        location = locate_weights(fraud_spec(), model_dir)
-        self._module = load_module(RECIPE, location)
-        self.served_version = version_of(location)
-
-    def score(self, features: Any) -> Any:
-        return predict_probabilities(self._module, features, "binary-cross-entropy").reshape(-1)
-
-    def log_odds(self, features: Any) -> Any:
-        return predict_logits(self._module, features).reshape(-1)
+        super().load(model_dir)
 
     def predict(self, batch: Sequence[Any]) -> list[Any]:
-        if self._module is None:
-            raise WeightsError(f"{MODEL} is not loaded; call load(model_dir) first")
         if not batch:
             return []
         records = validate_records(list(batch))
         features = encode(records)
-        scores = self.score(features)
+        scores = self.probabilities(features)
         contributions = occlusion(self.log_odds, features, encode([BASELINE])[0], list(GROUPS.values()))
         reasons = top_reasons(contributions, list(GROUPS))
         return [

@@ -12,15 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from verticals.adapters import AdapterError
-from verticals.models import Predictor, TrainingRecipe
+from verticals.models import ModelSpec, TrainingRecipe
 from verticals.training import (
-    WeightsError,
-    load_module,
-    locate_weights,
-    predict_logits,
-    predict_probabilities,
+    TrainedPredictor,
     split_indices,
-    version_of,
 )
 from verticals.training.explain import occlusion, top_reasons
 from verticals_health.features import NAMES, read_table, record_features
@@ -166,39 +161,30 @@ def prepare(fetched: Path, out_dir: Path) -> None:
     train_into(diagnosis_spec(), out_dir, seed=0)
 
 
-class DiagnosisPredictor(Predictor):
+class DiagnosisPredictor(TrainedPredictor):
     """Each input is 30 feature values (what ``health/cases`` returns) or anything that adapter reads."""
 
-    def __init__(self) -> None:
-        self._module: Any = None
-
-    def load(self, model_dir: Path | None) -> None:
+    def model_spec(self) -> ModelSpec:
         from verticals_health import diagnosis_spec
 
+        return diagnosis_spec()
+
+    def load(self, model_dir: Path | None) -> None:
         install_log_guard()  # serving health data: scrub identifiers from every log record from now on
-        location = locate_weights(diagnosis_spec(), model_dir)
-        self._module = load_module(RECIPE, location)
-        self.served_version = version_of(location)
-
-    def score(self, features: Any) -> Any:
-        return predict_probabilities(self._module, features, "binary-cross-entropy").reshape(-1)
-
-    def log_odds(self, features: Any) -> Any:
-        return predict_logits(self._module, features).reshape(-1)
+        super().load(model_dir)
 
     def predict(self, batch: Sequence[Any]) -> list[Any]:
         import numpy as np
 
-        if self._module is None:
-            raise WeightsError(f"{MODEL} is not loaded; call load(model_dir) first")
+        module = self.module  # raises when not loaded
         if not batch:
             return []
         rows = [row for item in batch for row in _rows(item)]
         if len(rows) != len(batch):
             raise AdapterError("each input must be one case; send a bundle per patient, or split the request")
         features = np.asarray(rows, dtype=np.float32)
-        scores = self.score(features)
-        baseline = self._module.baseline.numpy()
+        scores = self.probabilities(features)
+        baseline = module.baseline.numpy()
         reasons = top_reasons(
             occlusion(self.log_odds, features, baseline, [[i] for i in range(len(NAMES))]), NAMES
         )

@@ -11,15 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from verticals.adapters import AdapterError
-from verticals.models import Predictor, TrainingRecipe
+from verticals.models import ModelSpec, TrainingRecipe
 from verticals.training import (
-    WeightsError,
-    load_module,
-    locate_weights,
+    TrainedPredictor,
     predict_probabilities,
     split_indices,
     train_into,
-    version_of,
 )
 from verticals_vision.images import SIDE, to_digit
 
@@ -167,30 +164,26 @@ def prepare(fetched: Path, out_dir: Path) -> None:
     train_into(digits_spec(), out_dir, seed=DEFAULT_SEED)
 
 
-class DigitsPredictor(Predictor):
-    """Classifies 8x8 digits; any accepted image form is normalised first (see ``images``)."""
+class DigitsPredictor(TrainedPredictor):
+    """Classifies 8x8 digits; any accepted image form is normalised first (see ``images``).
 
-    def __init__(self) -> None:
-        self._module: Any = None
+    ``[models."vision/digits"] checkpoint = "path.safetensors"`` serves another classifier as is.
+    """
 
-    def load(self, model_dir: Path | None) -> None:
+    def model_spec(self) -> ModelSpec:
         from verticals_vision import digits_spec
 
-        # [models."vision/digits"] checkpoint = "path.safetensors" serves another classifier as is
-        location = locate_weights(digits_spec(), model_dir)
-        self._module = load_module(RECIPE, location)
-        self.served_version = version_of(location)
+        return digits_spec()
 
     def predict(self, batch: Sequence[Any]) -> list[Any]:
         import numpy as np
 
-        if self._module is None:
-            raise WeightsError(f"{MODEL} is not loaded; call load(model_dir) first")
+        module = self.module  # raises when not loaded
         if not batch:
             return []
         arrays = [to_digit(item) for item in batch]
         features = np.stack(arrays).reshape(len(arrays), SIDE * SIDE)
-        probabilities = predict_probabilities(self._module, features, "cross-entropy")
+        probabilities = predict_probabilities(module, features, "cross-entropy")
         return [
             {"label": int(row.argmax()), "probabilities": [round(float(p), 6) for p in row]}
             for row in probabilities
