@@ -40,8 +40,14 @@ def v2(name: str, data: Any, datatype: str = "BYTES", shape: Sequence[int] = (1,
 
 
 def first_output(response: httpx.Response) -> Any:
-    data = response.json()["outputs"][0]["data"][0]
-    return json.loads(data) if isinstance(data, str) else data
+    """The first item of every output tensor, by name (JSON strings decoded); a lone output as is."""
+    items = {}
+    for tensor in response.json()["outputs"]:
+        value = tensor["data"][0]
+        if isinstance(value, str) and value[:1] in "[{":
+            value = json.loads(value)
+        items[tensor["name"]] = value
+    return next(iter(items.values())) if len(items) == 1 else items
 
 
 def digits_workload() -> Workload:

@@ -122,8 +122,19 @@ def test_png_digits_are_classified_and_metered_per_image(gateway: Gateway, key: 
     tensor = triton.InferInput("image", [2], "BYTES")
     tensor.set_data_from_numpy(np.array([png for png, _ in pngs], dtype=np.object_))
     result = client.infer("vision/digits", [tensor], headers={"Authorization": f"Bearer {key}"})
-    outputs = [json.loads(o) for o in result.as_numpy("label")]
-    assert [o["label"] for o in outputs] == [3, 7]
+    # each declared output is its own tensor, as GET /v2/models/vision/digits says
+    assert result.as_numpy("label").tolist() == [3, 7]
+    probabilities = result.as_numpy("probabilities")
+    assert probabilities.shape == (2, 10) and probabilities.dtype == np.float32
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-3)
+    assert probabilities.argmax(axis=1).tolist() == [3, 7]
+    only = client.infer(
+        "vision/digits",
+        [tensor],
+        outputs=[triton.InferRequestedOutput("probabilities", binary_data=False)],
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert only.as_numpy("label") is None and only.as_numpy("probabilities").shape == (2, 10)
 
     as_base64 = infer(gateway, key, "vision/digits", [
         {"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(pngs[0][0]).decode()]}
@@ -131,7 +142,7 @@ def test_png_digits_are_classified_and_metered_per_image(gateway: Gateway, key: 
     assert as_base64.status_code == 200, as_base64.text
     assert Decimal(as_base64.headers["x-verticals-cost-usd"]) == Decimal("0.0005")
     events = [e for e in gateway.events("vision/digits") if e["status"] == 200]
-    assert [e["units_in"] for e in events] == [2, 1]
+    assert [e["units_in"] for e in events] == [2, 2, 1]  # two tritonclient calls, one base64
     assert all(e["unit"] == "images" and e["revenue_usd"] > 0 and e["cost_usd"] >= 0 for e in events)
 
 
@@ -142,6 +153,27 @@ def test_a_corrupt_image_is_a_400_that_names_the_problem(gateway: Gateway, key: 
     ])  # fmt: skip
     assert response.status_code == 400
     assert "not a readable image" in response.json()["error"]
+
+
+def test_asking_for_an_output_the_model_does_not_have_is_a_400_before_any_work(
+    gateway: Gateway, key: str
+) -> None:
+    png, _ = digit_png(3)
+    before = len(gateway.events("vision/digits"))
+    response = httpx.post(
+        f"{gateway.url}/v2/models/vision/digits/infer",
+        json={
+            "inputs": [
+                {"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(png).decode()]}
+            ],
+            "outputs": [{"name": "logits"}],
+        },
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 400
+    assert "no output 'logits'; its outputs: label, probabilities" in response.json()["error"]
+    [event] = gateway.events("vision/digits")[before:]
+    assert event["status"] == 400 and event["revenue_usd"] == 0
 
 
 def test_fraud_rows_are_scored_with_reason_codes_per_row(gateway: Gateway, key: str) -> None:
@@ -155,9 +187,13 @@ def test_fraud_rows_are_scored_with_reason_codes_per_row(gateway: Gateway, key: 
         {"name": "transaction", "datatype": "BYTES", "shape": [3], "data": [json.dumps(r) for r in rows]}
     ])  # fmt: skip
     assert response.status_code == 200, response.text
-    scores = [json.loads(s) for s in response.json()["outputs"][0]["data"]]
-    assert scores[0]["flagged"] and scores[0]["reason_codes"][0]["contribution"] > 0
-    assert [s["transaction_id"] for s in scores] == [r["transaction_id"] for r in rows]
+    outputs = {t["name"]: t for t in response.json()["outputs"]}
+    assert [(t["datatype"], t["shape"]) for t in outputs.values()] == [
+        ("FP32", [3]), ("BOOL", [3]), ("BYTES", [3]), ("BYTES", [3])
+    ]  # fmt: skip
+    assert outputs["flagged"]["data"][0] is True and outputs["score"]["data"][0] > 0.5
+    assert json.loads(outputs["reason_codes"]["data"][0])[0]["contribution"] > 0
+    assert outputs["transaction_id"]["data"] == [r["transaction_id"] for r in rows]
     assert Decimal(response.headers["x-verticals-cost-usd"]) == Decimal("0.003")
     event = gateway.events("finance/fraud")[-1]
     assert event["unit"] == "rows" and event["units_in"] == 3
@@ -179,8 +215,9 @@ def test_a_fhir_bundle_is_scored_with_reason_codes(gateway: Gateway, key: str) -
         {"name": "bundle", "datatype": "BYTES", "shape": [1], "data": [json.dumps(bundle)]}
     ])  # fmt: skip
     assert response.status_code == 200, response.text
-    output = json.loads(response.json()["outputs"][0]["data"][0])
-    assert output["diagnosis"] == "malignant" and output["reason_codes"]
+    outputs = {t["name"]: t["data"] for t in response.json()["outputs"]}
+    assert outputs["diagnosis"] == ["malignant"] and outputs["score"][0] > 0.5
+    assert json.loads(outputs["reason_codes"][0])
     assert "55120" not in response.text
     assert gateway.events("health/diagnosis")[-1]["unit"] == "rows"
 

@@ -26,7 +26,7 @@ from verticals.serving.errors import APIError
 from verticals.serving.gateway import Gateway, unavailable
 from verticals.serving.inference import adapt, infer_many, to_jsonable
 from verticals.serving.routes_openai import authenticated
-from verticals.serving.v2_codec import bad, bytes_item, decode_input, encode_output, pack, rows, split_body
+from verticals.serving.v2_codec import bad, bytes_item, decode_input, encode_outputs, pack, rows, split_body
 
 router = APIRouter(tags=["Open Inference Protocol v2"])
 
@@ -116,6 +116,7 @@ async def model_infer(request: Request, name: str) -> Response:
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise bad("the request needs `inputs`: a list with at least one tensor", "inputs")
+    requested = _requested_outputs(body, [t.name for t in spec.outputs] or ["output"])
     elements, shape, datatype, _ = decode_input(inputs[0], binary, 0)
     raw_items = rows(elements, shape)
     if datatype == "BYTES":
@@ -144,26 +145,24 @@ async def model_infer(request: Request, name: str) -> Response:
         units_out, seconds = 0.0, sum(r.compute_seconds for r in results)
         ctx.queue_ms = max(r.queue_seconds for r in results) * 1000
     cost = gw.meter.finish(ctx, 200, units_in=units_in, units_out=units_out, compute_seconds=seconds)
-    declared = spec.outputs[0] if spec.outputs else None
-    out_name = declared.name if declared else "output"
-    out_type, out_shape, data = encode_output(out_name, outputs, declared.datatype if declared else None)
-    tensor: dict[str, Any] = {"name": out_name, "datatype": out_type, "shape": out_shape}
-    response: dict[str, Any] = {
-        "model_name": spec.name,
-        "model_version": backend.version,
-        "outputs": [tensor],
-    }
+    tensors = [
+        t for t in encode_outputs(spec.outputs, outputs) if requested is None or t["name"] in requested
+    ]
+    response: dict[str, Any] = {"model_name": spec.name, "model_version": backend.version, "outputs": tensors}
     if isinstance(body.get("id"), str):
         response["id"] = body["id"]
     headers = {"x-verticals-cost-usd": f"{cost:f}"}
-    if _wants_binary(body, out_name):
-        blob = pack(out_type, data)
-        tensor["parameters"] = {"binary_data_size": len(blob)}
-        head = bytes(JSONResponse(response).body)
-        headers["Inference-Header-Content-Length"] = str(len(head))
-        return Response(head + blob, media_type="application/octet-stream", headers=headers)
-    tensor["data"] = data
-    return JSONResponse(response, headers=headers)
+    blobs = []
+    for tensor in tensors:
+        if _wants_binary(body, tensor["name"]):
+            blob = pack(tensor["datatype"], tensor.pop("data"))
+            tensor["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+    if not blobs:
+        return JSONResponse(response, headers=headers)
+    head = bytes(JSONResponse(response).body)
+    headers["Inference-Header-Content-Length"] = str(len(head))
+    return Response(head + b"".join(blobs), media_type="application/octet-stream", headers=headers)
 
 
 @router.get("/v2/models/{name:path}", dependencies=[Depends(authenticated)])
@@ -184,6 +183,23 @@ async def model_metadata(request: Request, name: str) -> dict[str, Any]:
         "outputs": [t.model_dump() for t in spec.outputs]
         or [{"name": "output", "datatype": "BYTES", "shape": [-1]}],
     }
+
+
+def _requested_outputs(body: dict[str, Any], known: list[str]) -> set[str] | None:
+    """The output names the request asks for (``outputs``), checked before any model work; None: all."""
+    wanted = body.get("outputs")
+    if wanted is None:
+        return None
+    names = {o.get("name") for o in wanted if isinstance(o, dict)} if isinstance(wanted, list) else set()
+    if not names or None in names:
+        raise bad('`outputs` must be a list of {"name": ...} objects, or left out for all', "outputs")
+    unknown = sorted(str(n) for n in names - set(known))
+    if unknown:
+        raise bad(
+            f"the model has no output {', '.join(map(repr, unknown))}; its outputs: {', '.join(known)}",
+            "outputs",
+        )
+    return {str(n) for n in names}
 
 
 def _wants_binary(body: dict[str, Any], name: str) -> bool:

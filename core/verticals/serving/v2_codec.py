@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 from typing import Any
 
+from verticals.models import TensorSpec
 from verticals.serving.errors import APIError
 
 NUMERIC = {
@@ -124,8 +126,32 @@ def bytes_item(value: Any) -> Any:
     return value
 
 
+def encode_outputs(declared: Sequence[TensorSpec], outputs: list[Any]) -> list[dict[str, Any]]:
+    """Response tensors (name, datatype, shape, data) for a list of per-item outputs.
+
+    When every item is a record holding each declared output (``{"label": 3, "probabilities":
+    [...]}``), each declared output becomes its own tensor, as a Triton or KServe client expects
+    (``result.as_numpy("probabilities")``). Otherwise the items go out as one tensor under the
+    first declared name (``output`` when none is declared), records as JSON strings.
+    """
+    records = all(isinstance(o, dict) and all(t.name in o for t in declared) for o in outputs)
+    columns: list[tuple[str, list[Any], str | None]]
+    if declared and outputs and records:
+        columns = [(t.name, [o[t.name] for o in outputs], t.datatype) for t in declared]
+    else:
+        first = declared[0] if declared else None
+        columns = [(first.name if first else "output", outputs, first.datatype if first else None)]
+    tensors = []
+    for name, values, datatype in columns:
+        out_type, shape, data = encode_output(name, values, datatype)
+        tensors.append({"name": name, "datatype": out_type, "shape": shape, "data": data})
+    return tensors
+
+
 def encode_output(name: str, outputs: list[Any], declared: str | None) -> tuple[str, list[int], list[Any]]:
     """Datatype, shape and flat data for a list of per-item outputs."""
+    if declared == "BOOL" and outputs and all(isinstance(v, bool) for v in outputs):
+        return "BOOL", [len(outputs)], list(outputs)
     if outputs and all(_is_number(v) for v in outputs):
         datatype = declared if declared in NUMERIC else "FP32"
         return datatype, [len(outputs)], [float(v) if datatype.startswith("FP") else v for v in outputs]

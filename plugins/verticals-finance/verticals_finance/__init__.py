@@ -38,6 +38,7 @@ def fraud_spec() -> ModelSpec:
             TensorSpec(name="score", datatype="FP32", shape=(-1,)),
             TensorSpec(name="flagged", datatype="BOOL", shape=(-1,)),
             TensorSpec(name="reason_codes", datatype="BYTES", shape=(-1,)),
+            TensorSpec(name="transaction_id", datatype="BYTES", shape=(-1,)),
         ),
         training=RECIPE,
     )
