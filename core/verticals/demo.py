@@ -362,5 +362,7 @@ def _tensor(spec: Any, rows: int, text: str, rng: random.Random) -> dict[str, An
     elif spec.datatype == "BOOL":
         data = [rng.random() < 0.5 for _ in range(count)]
     else:
-        data = [round(rng.gauss(0, 1), 4) for _ in range(count)]
+        # in [0, 1): a valid pixel intensity for an image model and a plausible scaled feature;
+        # negative values would make every request to an image model a 400
+        data = [round(rng.random(), 4) for _ in range(count)]
     return {"name": spec.name, "datatype": spec.datatype, "shape": shape, "data": data}

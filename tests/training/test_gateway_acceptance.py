@@ -228,3 +228,17 @@ def test_a_fhir_bundle_is_scored_with_reason_codes(gateway: Gateway, key: str) -
     ])  # fmt: skip
     assert mismatch.status_code == 400
     assert "'mean radius' is in 'mm' but the model needs '{px}'" in mismatch.json()["error"]
+
+
+def test_demo_traffic_is_answered_by_every_tensor_model(gateway: Gateway, key: str) -> None:
+    # `verticals demo` (run by `make up`) makes up v2 tensors from each model's declared inputs;
+    # a well-formed one must be answered, or the dashboard shows the model failing every request
+    import random
+
+    from verticals.demo import call, served_targets
+
+    targets = served_targets([{"name": name} for name in MODELS])
+    assert {t.name for t in targets} >= {"vision/digits", "health/diagnosis"}
+    rng = random.Random(0)
+    statuses = {t.name: call(None, t, key, gateway.url, rng, big=False, broken=False) for t in targets}
+    assert statuses and set(statuses.values()) == {200}, statuses
