@@ -96,7 +96,12 @@ def up(demo: bool, demo_duration: float, backfill_days: int) -> None:
         click.echo("Ctrl-C stops both.", err=True)
         while gateway.poll() is None:
             time.sleep(1)
-        raise click.ClickException(f"the gateway exited with status {gateway.returncode}")
+        # uvicorn shuts down gracefully on SIGTERM or SIGINT, then exits by that signal
+        if gateway.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
+            status = gateway.returncode
+            raise click.ClickException(f"the gateway exited with status {status}; its log is above")
+        # stopped on purpose (a signal sent to it alone): take the dashboard and demo down with it
+        click.echo("the gateway stopped; stopping the dashboard ...", err=True)
     except KeyboardInterrupt:
         click.echo("stopping ...", err=True)
     finally:

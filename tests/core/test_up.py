@@ -60,3 +60,38 @@ def test_up_serves_gateway_dashboard_and_demo_and_stops_cleanly(tmp_path: Path) 
         ).fetchone()
     assert old > 100  # two days of backfilled history
     assert recent > 0  # live demo requests metered by the gateway
+
+
+@pytest.mark.slow
+def test_when_the_gateway_is_stopped_alone_up_stops_the_dashboard_and_exits_cleanly(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "VERTICALS_HOME": str(tmp_path / "home"),
+        "VERTICALS_PORT": "18013",
+        "VERTICALS_DASHBOARD_PORT": "18014",
+        "VERTICALS_LOAD_PLUGINS": "",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "verticals", "up", "--no-demo"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert wait_for("http://127.0.0.1:18013/v2/health/ready", process, 120) == 200
+        assert wait_for("http://127.0.0.1:18014/_stcore/health", process, 120) == 200
+        children = subprocess.run(
+            ["pgrep", "-P", str(process.pid), "-f", "verticals serve"], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) == 1, children
+        os.kill(int(children[0]), signal.SIGTERM)  # an operator stopping the gateway by itself
+        output = process.communicate(timeout=60)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output[-3000:]
+    assert "the gateway stopped; stopping the dashboard" in output
+    with pytest.raises(OSError):
+        urllib.request.urlopen("http://127.0.0.1:18014/_stcore/health", timeout=2)
