@@ -134,9 +134,8 @@ def encode_outputs(declared: Sequence[TensorSpec], outputs: list[Any]) -> list[d
     (``result.as_numpy("probabilities")``). Otherwise the items go out as one tensor under the
     first declared name (``output`` when none is declared), records as JSON strings.
     """
-    records = all(isinstance(o, dict) and all(t.name in o for t in declared) for o in outputs)
     columns: list[tuple[str, list[Any], str | None]]
-    if declared and outputs and records:
+    if declared and outputs and all(_holds(o, declared) for o in outputs):
         columns = [(t.name, [o[t.name] for o in outputs], t.datatype) for t in declared]
     else:
         first = declared[0] if declared else None
@@ -146,6 +145,10 @@ def encode_outputs(declared: Sequence[TensorSpec], outputs: list[Any]) -> list[d
         out_type, shape, data = encode_output(name, values, datatype)
         tensors.append({"name": name, "datatype": out_type, "shape": shape, "data": data})
     return tensors
+
+
+def _holds(output: Any, declared: Sequence[TensorSpec]) -> bool:
+    return isinstance(output, dict) and all(t.name in output for t in declared)
 
 
 def encode_output(name: str, outputs: list[Any], declared: str | None) -> tuple[str, list[int], list[Any]]:

@@ -4,8 +4,8 @@ health plugins.
 ``load`` serves, in order, a configured ``checkpoint``, the store's promoted version or the
 prepared default weights (see ``locate_weights``), rebuilt through the model's ``TrainingRecipe``,
 and records which version answered. Subclasses name their spec and write ``predict`` over
-``self.module``; binary models also get ``probabilities`` and ``log_odds`` (the latter is what
-reason codes are computed on).
+``probabilities`` (by the recipe's loss) or ``self.module``; binary models also get ``log_odds``,
+what reason codes are computed on.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from verticals.training.weights import WeightsError, load_module, locate_weights
 class TrainedPredictor(Predictor):
     def __init__(self) -> None:
         self._module: Any = None
+        self._loss = "cross-entropy"  # the recipe's, set by load
 
     @abc.abstractmethod
     def model_spec(self) -> ModelSpec:
@@ -30,8 +31,10 @@ class TrainedPredictor(Predictor):
 
     def load(self, model_dir: Path | None) -> None:
         spec = self.model_spec()
+        recipe = recipe_of(spec)
         location = locate_weights(spec, model_dir)
-        self._module = load_module(recipe_of(spec), location)
+        self._module = load_module(recipe, location)
+        self._loss = recipe.loss
         self.served_version = version_of(location)
 
     @property
@@ -42,8 +45,9 @@ class TrainedPredictor(Predictor):
         return self._module
 
     def probabilities(self, features: Any) -> Any:
-        """One probability per row, for a binary (``binary-cross-entropy``) model."""
-        return predict_probabilities(self.module, features, "binary-cross-entropy").reshape(-1)
+        """One probability per row for a binary model, one row of class probabilities otherwise."""
+        found = predict_probabilities(self.module, features, self._loss)
+        return found.reshape(-1) if self._loss == "binary-cross-entropy" else found
 
     def log_odds(self, features: Any) -> Any:
         """One logit per row, for a binary model: additive, so occlusion explains it well."""

@@ -18,9 +18,7 @@ from typing import Any
 
 from verticals.adapters import AdapterError
 from verticals.models import ModelSpec, TrainingRecipe
-from verticals.training import (
-    TrainedPredictor,
-)
+from verticals.training import TrainedPredictor
 from verticals.training.explain import occlusion, top_reasons
 from verticals_finance.schema import LABEL, Category, read_table, validate_records
 
@@ -160,6 +158,7 @@ class FraudPredictor(TrainedPredictor):
         super().load(model_dir)
 
     def predict(self, batch: Sequence[Any]) -> list[Any]:
+        self.module  # noqa: B018 - raises when not loaded, before any record is validated
         if not batch:
             return []
         records = validate_records(list(batch))

@@ -13,10 +13,7 @@ from typing import Any
 
 from verticals.adapters import AdapterError
 from verticals.models import ModelSpec, TrainingRecipe
-from verticals.training import (
-    TrainedPredictor,
-    split_indices,
-)
+from verticals.training import TrainedPredictor, split_indices
 from verticals.training.explain import occlusion, top_reasons
 from verticals_health.features import NAMES, read_table, record_features
 from verticals_health.fhir import bundle_rows, is_bundle

@@ -12,12 +12,7 @@ from typing import Any
 
 from verticals.adapters import AdapterError
 from verticals.models import ModelSpec, TrainingRecipe
-from verticals.training import (
-    TrainedPredictor,
-    predict_probabilities,
-    split_indices,
-    train_into,
-)
+from verticals.training import TrainedPredictor, split_indices, train_into
 from verticals_vision.images import SIDE, to_digit
 
 MODEL = "vision/digits"
@@ -178,12 +173,12 @@ class DigitsPredictor(TrainedPredictor):
     def predict(self, batch: Sequence[Any]) -> list[Any]:
         import numpy as np
 
-        module = self.module  # raises when not loaded
+        self.module  # noqa: B018 - raises when not loaded, before any image is decoded
         if not batch:
             return []
         arrays = [to_digit(item) for item in batch]
         features = np.stack(arrays).reshape(len(arrays), SIDE * SIDE)
-        probabilities = predict_probabilities(module, features, "cross-entropy")
+        probabilities = self.probabilities(features)
         return [
             {"label": int(row.argmax()), "probabilities": [round(float(p), 6) for p in row]}
             for row in probabilities
