@@ -437,13 +437,15 @@ async def stream_rounds(
 
 def overhead_histogram(url: str) -> dict[float, float]:
     """Cumulative bucket counts of ``verticals_gateway_overhead_seconds`` for nlp/chat, by upper bound."""
-    buckets: dict[float, float] = {}
-    for line in httpx.get(url + "/metrics").text.splitlines():
-        if line.startswith("verticals_gateway_overhead_seconds_bucket{") and 'model="nlp/chat"' in line:
-            bound = re.search(r'le="([^"]+)"', line)
-            assert bound is not None
-            buckets[float(bound.group(1))] = float(line.rsplit(" ", 1)[1])
-    return buckets
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        float(sample.labels["le"]): sample.value
+        for family in text_string_to_metric_families(httpx.get(url + "/metrics").text)
+        if family.name == "verticals_gateway_overhead_seconds"
+        for sample in family.samples
+        if sample.name.endswith("_bucket") and sample.labels.get("model") == "nlp/chat"
+    }
 
 
 def histogram_median(before: dict[float, float], after: dict[float, float]) -> float:

@@ -109,15 +109,17 @@ def test_stream_forces_usage_upstream_and_meters_it(llm: Any, sdk: openai.OpenAI
 
 def _histogram(metrics: str, name: str, model: str) -> tuple[float, float]:
     """(count, sum) of a histogram in Prometheus text, over every series of one model."""
-    values = {}
-    for suffix in ("count", "sum"):
-        lines = [
-            line
-            for line in metrics.splitlines()
-            if line.startswith(f"{name}_{suffix}{{") and f'model="{model}"' in line
-        ]
-        assert lines, f"no {name}_{suffix} series for {model}"
-        values[suffix] = sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values = {"count": 0.0, "sum": 0.0}
+    seen = False
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples if family.name == name else ():
+            suffix = sample.name.removeprefix(name + "_")
+            if suffix in values and sample.labels.get("model") == model:
+                values[suffix] += sample.value
+                seen = True
+    assert seen, f"no {name} series for {model}"
     return values["count"], values["sum"]
 
 
