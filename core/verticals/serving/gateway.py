@@ -112,7 +112,7 @@ class Gateway:
                 param="model",
             )
         spec = registered.item
-        ctx.spec = spec
+        self.meter.start(ctx, spec)
         if tasks is not None and str(spec.task) not in tasks:
             raise APIError(
                 400,

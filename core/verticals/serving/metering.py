@@ -98,6 +98,8 @@ class Meter:
         self._prices: dict[tuple[str, str], tuple[float, Decimal]] = {}
         self._rates: dict[str, tuple[float, Decimal]] = {}
         self._warned: set[str] = set()
+        #: requests whose model is known and whose event is not recorded yet
+        self.in_flight = 0
 
     def price(self, customer: str, spec: ModelSpec) -> Decimal:
         key = (customer, spec.name)
@@ -127,6 +129,12 @@ class Meter:
         self._rates[device_class] = (now, value)
         return value
 
+    def start(self, ctx: RequestContext, spec: ModelSpec) -> None:
+        """The request is for ``spec``: counted in flight until its event is recorded."""
+        ctx.spec = spec
+        self.in_flight += 1
+        self.metrics.child(self.metrics.in_flight, spec.name).inc()
+
     def forget_prices(self) -> None:
         self._prices.clear()
         self._rates.clear()
@@ -148,9 +156,12 @@ class Meter:
         """
         if ctx.recorded:
             return ctx.cost_usd
-        ctx.recorded = True
-        latency_ms = (time.perf_counter() - ctx.started) * 1000.0
         spec = ctx.spec
+        ctx.recorded = True
+        if spec is not None:
+            self.in_flight -= 1
+            self.metrics.child(self.metrics.in_flight, spec.name).dec()
+        latency_ms = (time.perf_counter() - ctx.started) * 1000.0
         model = spec.name if spec is not None else ""
         revenue = Decimal(0)
         cost = Decimal(0)
