@@ -85,6 +85,11 @@ class Running:
 
     def events(self, **where: Any) -> list[dict[str, Any]]:
         """Usage events in the ledger (after a flush), filtered by exact column values."""
+        # A stream is metered just after its last byte, on the server's thread: give the requests
+        # still in flight there a moment to be recorded.
+        deadline = time.monotonic() + 2.0
+        while self.gateway.meter.in_flight and time.monotonic() < deadline:
+            time.sleep(0.005)
         self.ledger.flush()
         cursor = self.ledger.connection.cursor()
         clauses = " AND ".join(f"{column} = ?" for column in where) or "true"

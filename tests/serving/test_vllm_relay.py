@@ -69,8 +69,13 @@ async def _relay(
     try:
         usage = Usage()
         response = await backend.open_stream("/chat/completions", {"messages": []}, "req-1")
-        chunks = backend.chunks(response, "req-1", usage, client_wants_usage=wants_usage)
-        writes = [chunk async for chunk in chunks]
+        writes: list[bytes] = []
+
+        async def write(data: bytes) -> None:
+            writes.append(data)
+
+        await backend.relay(response, "req-1", usage, write, client_wants_usage=wants_usage)
+        await backend.release(response)
         return writes, usage, backend.end("req-1")
     finally:
         await backend.stop()

@@ -58,6 +58,8 @@ class RequestContext:
     request_id: str
     endpoint: str
     started: float = field(default_factory=time.perf_counter)
+    # when the last byte went out, for responses metered after it (streams); else metering time
+    finished: float | None = None
     ts: datetime = field(default_factory=lambda: datetime.now(UTC))
     principal: Principal | None = None
     spec: ModelSpec | None = None
@@ -161,7 +163,7 @@ class Meter:
         if spec is not None:
             self.in_flight -= 1
             self.metrics.child(self.metrics.in_flight, spec.name).dec()
-        latency_ms = (time.perf_counter() - ctx.started) * 1000.0
+        latency_ms = ((ctx.finished or time.perf_counter()) - ctx.started) * 1000.0
         model = spec.name if spec is not None else ""
         revenue = Decimal(0)
         cost = Decimal(0)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from aiohttp import ClientResponse
+from fastapi.responses import JSONResponse, Response
 
 from verticals.serving.backends import Unavailable
 from verticals.serving.backends.vllm_proxy import UpstreamError, Usage, VLLMBackend
 from verticals.serving.errors import APIError, error_body
 from verticals.serving.gateway import Gateway, unavailable
 from verticals.serving.metering import RequestContext
+from verticals.serving.relay import RelayResponse, Write
 
 CLIENT_CLOSED = 499  # nginx's code for "the client went away": billed for the tokens it received
 
@@ -55,48 +54,67 @@ async def proxy(
         raise APIError(
             error.status if 400 <= error.status < 500 else 502, error.message, code="upstream_error"
         ) from None
-    usage = Usage()
+    relay = _Stream(gw, ctx, backend, upstream, headers_s, wants_usage)
+    ctx.abandon = relay.gone  # the middleware's backstop, should the response never run
+    return RelayResponse(relay)
 
-    def meter(status: int) -> None:
-        seconds = backend.end(rid)
-        ctx.upstream_s = headers_s + usage.waited_s
-        gw.meter.finish(
+
+class _Stream:
+    """One proxied vLLM stream: relayed as it comes, metered once the client has all of it."""
+
+    def __init__(
+        self,
+        gw: Gateway,
+        ctx: RequestContext,
+        backend: VLLMBackend,
+        upstream: ClientResponse,
+        headers_s: float,
+        wants_usage: bool,
+    ) -> None:
+        self.gw, self.ctx, self.backend, self.upstream = gw, ctx, backend, upstream
+        self.headers_s = headers_s
+        self.wants_usage = wants_usage
+        self.usage = Usage()
+        self.status = 200
+
+    async def relay(self, write: Write) -> bytes:
+        usage = self.usage
+        try:
+            await self.backend.relay(
+                self.upstream, self.ctx.request_id, usage, write, client_wants_usage=self.wants_usage
+            )
+        except Exception as error:
+            # Mid-stream the status line is gone: the failure travels as an error event.
+            self.status = 502
+            message = f"the vLLM server failed mid-stream ({type(error).__name__}); retry the request"
+            tail = b"data: " + json.dumps(error_body(502, message, code="upstream_error")).encode() + b"\n\n"
+        else:
+            tail = usage.final_chunk + b"data: [DONE]\n\n"
+        self.ctx.finished = time.perf_counter()  # the tail goes out now, without waiting
+        return tail
+
+    async def ended(self) -> None:
+        # The client already has the whole body; its latency ends there, not after this bookkeeping.
+        self._meter(self.status)
+        if self.status == 200:
+            await self.backend.release(self.upstream)
+
+    async def gone(self) -> None:
+        self.upstream.close()  # aborts the request in vLLM, if the relay has not already
+        self._meter(CLIENT_CLOSED)
+
+    def _meter(self, status: int) -> None:
+        ctx, usage = self.ctx, self.usage
+        if ctx.recorded:
+            return
+        if usage.first_event_at is not None:
+            ctx.ttft_ms = (usage.first_event_at - ctx.started) * 1000
+        ctx.upstream_s = self.headers_s + usage.waited_s
+        self.gw.meter.finish(
             ctx,
             status,
             units_in=usage.prompt_tokens,
             units_out=usage.completion_tokens,
-            compute_seconds=seconds,
+            compute_seconds=self.backend.end(ctx.request_id),
             bill=status in (200, CLIENT_CLOSED),
         )
-
-    async def abandon() -> None:
-        if not ctx.recorded:
-            meter(CLIENT_CLOSED)
-        upstream.close()
-
-    ctx.abandon = abandon
-
-    async def events() -> AsyncIterator[bytes]:
-        try:
-            async with aclosing(
-                backend.chunks(upstream, rid, usage, client_wants_usage=wants_usage)
-            ) as chunks:
-                async for chunk in chunks:
-                    if ctx.ttft_ms is None:
-                        ctx.ttft_ms = (time.perf_counter() - ctx.started) * 1000
-                    yield chunk
-        except (asyncio.CancelledError, GeneratorExit):
-            meter(CLIENT_CLOSED)
-            raise
-        except Exception as error:
-            # Mid-stream the status line is gone: the failure travels as an error event.
-            meter(502)
-            message = f"the vLLM server failed mid-stream ({type(error).__name__}); retry the request"
-            yield b"data: " + json.dumps(error_body(502, message, code="upstream_error")).encode() + b"\n\n"
-            return
-        # Metered before the usage chunk and [DONE], so the event exists by the time the client has
-        # the whole answer.
-        meter(200)
-        yield usage.final_chunk + b"data: [DONE]\n\n"
-
-    return StreamingResponse(events(), media_type="text/event-stream")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +34,13 @@ _RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
 class Usage:
     prompt_tokens: float = 0.0
     completion_tokens: float = 0.0
-    #: the stream's final usage chunk, held back by ``chunks`` when the client asked for usage: the
-    #: caller sends it with ``[DONE]`` once it has metered the request (one write, not two)
+    #: the stream's final usage chunk, held back by ``relay`` when the client asked for usage: the
+    #: caller sends it with ``[DONE]`` and the end of the body (one write, not three)
     final_chunk: bytes = b""
-    #: seconds ``chunks`` spent waiting for the upstream server's next bytes
+    #: seconds ``relay`` spent waiting for the upstream server's next bytes
     waited_s: float = 0.0
+    #: when ``relay`` wrote the first event (``time.perf_counter``): the time to first token
+    first_event_at: float | None = None
 
 
 # The usage object, allowing one level of nesting (prompt_tokens_details and the like).
@@ -188,47 +190,65 @@ class VLLMBackend:
             self.clock.end(request_id)
             raise
 
-    async def chunks(
-        self, response: aiohttp.ClientResponse, request_id: str, usage: Usage, *, client_wants_usage: bool
-    ) -> AsyncGenerator[bytes, None]:
-        """Relay SSE events, keeping ``usage`` current; closing early aborts the upstream request.
+    async def relay(
+        self,
+        response: aiohttp.ClientResponse,
+        request_id: str,
+        usage: Usage,
+        write: Callable[[bytes], Awaitable[None]],
+        *,
+        client_wants_usage: bool,
+    ) -> None:
+        """Relay SSE events to ``write`` up to upstream's [DONE], keeping ``usage`` current.
 
-        The final usage chunk is not yielded but left in ``usage.final_chunk`` (see ``Usage``).
+        The final usage chunk is not written but left in ``usage.final_chunk`` (see ``Usage``), and
+        [DONE] is the caller's to send. Any failure, or the cancellation that comes when the client
+        goes away, closes the upstream connection: that aborts the request inside vLLM.
         """
-        done = False
+        content = response.content
         partial = b""
         try:
-            # Relay all the events of one read in one write: at the end of a stream the last token,
-            # the usage chunk and [DONE] arrive together.
             while True:
                 waiting = time.perf_counter()
-                data = await response.content.readany()  # b"" at the end of the body
+                data = await content.readany()  # b"" at the end of the body
                 usage.waited_s += time.perf_counter() - waiting
                 if not data:
-                    break
+                    return
                 *lines, partial = (partial + data).split(b"\n")
+                # All the events of one read go out in one write: at the end of a stream the last
+                # token, the usage chunk and [DONE] arrive together.
                 out: list[bytes] = []
+                done = False
                 for line in lines:
-                    if done or not line.startswith(b"data:"):
+                    if not line.startswith(b"data:"):
                         continue
                     payload = line[5:].strip()
                     if payload == b"[DONE]":
-                        # The caller sends [DONE] once it has metered the request. Reading on to the
-                        # end of the body (it ends right after) lets the connection go back to the pool.
                         done = True
-                        continue
+                        break
                     event = self._relay(payload, request_id, usage, client_wants_usage)
                     if event is not None:
                         out.append(event)
                 if out:
-                    yield b"".join(out)
-        finally:
-            if done:
-                response.release()  # keep-alive: the next stream skips a TCP connect to vLLM
-            else:
-                # The client went away (the generator is closed or cancelled) or upstream broke:
-                # closing, not releasing, drops the connection, so vLLM aborts the request.
-                response.close()
+                    if usage.first_event_at is None:
+                        usage.first_event_at = time.perf_counter()
+                    await write(b"".join(out))
+                if done:
+                    return
+        except BaseException:
+            response.close()
+            raise
+
+    @staticmethod
+    async def release(response: aiohttp.ClientResponse) -> None:
+        """Return a finished stream's connection to the pool: the next stream skips a TCP connect."""
+        try:
+            while await response.content.readany():  # vLLM ends the body right after [DONE]
+                pass
+        except BaseException:
+            response.close()
+            raise
+        response.release()
 
     def _relay(self, payload: bytes, request_id: str, usage: Usage, client_wants_usage: bool) -> bytes | None:
         """One upstream event as the client gets it, or None when it is held back or dropped.
