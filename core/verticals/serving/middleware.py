@@ -20,6 +20,7 @@ from verticals.serving.gateway import Gateway
 from verticals.serving.metering import RequestContext, new_request_id
 
 access_log = logging.getLogger("verticals.access")
+log = logging.getLogger("verticals.serving")
 METERED = ("/v1/", "/v2/models/")
 
 
@@ -76,6 +77,10 @@ class GatewayMiddleware:
             try:
                 await self.app(scope, receive_wrapper, send_wrapper)
             except Exception:
+                # The 500 tells the client to report its request id: the traceback must be findable by it.
+                log.exception(
+                    "unhandled error in %s %s", scope["method"], path, extra={"request_id": request_id}
+                )
                 if not started:
                     await self._refuse(
                         send_wrapper,

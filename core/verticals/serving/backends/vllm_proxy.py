@@ -170,8 +170,18 @@ class VLLMBackend:
             response = await self._send(path, self._body(body, stream=False))
             try:
                 data = await response.json(content_type=None)
+            except ValueError:  # an OpenAI-compatible server behind `url` that is not one
+                raise UpstreamError(
+                    502,
+                    f"the server for {self.spec.name!r} at {self.base_url} answered with something that "
+                    "is not JSON; check that its `url` points to an OpenAI-compatible API",
+                ) from None
             finally:
                 response.release()
+            if not isinstance(data, dict):
+                raise UpstreamError(
+                    502, f"the server for {self.spec.name!r} answered with JSON that is not an object"
+                )
             raw = data.get("usage") or {}
             usage = Usage(float(raw.get("prompt_tokens") or 0), float(raw.get("completion_tokens") or 0))
             self.clock.tokens(request_id, usage.prompt_tokens + usage.completion_tokens)
