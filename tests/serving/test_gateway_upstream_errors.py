@@ -22,7 +22,7 @@ GATEWAY_PORT = 18231
 class NotOpenAI(BaseHTTPRequestHandler):
     """Answers every POST 200 with a web page, as a wrong `url` (a dashboard, a proxy login) does."""
 
-    def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         page = b"<html><body>Sign in</body></html>"
         self.send_response(200)
@@ -100,5 +100,6 @@ def test_an_unhandled_error_is_logged_under_the_request_id(
         response = chat(gateway, "echo/chat")
     assert response.status_code == 500
     assert response.json()["error"]["code"] == "internal_error"
-    [record] = [r for r in caplog.records if getattr(r, "request_id", None) == response.headers["x-request-id"]]
+    request_id = response.headers["x-request-id"]
+    [record] = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
     assert record.exc_info is not None and "a bug in a backend" in str(record.exc_info[1])
