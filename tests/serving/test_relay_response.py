@@ -15,7 +15,7 @@ from verticals.serving.relay import RelayResponse, Write
 
 from .conftest import ServerThread
 
-PORT = 18230
+PORT = 18232
 
 
 class Recorder:
