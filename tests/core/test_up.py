@@ -25,17 +25,17 @@ def wait_for(url: str, process: subprocess.Popen[str], timeout: float) -> int:
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-@pytest.mark.slow
-def test_up_serves_gateway_dashboard_and_demo_and_stops_cleanly(tmp_path: Path) -> None:
+def start_up(tmp_path: Path, port: int, *args: str) -> subprocess.Popen[str]:
+    """``verticals up ARGS``, gateway on ``port`` and dashboard on ``port + 1``, once both answer."""
     env = {
         **os.environ,
         "VERTICALS_HOME": str(tmp_path / "home"),
-        "VERTICALS_PORT": "18011",
-        "VERTICALS_DASHBOARD_PORT": "18012",
+        "VERTICALS_PORT": str(port),
+        "VERTICALS_DASHBOARD_PORT": str(port + 1),
         "VERTICALS_LOAD_PLUGINS": "",  # the default models start in seconds; plugins have tests of their own
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "verticals", "up", "--demo-duration", "8", "--backfill-days", "2"],
+        [sys.executable, "-m", "verticals", "up", *args],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -43,8 +43,18 @@ def test_up_serves_gateway_dashboard_and_demo_and_stops_cleanly(tmp_path: Path) 
         text=True,
     )
     try:
-        assert wait_for("http://127.0.0.1:18011/v2/health/ready", process, 120) == 200
-        assert wait_for("http://127.0.0.1:18012/_stcore/health", process, 120) == 200
+        assert wait_for(f"http://127.0.0.1:{port}/v2/health/ready", process, 120) == 200
+        assert wait_for(f"http://127.0.0.1:{port + 1}/_stcore/health", process, 120) == 200
+    except BaseException:
+        process.kill()
+        raise
+    return process
+
+
+@pytest.mark.slow
+def test_up_serves_gateway_dashboard_and_demo_and_stops_cleanly(tmp_path: Path) -> None:
+    process = start_up(tmp_path, 18011, "--demo-duration", "8", "--backfill-days", "2")
+    try:
         time.sleep(12)  # the live demo sends traffic for 8 s
     finally:
         process.send_signal(signal.SIGTERM)
@@ -64,24 +74,8 @@ def test_up_serves_gateway_dashboard_and_demo_and_stops_cleanly(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_when_the_gateway_is_stopped_alone_up_stops_the_dashboard_and_exits_cleanly(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "VERTICALS_HOME": str(tmp_path / "home"),
-        "VERTICALS_PORT": "18013",
-        "VERTICALS_DASHBOARD_PORT": "18014",
-        "VERTICALS_LOAD_PLUGINS": "",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "verticals", "up", "--no-demo"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_up(tmp_path, 18013, "--no-demo")
     try:
-        assert wait_for("http://127.0.0.1:18013/v2/health/ready", process, 120) == 200
-        assert wait_for("http://127.0.0.1:18014/_stcore/health", process, 120) == 200
         children = subprocess.run(
             ["pgrep", "-P", str(process.pid), "-f", "verticals serve"], capture_output=True, text=True
         ).stdout.split()
