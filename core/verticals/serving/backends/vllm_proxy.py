@@ -28,6 +28,10 @@ from verticals.serving.supervisor import Supervisor
 
 # The server went away: refused connection, dropped connection, or a reset while the request was sent.
 _RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
+# vLLM's server closes a keep-alive connection after 5 idle seconds (VLLM_HTTP_TIMEOUT_KEEP_ALIVE);
+# aiohttp keeps one 15 s by default. A request sent on a pooled connection just as the server closes
+# it fails with a reset, so the pool lets connections go first.
+UPSTREAM_KEEPALIVE_S = 4.0
 
 
 @dataclass
@@ -111,7 +115,7 @@ class VLLMBackend:
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=600.0, sock_connect=5.0),
-            connector=aiohttp.TCPConnector(limit=1024),
+            connector=aiohttp.TCPConnector(limit=1024, keepalive_timeout=UPSTREAM_KEEPALIVE_S),
         )
         if self.supervisor is not None:
             await self.supervisor.start()
@@ -148,6 +152,12 @@ class VLLMBackend:
                     and await self.supervisor.wait_ready(self.accept_wait_s, after_failure=True)
                 ):
                     continue
+                if self.supervisor is None:
+                    raise Unavailable(
+                        f"the vLLM server for {self.spec.name!r} at {self.base_url} is unreachable "
+                        f"({type(error).__name__}); check that it is running, then retry",
+                        10,
+                    ) from error
                 raise Unavailable(
                     f"the vLLM server for {self.spec.name!r} is down ({type(error).__name__}); "
                     "it is being restarted, retry shortly",
