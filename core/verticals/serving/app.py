@@ -8,6 +8,7 @@ SIGINT drains first.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +35,18 @@ Inference Protocol v2 (`/v2/...`). Send `Authorization: Bearer vk_...` (a key fr
 A model name with a slash goes into a v2 path as is (`/v2/models/tabular/linear/infer`) or URL-encoded
 (`/v2/models/tabular%2Flinear/infer`). Every error is `{"error": {"type", "message", "param", "code"}}`.
 Each response carries `x-request-id` and, when its cost is known before the body, `x-verticals-cost-usd`."""
+
+
+def freeze_startup_heap() -> None:
+    """Take what startup built (modules, the registry, loaded models) out of the garbage collector's scans.
+
+    It lives as long as the process, yet every full collection walked all of it with the event loop
+    stopped: measured under a streaming load, a full collection came every ~10 s and took 60 ms, and
+    every request in flight waited for it. Frozen, the same collections take 3 ms. vLLM's engine does
+    the same after its startup.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(
@@ -63,6 +76,7 @@ def create_app(
         gateway.backends = backends if backends is not None else build_backends(gateway)
         await start_backends(gateway)
         capacity = record_gateway_capacity(gateway)
+        freeze_startup_heap()
         try:
             yield
         finally:
