@@ -9,7 +9,10 @@ most ``fsync_ms``. With ``fsync_ms = 0`` every ``record`` fsyncs before returnin
 The writer thread rotates to a fresh segment every ``batch_ms`` (or sooner when ``max_batch``
 events wait, or on ``flush``), has DuckDB read the closed segment with ``read_json`` in one
 ``INSERT ... ON CONFLICT DO NOTHING`` (no per-event Python on the way in, so ingest runs at
-DuckDB's speed), commits, and deletes the segment. Segments left by a killed process are replayed
+DuckDB's speed), commits, and deletes the segment. A commit costs about 9 ms of CPU whether it
+carries one event or two hundred, so ``batch_ms`` is a second: at 200 ms a busy gateway gave 4.5%
+of a core to DuckDB, taken from the models beside it. Readers that need every event so far (the
+admin API, the CLI) call ``flush`` first. Segments left by a killed process are replayed
 the same way when the ledger next opens; the primary key on ``request_id`` drops the events that
 had already reached DuckDB, so a replay never duplicates.
 """
@@ -71,7 +74,7 @@ class SpoolWriter:
         directory: Path,
         *,
         fsync_ms: int,
-        batch_ms: int = 200,
+        batch_ms: int = 1000,
         max_batch: int = 20_000,
         commit_lock: threading.Lock | None = None,
         on_commit: Callable[[SpendTally], None] | None = None,
