@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from verticals.serving.vllm_engine import EngineError, VLLMServer, vllm_available
+from verticals.serving import vllm_engine
+from verticals.serving.vllm_engine import EngineError, VLLMServer, lower_cpu_priority, vllm_available
 
 
 def test_a_folder_without_a_model_is_refused_before_starting(tmp_path: Path) -> None:
@@ -34,3 +38,33 @@ def test_a_server_that_dies_is_reported_with_its_log(tmp_path: Path) -> None:
     server.stop()
     assert not server.is_alive()
     assert "no-such-architecture" in (tmp_path / "logs" / "vllm.log").read_text()
+
+
+def test_without_autogroups_the_process_and_what_it_forks_later_get_the_nice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The autogroup path is checked against a real vLLM in test_gateway_vllm.py.
+    monkeypatch.setattr(vllm_engine, "_autogroups_enabled", lambda: False)
+    forks_later = (
+        "import subprocess, sys, time; sys.stdin.readline(); "
+        "child = subprocess.Popen(['sleep', '30']); print(child.pid, flush=True); child.wait()"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", forks_later],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert lower_cpu_priority(parent.pid, 7) == "nice 7"
+        assert parent.stdin is not None and parent.stdout is not None
+        parent.stdin.write("fork now\n")
+        parent.stdin.flush()
+        child = int(parent.stdout.readline())
+        assert os.getpriority(os.PRIO_PROCESS, parent.pid) == 7
+        assert os.getpriority(os.PRIO_PROCESS, child) == 7
+        assert os.getpriority(os.PRIO_PROCESS, os.getpid()) == 0
+    finally:
+        os.killpg(parent.pid, 9)
+        parent.wait()

@@ -85,6 +85,31 @@ def test_chat_through_vllm_is_answered_and_metered(llm: Any, sdk: openai.OpenAI)
     assert event["compute_seconds"] > 0 and event["cost_usd"] > 0
 
 
+def _cpu_nice(pid: int) -> int:
+    """How much less urgent than the gateway ``pid`` is: its session's group nice under autogroups."""
+    autogroup = Path(f"/proc/{pid}/autogroup")
+    if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1":
+        return int(autogroup.read_text().split("nice")[1])
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
+def test_the_engine_runs_at_a_lower_cpu_priority_than_the_gateway(llm: Any) -> None:
+    backend = llm.gateway.backends["nlp/chat"]
+    server_pid = backend.supervisor.server.pid
+    session = os.getsid(server_pid)
+    engine = []
+    for name in os.listdir("/proc"):
+        try:
+            if name.isdigit() and os.getsid(int(name)) == session:
+                engine.append(int(name))
+        except ProcessLookupError:
+            pass
+    # the API server, and the engine core and workers it forked after its imports
+    assert len(engine) >= 2, engine
+    assert {pid: _cpu_nice(pid) for pid in engine} == dict.fromkeys(engine, 10)
+    assert _cpu_nice(os.getpid()) == 0
+
+
 def test_stream_forces_usage_upstream_and_meters_it(llm: Any, sdk: openai.OpenAI) -> None:
     chunks = list(
         sdk.chat.completions.create(

@@ -25,7 +25,7 @@ from verticals.serving.backends.transformers_backend import TransformersBackend
 from verticals.serving.backends.vllm_proxy import VLLMBackend
 from verticals.serving.gateway import Gateway
 from verticals.serving.supervisor import ServerLike, Supervisor
-from verticals.serving.vllm_engine import vllm_available
+from verticals.serving.vllm_engine import ENGINE_NICE, vllm_available
 
 log = logging.getLogger("verticals.serving")
 
@@ -88,13 +88,22 @@ def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBac
     log_path = gateway.settings.home / "logs" / f"vllm-{spec.name.replace('/', '-')}.log"
     max_len = int(override.get("max_model_len", 2048))
     extra_args = tuple(str(arg) for arg in override.get("vllm_args", ()))
+    nice = int(override.get("nice", ENGINE_NICE))
+    if not 0 <= nice <= 19:
+        raise ValueError(f"nice = {nice} for {spec.name}: use 0 (the gateway's priority) to 19 (the lowest)")
 
     def factory() -> ServerLike:
         from verticals.serving.vllm_engine import VLLMServer
 
         log_path.parent.mkdir(parents=True, exist_ok=True)
         server: ServerLike = VLLMServer(
-            folder, spec.name, port, log_path=log_path, max_model_len=max_len, extra_args=extra_args
+            folder,
+            spec.name,
+            port,
+            log_path=log_path,
+            max_model_len=max_len,
+            extra_args=extra_args,
+            nice=nice,
         )
         return server
 
