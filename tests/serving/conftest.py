@@ -14,7 +14,18 @@ from typing import Any
 import httpx
 import pytest
 
+from verticals.models import Backend, ModelSpec, Task, Unit
+
 ADMIN_TOKEN = "vadm_test_token_for_the_gateway_tests"
+# A vllm chat model for tests that drive VLLMBackend against a stand-in server.
+VLLM_SPEC = ModelSpec(
+    name="nlp/chat",
+    task=Task.CHAT,
+    backend=Backend.VLLM,
+    source="builtin://test",
+    unit=Unit.TOKENS,
+    price_per_unit_usd=Decimal("0.000001"),
+)
 MAIN_PORT = 18201
 
 

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 
 from aiohttp import web
 
-from verticals.models import Backend, ModelSpec, Task, Unit
 from verticals.serving.backends.vllm_proxy import UPSTREAM_KEEPALIVE_S, VLLMBackend
 
-SPEC = ModelSpec(
-    name="nlp/chat",
-    task=Task.CHAT,
-    backend=Backend.VLLM,
-    source="builtin://test",
-    unit=Unit.TOKENS,
-    price_per_unit_usd=Decimal("0.000001"),
-)
+from .conftest import VLLM_SPEC
+
 VLLM_KEEPALIVE_S = 5.0  # vLLM's VLLM_HTTP_TIMEOUT_KEEP_ALIVE default
 
 
@@ -38,7 +30,7 @@ async def _client_ports(pauses: list[float]) -> list[int]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    backend = VLLMBackend(SPEC, base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/v1")
+    backend = VLLMBackend(VLLM_SPEC, base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/v1")
     await backend.start()
     try:
         for index, pause in enumerate(pauses):

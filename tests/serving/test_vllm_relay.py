@@ -5,23 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from verticals.models import Backend, ModelSpec, Task, Unit
 from verticals.serving.backends.vllm_proxy import Usage, VLLMBackend
 
-SPEC = ModelSpec(
-    name="nlp/chat",
-    task=Task.CHAT,
-    backend=Backend.VLLM,
-    source="builtin://test",
-    unit=Unit.TOKENS,
-    price_per_unit_usd=Decimal("0.000001"),
-)
+from .conftest import VLLM_SPEC
 
 
 def _event(choices: list[Any], completion: int, model: str) -> bytes:
@@ -64,7 +55,7 @@ async def _relay(
     piece: int, *, served_name: str, wants_usage: bool, pause: float = 0.0
 ) -> tuple[list[bytes], Usage, float]:
     runner, url = await _serve(_stream(served_name, 5), piece, pause)
-    backend = VLLMBackend(SPEC, base_url=url, served_name=served_name)
+    backend = VLLMBackend(VLLM_SPEC, base_url=url, served_name=served_name)
     await backend.start()
     try:
         usage = Usage()
