@@ -44,9 +44,9 @@ def test_without_autogroups_the_process_and_what_it_forks_later_get_the_nice(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The autogroup path is checked against a real vLLM in test_gateway_vllm.py.
-    monkeypatch.setattr(vllm_engine, "_autogroups_enabled", lambda: False)
+    monkeypatch.setattr(vllm_engine, "autogroups_enabled", lambda: False)
     forks_later = (
-        "import subprocess, sys, time; sys.stdin.readline(); "
+        "import subprocess, sys; sys.stdin.readline(); "
         "child = subprocess.Popen(['sleep', '30']); print(child.pid, flush=True); child.wait()"
     )
     parent = subprocess.Popen(

@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from verticals.serving.vllm_engine import vllm_available
+from verticals.serving.vllm_engine import autogroups_enabled, vllm_available
 
 from .conftest import in_flight_gauge
 
@@ -87,9 +87,8 @@ def test_chat_through_vllm_is_answered_and_metered(llm: Any, sdk: openai.OpenAI)
 
 def _cpu_nice(pid: int) -> int:
     """How much less urgent than the gateway ``pid`` is: its session's group nice under autogroups."""
-    autogroup = Path(f"/proc/{pid}/autogroup")
-    if Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1":
-        return int(autogroup.read_text().split("nice")[1])
+    if autogroups_enabled():
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split("nice")[1])
     return os.getpriority(os.PRIO_PROCESS, pid)
 
 

@@ -44,14 +44,15 @@ def lower_cpu_priority(pid: int, nice: int) -> str:
     sessions first, so a plain ``nice`` on a process in its own session changes nothing against the
     gateway: the session's group nice is set instead. Returns what was set, for the log.
     """
-    if _autogroups_enabled():
+    if autogroups_enabled():
         Path(f"/proc/{pid}/autogroup").write_text(str(nice))
         return f"autogroup nice {nice}"
     os.setpriority(os.PRIO_PROCESS, pid, nice)
     return f"nice {nice}"
 
 
-def _autogroups_enabled() -> bool:
+def autogroups_enabled() -> bool:
+    """Whether this Linux kernel shares CPU time between sessions (autogroups) before processes."""
     switch = Path("/proc/sys/kernel/sched_autogroup_enabled")
     try:
         return switch.read_text().strip() == "1"
