@@ -32,7 +32,7 @@ class EngineError(RuntimeError):
     """The engine could not start or answer; the message says why and where its log is."""
 
 
-def lower_cpu_priority(pid: int, nice: int) -> str:
+def lower_cpu_priority(pid: int, nice: int, proc: Path = Path("/proc")) -> str:
     """Make the process ``pid`` and its session ``nice`` steps less urgent than the gateway.
 
     On a machine where vLLM runs on the CPU its engine keeps every core busy, and the gateway in
@@ -40,15 +40,33 @@ def lower_cpu_priority(pid: int, nice: int) -> str:
     watchdog caught it idle 20-100 ms while requests queued. The engine only gives up the little
     CPU the gateway uses, and gets it back as soon as the gateway is idle.
 
+    The process nice is always set: it is what counts without autogroups, or inside a cpu cgroup.
     With Linux autogroups (``/proc/sys/kernel/sched_autogroup_enabled``) CPU time is shared between
     sessions first, so a plain ``nice`` on a process in its own session changes nothing against the
-    gateway: the session's group nice is set instead. Returns what was set, for the log.
+    gateway: the session's group nice is set too. Returns what was set, for the log.
     """
-    if autogroups_enabled():
-        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
-        return f"autogroup nice {nice}"
     os.setpriority(os.PRIO_PROCESS, pid, nice)
-    return f"nice {nice}"
+    if not autogroups_enabled() or autogroup_nice(pid, proc) is None:
+        return f"nice {nice}"
+    try:
+        (proc / str(pid) / "autogroup").write_text(str(nice))
+    except OSError as error:  # the kernel rate-limits these writes for users without CAP_SYS_ADMIN
+        return f"nice {nice}, but its session's autogroup kept its nice ({error})"
+    return f"nice {nice} and autogroup nice {nice}"
+
+
+def autogroup_nice(pid: int, proc: Path = Path("/proc")) -> int | None:
+    """The nice of the autogroup (session) that ``pid`` belongs to, or None when it has none.
+
+    The kernel prints nothing for a process in the root group, one in init's session: CI's runner in
+    a container can be one. Such a process competes with the autogroups by its own nice.
+    """
+    try:
+        text = (proc / str(pid) / "autogroup").read_text()  # "/autogroup-288 nice 0"
+    except OSError:
+        return None
+    _, named, nice = text.partition(" nice ")
+    return int(nice) if named else None
 
 
 def autogroups_enabled() -> bool:
