@@ -1,4 +1,5 @@
-"""The vLLM backend's connection pool against a server that, like vLLM, drops idle connections after 5 s."""
+"""The vLLM backend's connection pool: idle connections go before the server drops them (vLLM: after
+5 s), and a request on a connection the server closed under it is sent again on a fresh one."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 
 from aiohttp import web
 
+from verticals.serving.backends import Unavailable
 from verticals.serving.backends.vllm_proxy import UPSTREAM_KEEPALIVE_S, VLLMBackend
 
 from .conftest import VLLM_SPEC
@@ -53,3 +55,55 @@ def test_a_connection_is_not_reused_when_the_server_may_be_closing_it() -> None:
     assert UPSTREAM_KEEPALIVE_S < VLLM_KEEPALIVE_S
     ports = asyncio.run(_client_ports([0.0, UPSTREAM_KEEPALIVE_S + 0.5]))
     assert ports[0] != ports[1], "the idle connection was reused after the pool's keep-alive"
+
+
+async def _through_a_server_that_drops(drop: str, requests: int) -> tuple[list[int], list[str]]:
+    """``requests`` completions against a server that closes connections without answering:
+    ``drop="reused"`` a connection's second request (a keep-alive race), ``drop="all"`` every one.
+    Returns the client port of every request the server saw, and each completion's outcome."""
+    ports: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        assert request.transport is not None
+        port = request.transport.get_extra_info("peername")[1]
+        reused = port in ports
+        ports.append(port)
+        if drop == "all" or reused:
+            request.transport.close()
+        usage = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+        return web.json_response({"object": "chat.completion", "choices": [], "usage": usage})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    backend = VLLMBackend(VLLM_SPEC, base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/v1")
+    await backend.start()
+    outcomes: list[str] = []
+    try:
+        for index in range(requests):
+            try:
+                _, usage, _ = await backend.complete("/chat/completions", {"messages": []}, f"r{index}")
+                outcomes.append(f"ok {usage.prompt_tokens:g}+{usage.completion_tokens:g}")
+            except Unavailable as error:
+                outcomes.append(str(error))
+    finally:
+        await backend.stop()
+        await runner.cleanup()
+    return ports, outcomes
+
+
+def test_a_request_on_a_connection_the_server_closed_is_sent_again_on_a_fresh_one() -> None:
+    ports, outcomes = asyncio.run(_through_a_server_that_drops("reused", 3))
+    assert outcomes == ["ok 3+1"] * 3
+    # each reused connection was dropped and the request went again on a new one
+    assert len(ports) == 5 and len(set(ports)) == 3, ports
+
+
+def test_a_server_that_drops_every_request_gets_it_twice_then_a_503() -> None:
+    ports, outcomes = asyncio.run(_through_a_server_that_drops("all", 1))
+    assert len(ports) == 2, ports
+    assert len(outcomes) == 1 and "is unreachable" in outcomes[0], outcomes

@@ -146,6 +146,8 @@ class VLLMBackend:
             try:
                 response = await self._session.post(self.base_url + path, json=body)
             except _RETRYABLE as error:
+                if attempt == 0 and self.supervisor is None and _dropped_connection(error):
+                    continue  # the url's server (or a proxy before it) closed a pooled connection
                 if (
                     attempt == 0
                     and self.supervisor is not None
@@ -300,6 +302,19 @@ class VLLMBackend:
 
     def end(self, request_id: str) -> float:
         return self.clock.end(request_id)
+
+
+def _dropped_connection(error: Exception) -> bool:
+    """Whether the server closed or reset the connection under the request without answering.
+
+    A keep-alive connection that the server (or a proxy with a shorter keep-alive) closes just as
+    the pool hands it out fails this way, and the request deserves one more try on a fresh
+    connection. A refused connection is not one: nothing listens there, and asking again at once
+    would only fail again.
+    """
+    return isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError) and not isinstance(
+        error, aiohttp.ClientConnectorError
+    )
 
 
 def _upstream_message(detail: str) -> str:
