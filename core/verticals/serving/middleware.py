@@ -91,8 +91,8 @@ class GatewayMiddleware:
                         ),
                         path,
                     )
-                else:
-                    raise
+                # Once the response has started its status is gone. Returning lets uvicorn close a
+                # response left unfinished; raising would log this traceback a second time.
             finally:
                 if ctx is not None and not ctx.recorded:
                     if ctx.abandon is not None:
