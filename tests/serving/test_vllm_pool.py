@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -15,14 +17,20 @@ from .conftest import VLLM_SPEC
 VLLM_KEEPALIVE_S = 5.0  # vLLM's VLLM_HTTP_TIMEOUT_KEEP_ALIVE default
 
 
-async def _client_ports(pauses: list[float]) -> list[int]:
-    """One completion per pause (after it); returns the client port each request came from."""
+@contextlib.asynccontextmanager
+async def _backend_before_a_server(drop: str = "none") -> AsyncIterator[tuple[VLLMBackend, list[int]]]:
+    """A url VLLMBackend in front of a stand-in server with vLLM's keep-alive, and the client port of
+    every request the server saw. The server closes the connection without answering ``drop``:
+    "none", a connection's second request ("reused": a keep-alive race), or every request ("all")."""
     ports: list[int] = []
 
     async def handler(request: web.Request) -> web.Response:
         await request.read()
         assert request.transport is not None
-        ports.append(request.transport.get_extra_info("peername")[1])
+        port = request.transport.get_extra_info("peername")[1]
+        if drop == "all" or (drop == "reused" and port in ports):
+            request.transport.close()
+        ports.append(port)
         usage = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
         return web.json_response({"object": "chat.completion", "choices": [], "usage": usage})
 
@@ -30,17 +38,22 @@ async def _client_ports(pauses: list[float]) -> list[int]:
     app.router.add_post("/v1/chat/completions", handler)
     runner = web.AppRunner(app, keepalive_timeout=VLLM_KEEPALIVE_S)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
     backend = VLLMBackend(VLLM_SPEC, base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/v1")
     await backend.start()
     try:
-        for index, pause in enumerate(pauses):
-            await asyncio.sleep(pause)
-            await backend.complete("/chat/completions", {"messages": []}, f"req_{index}")
+        yield backend, ports
     finally:
         await backend.stop()
         await runner.cleanup()
+
+
+async def _client_ports(pauses: list[float]) -> list[int]:
+    """One completion per pause (after it); returns the client port each request came from."""
+    async with _backend_before_a_server() as (backend, ports):
+        for index, pause in enumerate(pauses):
+            await asyncio.sleep(pause)
+            await backend.complete("/chat/completions", {"messages": []}, f"req_{index}")
     return ports
 
 
@@ -58,41 +71,15 @@ def test_a_connection_is_not_reused_when_the_server_may_be_closing_it() -> None:
 
 
 async def _through_a_server_that_drops(drop: str, requests: int) -> tuple[list[int], list[str]]:
-    """``requests`` completions against a server that closes connections without answering:
-    ``drop="reused"`` a connection's second request (a keep-alive race), ``drop="all"`` every one.
-    Returns the client port of every request the server saw, and each completion's outcome."""
-    ports: list[int] = []
-
-    async def handler(request: web.Request) -> web.Response:
-        await request.read()
-        assert request.transport is not None
-        port = request.transport.get_extra_info("peername")[1]
-        reused = port in ports
-        ports.append(port)
-        if drop == "all" or reused:
-            request.transport.close()
-        usage = {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
-        return web.json_response({"object": "chat.completion", "choices": [], "usage": usage})
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", handler)
-    runner = web.AppRunner(app, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    backend = VLLMBackend(VLLM_SPEC, base_url=f"http://127.0.0.1:{runner.addresses[0][1]}/v1")
-    await backend.start()
+    """``requests`` completions one after another; the ports the server saw and each one's outcome."""
     outcomes: list[str] = []
-    try:
+    async with _backend_before_a_server(drop) as (backend, ports):
         for index in range(requests):
             try:
                 _, usage, _ = await backend.complete("/chat/completions", {"messages": []}, f"r{index}")
                 outcomes.append(f"ok {usage.prompt_tokens:g}+{usage.completion_tokens:g}")
             except Unavailable as error:
                 outcomes.append(str(error))
-    finally:
-        await backend.stop()
-        await runner.cleanup()
     return ports, outcomes
 
 
