@@ -140,26 +140,26 @@ class VLLMBackend:
         return upstream
 
     async def _send(self, path: str, body: dict[str, Any]) -> aiohttp.ClientResponse:
-        """POST upstream; a request that meets a crashed local server waits for the restart and retries."""
+        """POST upstream, once more when the first try failed for a reason a retry can mend.
+
+        A local server that crashed is waited for while it restarts; a url's server that dropped
+        the pooled connection gets the request again on a fresh one.
+        """
         assert self._session is not None, "backend not started"
         for attempt in range(2):
             try:
                 response = await self._session.post(self.base_url + path, json=body)
             except _RETRYABLE as error:
-                if attempt == 0 and self.supervisor is None and _dropped_connection(error):
-                    continue  # the url's server (or a proxy before it) closed a pooled connection
-                if (
-                    attempt == 0
-                    and self.supervisor is not None
-                    and await self.supervisor.wait_ready(self.accept_wait_s, after_failure=True)
-                ):
-                    continue
                 if self.supervisor is None:
+                    if attempt == 0 and _dropped_connection(error):
+                        continue  # the url's server (or a proxy before it) closed a pooled connection
                     raise Unavailable(
                         f"the vLLM server for {self.spec.name!r} at {self.base_url} is unreachable "
                         f"({type(error).__name__}); check that it is running, then retry",
                         10,
                     ) from error
+                if attempt == 0 and await self.supervisor.wait_ready(self.accept_wait_s, after_failure=True):
+                    continue
                 raise Unavailable(
                     f"the vLLM server for {self.spec.name!r} is down ({type(error).__name__}); "
                     "it is being restarted, retry shortly",
