@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 from typing import Any as Running
 
 import httpx
@@ -98,3 +100,70 @@ def test_v2_health_and_metadata(gateway_server: Running) -> None:
     assert httpx.get(gateway_server.url + "/v2/health/live").json() == {"live": True}
     assert httpx.get(gateway_server.url + "/v2/health/ready").status_code == 200
     assert httpx.get(gateway_server.url + "/v2").json()["name"] == "verticals"
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_a_bytes_column_of_shape_n_1_gives_n_items(gateway_server: Running, key: str, binary: bool) -> None:
+    """tritonclient sends a column of JSON records as shape [N, 1]: N items, as shape [N] gives."""
+    chats = [[{"role": "user", "content": "first"}], [{"role": "user", "content": "second answer"}]]
+    tensor = triton.InferInput("text", [2, 1], "BYTES")
+    tensor.set_data_from_numpy(
+        np.array([[json.dumps(c).encode()] for c in chats], dtype=object), binary_data=binary
+    )
+    result = triton_client(gateway_server).infer(
+        "echo/chat", [tensor], headers={"Authorization": f"Bearer {key}"}
+    )
+    assert [v.decode() for v in result.as_numpy("text").tolist()] == ["first", "second answer"]
+
+
+@pytest.mark.parametrize("shape", [[2], [2, 1], [2, 1, 1]])
+def test_bytes_rows_of_one_element_are_that_element(
+    gateway_server: Running, key: str, shape: list[int]
+) -> None:
+    chats = [[{"role": "user", "content": "a"}], [{"role": "user", "content": "b c"}]]
+    data = [json.dumps(c) for c in chats]
+    body = {"inputs": [{"name": "text", "shape": shape, "datatype": "BYTES", "data": data}]}
+    response = httpx.post(
+        gateway_server.url + "/v2/models/echo/chat/infer",
+        json=body,
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == ["a", "b c"]
+
+
+@pytest.fixture(scope="module")
+def fraud_gateway(
+    tmp_path_factory: pytest.TempPathFactory, model_cache: Path, launch_gateway: Callable[..., Any]
+) -> Iterator[Running]:
+    pytest.importorskip("verticals_finance")
+    with pytest.MonkeyPatch.context() as patch:
+        # The fraud predictor reads its threshold from the settings, which find the cache here.
+        patch.setenv("VERTICALS_MODEL_CACHE", str(model_cache))
+        home = tmp_path_factory.mktemp("fraud-v2-home")
+        server, running = launch_gateway(
+            home, 18255, models=("finance/fraud",), settings_overrides={"model_cache": model_cache}
+        )
+        yield running
+        server.stop()
+        running.ledger.close()
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_tritonclient_column_of_transactions_is_scored_per_row(fraud_gateway: Running, binary: bool) -> None:
+    """The issue's example: finance/fraud, two JSON transactions shaped [2, 1] give two scores, as [2]."""
+    from verticals_finance.generator import generate
+
+    customer = f"fraud-column-{'binary' if binary else 'json'}"
+    key = fraud_gateway.customer(customer)
+    records = [json.dumps(r).encode() for r in generate(2, seed=3)]
+    client = triton.InferenceServerClient(fraud_gateway.url.removeprefix("http://"))
+    headers = {"Authorization": f"Bearer {key}"}
+    scores = []
+    for array in (np.array(records, dtype=object), np.array([[r] for r in records], dtype=object)):
+        tensor = triton.InferInput("transaction", list(array.shape), "BYTES")
+        tensor.set_data_from_numpy(array, binary_data=binary)
+        scores.append(client.infer("finance/fraud", [tensor], headers=headers).as_numpy("score").tolist())
+    column, flat = scores
+    assert len(column) == 2 and column == flat
+    assert [e["units_in"] for e in fraud_gateway.events(customer=customer)] == [2, 2]

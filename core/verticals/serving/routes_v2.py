@@ -5,7 +5,8 @@ A model name with a slash goes into the path as is, as path segments
 reach the same model. ``.../versions/{v}/...`` is accepted too (there is one version per model).
 
 Inference takes the first input tensor: a numeric tensor gives one item per row of its first
-dimension; BYTES elements are JSON-decoded when they parse as JSON, else passed as text (or bytes).
+dimension; BYTES elements are JSON-decoded when they parse as JSON, else passed as text (or bytes),
+and a BYTES row of one element is that element (shape [N, 1] gives N records, as [N] does).
 Each item goes through the model's input adapter, then the dynamic batcher. Outputs that are numbers
 or equal-length lists of numbers come back as a numeric tensor, anything else as BYTES JSON strings.
 """
@@ -26,7 +27,7 @@ from verticals.serving.errors import APIError
 from verticals.serving.gateway import Gateway, unavailable
 from verticals.serving.inference import adapt, infer_many, to_jsonable
 from verticals.serving.routes_openai import authenticated
-from verticals.serving.v2_codec import bad, bytes_item, decode_input, encode_outputs, pack, rows, split_body
+from verticals.serving.v2_codec import bad, decode_input, encode_outputs, pack, request_items, split_body
 
 router = APIRouter(tags=["Open Inference Protocol v2"])
 
@@ -118,9 +119,7 @@ async def model_infer(request: Request, name: str) -> Response:
         raise bad("the request needs `inputs`: a list with at least one tensor", "inputs")
     requested = _requested_outputs(body, [t.name for t in spec.outputs] or ["output"])
     elements, shape, datatype, _ = decode_input(inputs[0], binary, 0)
-    raw_items = rows(elements, shape)
-    if datatype == "BYTES":
-        raw_items = [bytes_item(v) for v in raw_items]
+    raw_items = request_items(elements, shape, datatype, str(inputs[0].get("name", "?")))
     if not raw_items:
         raise bad("the first input has no rows", "inputs")
     raw_params = body.get("parameters")

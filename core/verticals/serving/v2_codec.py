@@ -4,11 +4,16 @@ A request may carry tensor data in JSON (``data``) or, as ``tritonclient`` sends
 bytes after the JSON header (``Inference-Header-Content-Length`` gives the header's size; each input's
 ``parameters.binary_data_size`` its share). BYTES elements are 4-byte little-endian lengths followed
 by the bytes. Responses use the same encoding when the caller asks for binary outputs.
+
+Numbers must be finite: Python's ``json`` reads ``NaN``, ``Infinity`` and ``1e999`` (which overflows to
+infinity), and binary FP tensors can hold them too, but no model can score them and no JSON response
+can carry them, so an input holding one is refused with a 400 that names the tensor.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -87,6 +92,8 @@ def decode_input(tensor: Any, binary: bytes, offset: int) -> tuple[list[Any], li
             raise bad(f"input {name!r} says binary_data_size {size!r}, more than the body carries", "inputs")
         raw = binary[offset : offset + size]
         elements = _unpack_bytes(raw, name) if datatype == "BYTES" else _unpack_numeric(raw, datatype, name)
+        if datatype.startswith("FP"):  # IEEE floats carry NaN and infinities in binary too
+            _check_finite(elements, name)
         used = size
     else:
         if "data" not in tensor:
@@ -100,6 +107,23 @@ def decode_input(tensor: Any, binary: bytes, offset: int) -> tuple[list[Any], li
     return elements, shape, datatype, used
 
 
+def request_items(elements: list[Any], shape: list[int], datatype: str, name: str) -> list[Any]:
+    """The request items of one decoded input: one per row of its first dimension.
+
+    A numeric row is a list (shape [N, 4]: N lists of 4); shape [N] gives N numbers. A BYTES element
+    is JSON-decoded when it parses (``bytes_item``), and a BYTES row of one element is that element:
+    shape [N, 1], what tritonclient sends for a column of records, gives N records, as [N] does.
+
+    Raises ``APIError`` 400 naming the input when a BYTES element holds a non-finite number.
+    """
+    if datatype != "BYTES":
+        return rows(elements, shape)
+    decoded = [bytes_item(value, name) for value in elements]
+    if all(dim == 1 for dim in shape[1:]):
+        return decoded
+    return rows(decoded, shape)
+
+
 def rows(elements: list[Any], shape: list[int]) -> list[Any]:
     """One item per row of the first dimension: shape [N, 4] gives N lists of 4, shape [N] N values."""
     if len(shape) <= 1:
@@ -111,8 +135,12 @@ def rows(elements: list[Any], shape: list[int]) -> list[Any]:
     return [_nest(elements[i * width : (i + 1) * width], shape[1:]) for i in range(n)]
 
 
-def bytes_item(value: Any) -> Any:
-    """BYTES elements that parse as JSON become that value (a record, a FHIR bundle), else text or bytes."""
+def bytes_item(value: Any, name: str = "?") -> Any:
+    """BYTES elements that parse as JSON become that value (a record, a FHIR bundle), else text or bytes.
+
+    The text ``NaN`` (or ``Infinity``) alone stays text; a JSON value holding a non-finite number, or
+    a non-finite number sent as the element itself, is refused with a 400 naming input ``name``.
+    """
     if isinstance(value, bytes):
         try:
             value = value.decode()
@@ -120,9 +148,15 @@ def bytes_item(value: Any) -> Any:
             return value
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            value = json.loads(value, parse_constant=_refuse_constant, parse_float=_finite_float)
         except json.JSONDecodeError:
             return value
+        except _NonFinite as error:
+            if value.strip() in _CONSTANTS:
+                return value
+            raise _not_finite(name, error.text) from None
+        return value
+    _check_finite([value], name)
     return value
 
 
@@ -227,4 +261,48 @@ def _number(value: Any, datatype: str, name: str) -> Any:
         raise bad(f"input {name!r} is BOOL but holds {value!r}", "inputs")
     if not _is_number(value):
         raise bad(f"input {name!r} is {datatype} but holds {value!r}; send numbers", "inputs")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _not_finite(name, value)
     return value
+
+
+_CONSTANTS = ("NaN", "Infinity", "-Infinity")
+
+
+class _NonFinite(ValueError):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _refuse_constant(text: str) -> Any:
+    raise _NonFinite(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to infinity
+        raise _NonFinite(text)
+    return value
+
+
+def _not_finite(name: str, value: object) -> APIError:
+    if isinstance(value, float):  # named as JSON would spell it, not as Python's repr
+        value = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return bad(
+        f"input {name!r} holds {value}, which is not a finite number; send finite numbers (NaN and "
+        "Infinity are not JSON numbers and no model can score them)",
+        "inputs",
+    )
+
+
+def _check_finite(values: list[Any], name: str) -> None:
+    """Raise a 400 naming input ``name`` when any value, or any number nested in one, is not finite."""
+    for value in values:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise _not_finite(name, value)
+        elif isinstance(value, list | tuple):
+            _check_finite(list(value), name)
+        elif isinstance(value, dict):
+            _check_finite(list(value.values()), name)
