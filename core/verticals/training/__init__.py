@@ -7,7 +7,7 @@ Plugins serve trained weights with a :class:`~verticals.training.predictor.Train
 """
 
 from verticals.training.fit import FitResult, fit, predict_logits, predict_probabilities, split_indices
-from verticals.training.predictor import TrainedPredictor
+from verticals.training.predictor import TrainedPredictor, round_probability
 from verticals.training.version import (
     CARD_FILE,
     NotTrainableError,
@@ -37,6 +37,7 @@ __all__ = [
     "locate_weights",
     "predict_logits",
     "predict_probabilities",
+    "round_probability",
     "save_weights",
     "split_indices",
     "train_into",

@@ -5,12 +5,13 @@ health plugins.
 prepared default weights (see ``locate_weights``), rebuilt through the model's ``TrainingRecipe``,
 and records which version answered. Subclasses name their spec and write ``predict`` over
 ``probabilities`` (by the recipe's loss) or ``self.module``; binary models also get ``log_odds``,
-what reason codes are computed on.
+what reason codes are computed on, and report a score with ``round_probability``.
 """
 
 from __future__ import annotations
 
 import abc
+import math
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,37 @@ class TrainedPredictor(Predictor):
         return self._module
 
     def probabilities(self, features: Any) -> Any:
-        """One probability per row for a binary model, one row of class probabilities otherwise."""
-        found = predict_probabilities(self.module, features, self._loss)
-        return found.reshape(-1) if self._loss == "binary-cross-entropy" else found
+        """One probability per row for a binary model (float64), one row of class probabilities otherwise.
+
+        A binary probability is the sigmoid of the float32 logit taken in float64: float32 rounds it
+        to exactly 1.0 from a logit of about 17 (and has only ~6e-8 of resolution below 1), which
+        would tie every confident row and leave the riskiest cases unranked. float64 keeps logits up
+        to about 36 apart.
+        """
+        if self._loss != "binary-cross-entropy":
+            return predict_probabilities(self.module, features, self._loss)
+        import numpy as np
+
+        logits = self.log_odds(features).astype(np.float64)
+        return np.exp(-np.logaddexp(0.0, -logits))  # sigmoid, without overflow for large negatives
 
     def log_odds(self, features: Any) -> Any:
         """One logit per row, for a binary model: additive, so occlusion explains it well."""
         return predict_logits(self.module, features).reshape(-1)
+
+
+def round_probability(probability: float, digits: int = 6) -> float:
+    """``probability`` (0-1) rounded for reporting, keeping ``digits`` significant digits of its
+    distance from the nearer of 0 and 1.
+
+    Between 0.1 and 0.9 that is ``digits`` decimals; nearer an end it keeps more
+    (0.9999999904123456 -> 0.99999999041235), so scores of confident rows stay distinct and in order
+    where fixed decimals would round all of them to the same 1.0 (or 0.0). Monotone: it never
+    reverses the order of two probabilities.
+    """
+    value = float(probability)
+    distance = min(value, 1.0 - value)
+    if distance <= 0.0:
+        return value
+    decimals = digits - 1 - math.floor(math.log10(distance))
+    return round(value, max(decimals, digits))

@@ -18,7 +18,7 @@ from typing import Any
 
 from verticals.adapters import AdapterError
 from verticals.models import ModelSpec, TrainingRecipe
-from verticals.training import TrainedPredictor
+from verticals.training import TrainedPredictor, round_probability
 from verticals.training.explain import occlusion, top_reasons
 from verticals_finance.schema import LABEL, Category, read_table, validate_records
 
@@ -169,7 +169,7 @@ class FraudPredictor(TrainedPredictor):
         return [
             {
                 "transaction_id": record.get("transaction_id"),
-                "score": round(float(score), 6),
+                "score": round_probability(score),
                 "flagged": bool(score >= self.threshold),
                 "reason_codes": [
                     {

@@ -13,7 +13,7 @@ from typing import Any
 
 from verticals.adapters import AdapterError
 from verticals.models import ModelSpec, TrainingRecipe
-from verticals.training import TrainedPredictor, split_indices
+from verticals.training import TrainedPredictor, round_probability, split_indices
 from verticals.training.explain import occlusion, top_reasons
 from verticals_health.features import NAMES, read_table, record_features
 from verticals_health.fhir import bundle_rows, is_bundle
@@ -187,7 +187,7 @@ class DiagnosisPredictor(TrainedPredictor):
         )
         return [
             {
-                "score": round(float(score), 6),
+                "score": round_probability(score),
                 "diagnosis": "malignant" if score >= DECISION_THRESHOLD else "benign",
                 "reason_codes": [
                     {"code": f"H{NAMES.index(name) + 1:02d}", "feature": name,
