@@ -15,7 +15,7 @@ from verticals.models import Backend, ModelSpec, Task, TensorSpec, Unit
 from verticals_finance.model import MODEL, RECIPE, FraudPredictor, prepare
 from verticals_finance.schema import read_transactions
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # also keys the default weights in the model store: bump it when build() changes
 
 PRICE_PER_ROW_USD = Decimal("0.001")
 

@@ -41,7 +41,9 @@ BASELINE = {
     "distance_km": 5.0, "txn_count_1h": 0, "txn_count_24h": 3, "amount_to_avg_30d": 1.0,
     "new_merchant": False,
 }  # fmt: skip
-DECISION_THRESHOLD = 0.05  # minimises expected_loss_per_1k_usd on generator seed 20261128 (see README)
+# expected_loss_per_1k_usd on generator seed 20261128 is flat from 0.04 to 0.10 (335 here, 329 at its
+# minimum, 0.09): the lower end keeps catching more fraud (recall 0.81 against 0.78). See README.
+DECISION_THRESHOLD = 0.05
 
 
 def encode(records: Sequence[dict[str, Any]]) -> Any:
@@ -80,7 +82,14 @@ def load_data(data: str | None) -> tuple[Any, Any]:
 
 
 def build(features: Any) -> Any:
-    """Standardise, then 29 -> 32 -> 16 -> 1 with ReLU: ~1.5k parameters."""
+    """Standardise, then 29 -> 32 -> 16 -> 1 with SiLU plus a linear 29 -> 1 path: ~1.5k parameters.
+
+    Both halves keep the riskiest transactions rankable. With ReLU the net had learned units that
+    detect legitimate traffic; a transaction with every fraud signal turned all of them off, and
+    where every unit is off the logit is a constant, so the riskiest transactions all scored the same
+    (0.919904). SiLU has no flat half, and the linear path (logistic regression on the same columns,
+    added to the logit) makes the logit move with every column wherever the hidden units are.
+    """
     import torch
     from torch import nn
 
@@ -96,11 +105,13 @@ def build(features: Any) -> Any:
             self.register_buffer("mean", mean)
             self.register_buffer("std", std)
             self.net = nn.Sequential(
-                nn.Linear(width, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 1)
+                nn.Linear(width, 32), nn.SiLU(), nn.Linear(32, 16), nn.SiLU(), nn.Linear(16, 1)
             )
+            self.linear = nn.Linear(width, 1, bias=False)  # the net's last layer holds the bias
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.net((x - self.mean) / self.std)  # type: ignore[no-any-return]
+            z = (x - self.mean) / self.std
+            return self.net(z) + self.linear(z)  # type: ignore[no-any-return]
 
     return Scorer()
 
