@@ -34,7 +34,8 @@ class Threshold(BaseModel):
 class Evaluation(BaseModel):
     """A suite registered by ``register_evaluations``.
 
-    ``score(records, predict)`` receives the records that ``adapter`` read from ``dataset`` and a
+    ``score(records, predict)`` receives the records that ``adapter``'s ``read_source`` read from
+    ``dataset`` (the operator door: evaluation data never comes from a request) and a
     ``predict`` function bound to the model's serving backend, and returns ``{metric: value}``.
     """
 
@@ -43,7 +44,7 @@ class Evaluation(BaseModel):
     name: str
     model: str
     dataset: str = Field(description="path of the data set the plugin ships")
-    adapter: str = Field(description="name of the registered adapter that reads the data set")
+    adapter: str = Field(description="name of the registered adapter whose read_source reads the data set")
     metrics: tuple[str, ...] = Field(min_length=1)
     thresholds: dict[str, Threshold]
     score: Callable[[list[Any], PredictFn], dict[str, float]]

@@ -59,13 +59,36 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
 
 @hookspec
 def register_data_adapters(register: Callable[[DataAdapter], None]) -> None:
-    """Register readers that turn customer data into validated model inputs.
+    """Register readers that turn data into validated model inputs.
 
     Call ``register(DataAdapter(...))`` once per adapter. An adapter has a unique name, the formats it
-    reads (``csv``, ``jsonl``, ``parquet``, ``png``, ``wav``, ``fhir-json``, ...) and a ``read``
-    function taking a file path, bytes or a decoded JSON payload and returning a list of model inputs.
-    On bad input ``read`` raises ``verticals.adapters.AdapterError`` with a message that names the
-    problem and how to fix it (the gateway turns it into an HTTP 4xx, the CLI into a message).
+    reads (``csv``, ``jsonl``, ``parquet``, ``png``, ``wav``, ``fhir-json``, ...) and one or both of
+    two readers, each returning a list of model inputs:
+
+    - ``read_payload(payload)``: the customer door. The gateway runs every request item of a model
+      whose ``input_adapter`` names this adapter through it. ``payload`` is a decoded JSON value
+      (object, list, string, number, boolean, null) or ``bytes`` (an upload, a binary v2 BYTES
+      element), sent by anyone holding a key. Read the payload and nothing else: a string is data
+      (JSON text, base64, a ``data:`` URL), never a path, a table name or a URL to fetch, so never
+      open a file, a database or a connection here, not even to test whether one exists. Refuse a
+      string that is not data with one message, whatever exists on the server, naming the problem
+      and the fix (``verticals.adapters.NOT_DATA_HINT``: "send the data itself, not a path or a
+      URL"), and quote nothing but the payload itself.
+    - ``read_source(source, **options)``: the operator door, for ``verticals eval``, training and
+      other commands run by whoever runs the server. ``source`` names where data lives: a file or
+      folder path, ``'duckdb:PATH:TABLE'``, a data set the plugin ships.
+
+    An adapter that reads only operator sources (an evaluation hold-out, say) gives no
+    ``read_payload``; a model naming it as ``input_adapter`` is refused when the registry loads and
+    the refusal shows in ``verticals plugins list``.
+
+    On bad input both readers raise ``verticals.adapters.AdapterError`` with a message that names the
+    problem and how to fix it (the gateway turns it into an HTTP 400, the CLI into a message).
+
+    ``verticals.testing`` checks payload readers for you: ``payload_reader_test(plugin)`` gives a
+    test that sends every payload reader paths of existing and missing files, DuckDB tables,
+    ``file://`` and ``http://`` URLs, and fails if one opens anything, quotes a file's content, or
+    answers differently depending on what exists on disk.
     """
 
 
@@ -74,7 +97,7 @@ def register_evaluations(register: Callable[[Evaluation], None]) -> None:
     """Register evaluation suites that gate a model's release.
 
     Call ``register(Evaluation(...))`` once per suite. A suite names the model it evaluates, its data
-    set (a file the plugin ships, read through one of the registered adapters), the metrics it
+    set (a file the plugin ships, read by a registered adapter's ``read_source``), the metrics it
     reports and a pass threshold per metric. ``verticals eval MODEL`` runs every suite of the model
     through the backend the gateway uses and exits non-zero when a threshold fails.
     """

@@ -126,8 +126,9 @@ class ModelSpec(BaseModel):
     predictor: Callable[[], Predictor] | None = None
     input_adapter: str | None = Field(
         None,
-        description="registered adapter the gateway runs each request item through (bytes of an uploaded "
-        "file, or a decoded JSON value) to get this model's inputs; None passes items as they come",
+        description="registered adapter whose read_payload the gateway runs each request item through "
+        "(bytes of an uploaded file, or a decoded JSON value) to get this model's inputs; it must have a "
+        "read_payload, or the model is not served; None passes items as they come",
     )
     inputs: tuple[TensorSpec, ...] = ()
     outputs: tuple[TensorSpec, ...] = ()

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
-from verticals.adapters import DataAdapter
+from verticals.adapters import DataAdapter, PayloadReader
 from verticals.evaluation import Evaluation
 from verticals.models import ModelSpec
 from verticals.plugins import PluginInfo, VerticalsPluginManager, get_plugin_manager
@@ -63,7 +63,21 @@ class Registry:
                     pm.record_failure(info.name, error)
                     continue
                 table.update(pending)  # all or nothing: a hook that fails half way registers nothing
+        registry._drop_models_without_payload_reader(pm)
         return registry
+
+    def _drop_models_without_payload_reader(self, pm: VerticalsPluginManager) -> None:
+        """A model whose ``input_adapter`` cannot read request payloads is not served at all.
+
+        Checked once all plugins registered, since a model may name another plugin's adapter; the
+        problem is recorded as a failure of the model's plugin, so `verticals plugins list` shows it.
+        """
+        for name, registered in list(self.models.items()):
+            try:
+                self._input_reader(registered.item)
+            except RegistryError as error:
+                del self.models[name]
+                pm.record_failure(registered.provenance.name, error)
 
     @property
     def failures(self) -> list[Any]:
@@ -74,6 +88,32 @@ class Registry:
 
     def adapter(self, name: str) -> DataAdapter:
         return _lookup(self.adapters, name, "adapter", "verticals plugins list").item
+
+    def payload_reader(self, spec: ModelSpec) -> PayloadReader | None:
+        """The customer door of ``spec``'s ``input_adapter``; None when the model takes items as sent.
+
+        Raises ``RegistryError`` when the adapter is unknown or reads only operator sources.
+        """
+        return self._input_reader(spec)
+
+    def _input_reader(self, spec: ModelSpec) -> PayloadReader | None:
+        if spec.input_adapter is None:
+            return None
+        registered = self.adapters.get(spec.input_adapter)
+        if registered is None:
+            raise RegistryError(
+                f"model {spec.name!r} is not served: its input_adapter {spec.input_adapter!r} is not "
+                "registered by any loaded plugin; install that plugin or fix the name"
+            )
+        reader = registered.item.read_payload
+        if reader is None:
+            raise RegistryError(
+                f"model {spec.name!r} is not served: its input_adapter {spec.input_adapter!r} (plugin "
+                f"{registered.provenance.name!r}) has no read_payload, so it cannot read request "
+                "payloads; give the adapter a read_payload that reads only the payload, or name one "
+                "that has"
+            )
+        return reader
 
     def evaluations_for(self, model: str) -> list[Evaluation]:
         return [r.item for r in self.evaluations.values() if r.item.model == model]

@@ -63,7 +63,7 @@ class Plugin:
                 raise AdapterError("expected a non-empty string: pass the question text")
             return [source.strip()]
 
-        register(DataAdapter(name="ex/text", formats=("txt",), read=read))
+        register(DataAdapter(name="ex/text", formats=("txt",), read_payload=read))
 
     @hookimpl
     def register_evaluations(self, register):
@@ -103,9 +103,10 @@ def test_register_models(make_registry) -> None:
 
 def test_register_data_adapters(make_registry) -> None:
     adapter = make_registry(Plugin()).adapter("ex/text")
-    assert adapter.read("  what is 2+2? ") == ["what is 2+2?"]
+    assert adapter.read_payload is not None and adapter.read_source is None
+    assert adapter.read_payload("  what is 2+2? ") == ["what is 2+2?"]
     with pytest.raises(AdapterError, match="non-empty string"):
-        adapter.read("")
+        adapter.read_payload("")
 
 
 def test_register_evaluations(make_registry) -> None:

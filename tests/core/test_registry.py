@@ -58,7 +58,7 @@ def test_collision_between_adapters(make_registry) -> None:
 
         @hookimpl
         def register_data_adapters(self, register):
-            register(DataAdapter(name="tabular/rows", formats=("csv",), read=lambda s: []))
+            register(DataAdapter(name="tabular/rows", formats=("csv",), read_payload=lambda s: []))
 
     registry = make_registry(A())
     [failure] = registry.failures

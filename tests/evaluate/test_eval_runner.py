@@ -32,7 +32,7 @@ def score(records, predict):
 
 @hookimpl
 def register_data_adapters(register):
-    register(DataAdapter(name="evaltest/lines", formats=("jsonl",), read=read))
+    register(DataAdapter(name="evaltest/lines", formats=("jsonl",), read_source=read))
 
 @hookimpl
 def register_evaluations(register):
@@ -60,7 +60,7 @@ class EchoSuite:
             DataAdapter(
                 name="evaltest/lines",
                 formats=("jsonl",),
-                read=lambda p: [json.loads(line) for line in Path(p).read_text().splitlines()],
+                read_source=lambda p: [json.loads(line) for line in Path(p).read_text().splitlines()],
             )
         )
 

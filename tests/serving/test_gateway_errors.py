@@ -186,7 +186,7 @@ class Base64Plugin:
 
     @hookimpl
     def register_data_adapters(self, register: Callable[[DataAdapter], None]) -> None:
-        register(DataAdapter(name="b64/decode", formats=("base64",), read=decode_base64))
+        register(DataAdapter(name="b64/decode", formats=("base64",), read_payload=decode_base64))
 
 
 @pytest.fixture(scope="module")

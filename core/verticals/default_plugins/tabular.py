@@ -57,6 +57,7 @@ def read_row(row: Any) -> list[float]:
 
 
 def read_rows(source: Any) -> list[list[float]]:
+    """``tabular/rows``' payload door: a JSON list of rows; reads nothing but the payload."""
     if not isinstance(source, list):
         raise AdapterError(f"expected a list of rows of {FEATURES} numbers, got {type(source).__name__}")
     return [read_row(row) for row in source]
@@ -86,7 +87,7 @@ def register_data_adapters(register: Callable[[DataAdapter], None]) -> None:
         DataAdapter(
             name="tabular/rows",
             formats=("json",),
-            read=read_rows,
+            read_payload=read_rows,
             description=f"A JSON list of rows, each {FEATURES} numbers.",
         )
     )

@@ -115,7 +115,7 @@ def _pick_suites(registry: Registry, model: str, suite: str | None) -> list[Eval
 def _read_dataset(registry: Registry, evaluation: Evaluation) -> list[Any]:
     adapter = registry.adapter(evaluation.adapter)
     try:
-        records = adapter.read(evaluation.dataset)
+        records = adapter.source(evaluation.dataset)  # the operator door: a file the plugin ships
     except AdapterError as error:
         raise EvalError(
             f"suite {evaluation.name!r}: its data set {evaluation.dataset} is invalid: {error}"

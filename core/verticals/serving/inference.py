@@ -16,13 +16,17 @@ from verticals.serving.gateway import unavailable
 
 
 async def adapt(registry: Registry, spec: ModelSpec, item: Any, *, param: str | None = None) -> list[Any]:
-    """Turn one request item into the model's inputs through its ``input_adapter``, if it has one."""
-    if spec.input_adapter is None:
+    """Turn one request item into the model's inputs through its ``input_adapter``, if it has one.
+
+    Only the adapter's payload door (``read_payload``) is called: ``item`` comes from a customer, and
+    a string in it is data, never a path or a URL the server should open.
+    """
+    reader = registry.payload_reader(spec)
+    if reader is None:
         return [item]
-    adapter = registry.adapter(spec.input_adapter)
     try:
         # Decoding an image or audio file takes milliseconds: keep it off the event loop.
-        values = await asyncio.to_thread(adapter.read, item)
+        values = await asyncio.to_thread(reader, item)
     except AdapterError as error:
         raise APIError(400, str(error), code="invalid_input", param=param) from None
     if not isinstance(values, list) or not values:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,12 @@ import pytest
 from verticals_finance.evaluation import DATASET, SUITE, read_holdout
 from verticals_finance.generator import generate
 from verticals_finance.model import BASELINE, DECISION_THRESHOLD, REASON_CODES
-from verticals_finance.schema import LABEL, json_schema, read_transactions
+from verticals_finance.schema import (
+    LABEL,
+    json_schema,
+    read_transaction_payload,
+    read_transaction_source,
+)
 
 from verticals.adapters import AdapterError
 
@@ -33,7 +39,7 @@ def test_generator_is_seeded_and_about_one_percent_fraud() -> None:
     sample = generate(20_000, seed=11)
     rate = sum(r[LABEL] for r in sample) / len(sample)
     assert 0.007 < rate < 0.013
-    assert read_transactions(sample[:100])  # every generated row meets the schema
+    assert read_transaction_payload(sample[:100])  # every generated row meets the schema
 
 
 def test_records_csv_parquet_bytes_and_duckdb_tables_read_the_same(rows: list[Any], tmp_path: Path) -> None:
@@ -43,17 +49,18 @@ def test_records_csv_parquet_bytes_and_duckdb_tables_read_the_same(rows: list[An
     with duckdb.connect(str(tmp_path / "t.duckdb")) as db:
         db.register("frame", frame)
         db.execute("CREATE TABLE payments AS SELECT * FROM frame")
-    expected = read_transactions(rows)
+    expected = read_transaction_payload(rows)
     assert len(expected) == 400 and LABEL not in expected[0]
     for source in (
         str(tmp_path / "t.csv"),
         tmp_path / "t.parquet",
-        (tmp_path / "t.parquet").read_bytes(),
-        (tmp_path / "t.csv").read_bytes(),
         f"duckdb:{tmp_path / 't.duckdb'}:payments",
     ):
-        assert read_transactions(source) == expected, source
-    assert read_transactions(rows[0]) == expected[:1]
+        assert read_transaction_source(source) == expected, source  # the operator's files and tables
+    for payload in ((tmp_path / "t.parquet").read_bytes(), (tmp_path / "t.csv").read_bytes()):
+        assert read_transaction_payload(payload) == expected  # the same tables uploaded in a request
+    assert read_transaction_payload(rows[0]) == expected[:1]
+    assert read_transaction_payload(json.dumps(rows[:2])) == expected[:2]
 
 
 @pytest.mark.parametrize(
@@ -68,27 +75,27 @@ def test_records_csv_parquet_bytes_and_duckdb_tables_read_the_same(rows: list[An
 )
 def test_invalid_records_name_row_field_and_rule(change: dict[str, Any], message: str) -> None:
     with pytest.raises(AdapterError, match=message):
-        read_transactions([{**RISKY, **change}])
+        read_transaction_payload([{**RISKY, **change}])
 
 
 def test_missing_fields_unreadable_files_and_unsafe_table_names_are_refused(tmp_path: Path) -> None:
     record = dict(RISKY)
     del record["amount"]
     with pytest.raises(AdapterError, match="field 'amount' is missing"):
-        read_transactions([RISKY, record])
+        read_transaction_payload([RISKY, record])
     with pytest.raises(AdapterError, match="row 1"):
-        read_transactions([RISKY, "oops"])
+        read_transaction_payload([RISKY, "oops"])
     with pytest.raises(AdapterError, match="no file at"):
-        read_transactions(str(tmp_path / "nope.csv"))
+        read_transaction_source(str(tmp_path / "nope.csv"))
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(AdapterError, match="cannot read"):
-        read_transactions(str(tmp_path / "bad.parquet"))
+        read_transaction_source(str(tmp_path / "bad.parquet"))
     with duckdb.connect(str(tmp_path / "x.duckdb")) as db:
         db.execute("CREATE TABLE t (a INT)")
     with pytest.raises(AdapterError, match="name a DuckDB table"):
-        read_transactions(f"duckdb:{tmp_path / 'x.duckdb'}:t; DROP TABLE t")
+        read_transaction_source(f"duckdb:{tmp_path / 'x.duckdb'}:t; DROP TABLE t")
     with pytest.raises(AdapterError, match="cannot read table 'missing'"):
-        read_transactions(f"duckdb:{tmp_path / 'x.duckdb'}:missing")
+        read_transaction_source(f"duckdb:{tmp_path / 'x.duckdb'}:missing")
     assert "amount" in json_schema()["properties"]
 
 

@@ -13,7 +13,7 @@ from verticals.adapters import DataAdapter
 from verticals.evaluation import Evaluation
 from verticals.models import Backend, ModelSpec, Task, TensorSpec, Unit
 from verticals_finance.model import MODEL, RECIPE, FraudPredictor, prepare
-from verticals_finance.schema import read_transactions
+from verticals_finance.schema import read_transaction_payload, read_transaction_source
 
 __version__ = "0.2.0"  # also keys the default weights in the model store: bump it when build() changes
 
@@ -57,16 +57,17 @@ def register_data_adapters(register: Callable[[DataAdapter], None]) -> None:
         DataAdapter(
             name="finance/transactions",
             formats=("json", "csv", "parquet", "duckdb"),
-            read=read_transactions,
-            description="JSON transaction record(s), CSV/Parquet files or bytes, or 'duckdb:PATH:TABLE'; "
-            "validated against the transaction schema",
+            read_payload=read_transaction_payload,
+            read_source=read_transaction_source,
+            description="Requests: JSON transaction record(s) or CSV/Parquet bytes. Operator: CSV/Parquet "
+            "files or 'duckdb:PATH:TABLE'. Validated against the transaction schema",
         )
     )
     register(
         DataAdapter(
             name="finance/fraud-holdout",
             formats=("json",),
-            read=read_holdout,
+            read_source=read_holdout,
             description="The evaluation's generated hold-out transactions, with labels",
         )
     )

@@ -3,10 +3,15 @@
 A record is a JSON object (or a table row) with the fields of :class:`Transaction`; other fields
 (``is_fraud`` in labelled data, a customer's own columns) are ignored. ``json_schema()`` gives the
 same schema as JSON Schema for API clients.
+
+Two readers, one per door of the ``finance/transactions`` adapter: ``read_transaction_payload``
+reads what a request carries (records, JSON text, the bytes of a CSV/Parquet upload) and never a
+path; ``read_transaction_source`` reads the operator's CSV/Parquet files and DuckDB tables.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -14,11 +19,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from verticals.adapters import AdapterError
+from verticals.adapters import NOT_DATA_HINT, AdapterError
 
 LABEL = "is_fraud"
 MAX_ROWS = 1_000_000  # one request or file; bigger jobs go in chunks
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+NOT_A_RECORD = (
+    f"the transaction is not a JSON record; {NOT_DATA_HINT}: a JSON object with the transaction fields, "
+    "a list of them, or the bytes of a CSV or Parquet file"
+)
 
 
 class Category(StrEnum):
@@ -88,20 +97,36 @@ def _explain(error: ValidationError) -> str:
     return "; ".join(problems) + " (see the transaction schema in the verticals-finance README)"
 
 
-def read_transactions(source: Any) -> list[dict[str, Any]]:
-    """Adapter ``finance/transactions``: JSON record(s), CSV/Parquet (path or bytes), or a DuckDB table."""
-    if isinstance(source, dict):
-        return validate_records([source])
-    if isinstance(source, list):
-        return validate_records(source)
-    if isinstance(source, bytes | bytearray):
-        return validate_records(frame_records(_frame_from_bytes(bytes(source))))
+def read_transaction_payload(payload: Any) -> list[dict[str, Any]]:
+    """``finance/transactions``' payload door: a record, a list of them, JSON text or CSV/Parquet bytes.
+
+    A string is JSON text, never a path or a table name: it comes from a request, and any string
+    that is not a JSON record or list of them gets the same refusal, whatever exists on the server.
+    """
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            raise AdapterError(NOT_A_RECORD) from None
+    if isinstance(payload, dict):
+        return validate_records([payload])
+    if isinstance(payload, list):
+        return validate_records(payload)
+    if isinstance(payload, bytes | bytearray):
+        records = frame_records(_frame_from_bytes(bytes(payload)))
+        if not records:
+            raise AdapterError(
+                "the uploaded table holds no rows; send a header row and one row per transaction"
+            )
+        return validate_records(records)
+    raise AdapterError(NOT_A_RECORD)
+
+
+def read_transaction_source(source: Any, **_: Any) -> list[dict[str, Any]]:
+    """``finance/transactions``' operator door: a CSV/Parquet path, ``'duckdb:PATH:TABLE'``, or records."""
     if isinstance(source, str | Path):
         return validate_records(read_table(str(source)))
-    raise AdapterError(
-        f"cannot read transactions from a {type(source).__name__}; send a JSON object or list of them, "
-        "a CSV/Parquet file, or name a DuckDB table as 'duckdb:PATH.duckdb:TABLE'"
-    )
+    return read_transaction_payload(source)
 
 
 def read_table(source: str) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from verticals_health.cases import read_case_table
 from verticals_health.evaluation import DATASET, SUITE, read_holdout
 from verticals_health.features import CODE_SYSTEM, NAMES
 from verticals_health.fhir import make_bundle
@@ -47,7 +48,7 @@ def test_fhir_bundle_and_table_give_the_same_scores(predictor: Any, cases: list[
     np.testing.assert_allclose(read_cases(bundle), rows, rtol=1e-6)
     frame = pd.DataFrame(rows, columns=NAMES)
     frame.to_csv(tmp_path / "cases.csv", index=False)
-    from_table = predictor.predict(read_cases(str(tmp_path / "cases.csv")))
+    from_table = predictor.predict(read_case_table(str(tmp_path / "cases.csv")))
     from_fhir = predictor.predict(read_cases(bundle))
     assert [o["score"] for o in from_table] == pytest.approx([o["score"] for o in from_fhir], abs=1e-5)
     underscored = {name.replace(" ", "_"): value for name, value in zip(NAMES, rows[0], strict=True)}
@@ -91,7 +92,7 @@ def test_missing_and_unit_mismatched_observations_are_named(cases: list[Any]) ->
         ),
         ({"mean radius": 3}, "missing feature"),
         ([1.0, 2.0], "row 0"),
-        (42, "cannot read cases from a int"),
+        (42, "not a FHIR Bundle or a JSON record"),
     ],
 )
 def test_bad_payloads_name_the_problem(payload: Any, message: str) -> None:

@@ -13,7 +13,8 @@ from verticals import hookimpl
 from verticals.adapters import DataAdapter
 from verticals.evaluation import Evaluation
 from verticals.models import Backend, ModelSpec, Task, TensorSpec, Unit
-from verticals_health.model import MODEL, RECIPE, DiagnosisPredictor, prepare, read_cases
+from verticals_health.cases import read_case_table, read_cases
+from verticals_health.model import MODEL, RECIPE, DiagnosisPredictor, prepare
 
 __version__ = "0.1.0"
 
@@ -56,16 +57,18 @@ def register_data_adapters(register: Callable[[DataAdapter], None]) -> None:
         DataAdapter(
             name="health/cases",
             formats=("fhir-json", "json", "csv", "parquet"),
-            read=read_cases,
+            read_payload=read_cases,
+            read_source=read_case_table,
             description="A FHIR R4 Bundle of Observations (one row per patient), JSON records of the 30 "
-            "WDBC features, or a CSV/Parquet table -> feature rows; identifiers are never kept",
+            "WDBC features, or CSV/Parquet bytes; the operator's CSV/Parquet files -> feature rows; "
+            "identifiers are never kept",
         )
     )
     register(
         DataAdapter(
             name="health/diagnosis-holdout",
             formats=("json",),
-            read=read_holdout,
+            read_source=read_holdout,
             description="The evaluation's held-out breast-cancer cases, with labels",
         )
     )

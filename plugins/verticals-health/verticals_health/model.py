@@ -15,8 +15,8 @@ from verticals.adapters import AdapterError
 from verticals.models import ModelSpec, TrainingRecipe
 from verticals.training import TrainedPredictor, round_probability, split_indices
 from verticals.training.explain import occlusion, top_reasons
+from verticals_health.cases import read_cases
 from verticals_health.features import NAMES, read_table, record_features
-from verticals_health.fhir import bundle_rows, is_bundle
 from verticals_health.phi import install_log_guard, patient_names, scrub, scrub_text
 
 MODEL = "health/diagnosis"
@@ -34,36 +34,6 @@ def cancer_split() -> tuple[Any, Any, Any, Any]:
     malignant = (data.target == 0).astype("int64")  # scikit-learn codes malignant as 0
     train, holdout = split_indices(malignant, HOLDOUT_FRACTION, HOLDOUT_SEED)
     return data.data.astype("float32"), malignant, train, holdout
-
-
-def read_cases(source: Any) -> list[list[float]]:
-    """Adapter ``health/cases``: a FHIR bundle, a record or list of records, or a CSV/Parquet table."""
-    if is_bundle(source):
-        return bundle_rows(source)
-    if isinstance(source, list) and source and all(is_bundle(item) for item in source):
-        return [row for bundle in source for row in bundle_rows(bundle)]
-    if isinstance(source, dict):
-        if "resourceType" in source:
-            raise AdapterError(f"expected a FHIR R4 Bundle of Observations, got a {source['resourceType']!r}")
-        return [record_features(source, "the record")]
-    if isinstance(source, list):
-        if source and all(isinstance(v, int | float) for v in source) and len(source) == len(NAMES):
-            return [[float(v) for v in source]]
-        return [record_features(_record(item, i), f"row {i}") for i, item in enumerate(source)]
-    if isinstance(source, str | Path):
-        return [record_features(row, f"row {i}") for i, row in enumerate(read_table(source))]
-    raise AdapterError(
-        f"cannot read cases from a {type(source).__name__}; send a FHIR R4 Bundle, a JSON record of the "
-        "30 features, or a CSV/Parquet file"
-    )
-
-
-def _record(item: Any, index: int) -> dict[str, Any]:
-    if isinstance(item, dict):
-        return item
-    if isinstance(item, list) and len(item) == len(NAMES):
-        return dict(zip(NAMES, item, strict=True))
-    raise AdapterError(f"row {index}: expected a record of the 30 features or a list of 30 numbers")
 
 
 def load_data(data: str | None) -> tuple[Any, Any]:

@@ -14,7 +14,12 @@ from verticals import hookimpl
 from verticals.adapters import DataAdapter
 from verticals.evaluation import Evaluation, Threshold
 from verticals.models import Backend, ModelSpec, Task, TensorSpec, Unit
-from verticals_nlp.adapters import read_chat_transcripts, read_text_table
+from verticals_nlp.adapters import (
+    read_chat_transcripts,
+    read_chat_transcripts_payload,
+    read_text_table,
+    read_text_table_payload,
+)
 from verticals_nlp.evaluations import score_chat_qa, score_similarity, score_tickets
 from verticals_nlp.predictors import ClassifyPredictor, EmbedPredictor
 from verticals_nlp.prepare import gguf_to_safetensors
@@ -88,18 +93,22 @@ def register_data_adapters(register: Callable[[DataAdapter], None]) -> None:
         DataAdapter(
             name="nlp/text-table",
             formats=("csv", "jsonl", "parquet"),
-            read=read_text_table,
+            read_payload=read_text_table_payload,
+            read_source=read_text_table,
             description="Rows of a CSV, JSONL or Parquet table with a text column "
-            "(text_column='text' by default); other columns are kept.",
+            "(text_column='text' by default); other columns are kept. Requests send a JSON list, the "
+            "file's bytes or JSON Lines text; the operator names files.",
         )
     )
     register(
         DataAdapter(
             name="nlp/chat-transcripts",
             formats=("jsonl",),
-            read=read_chat_transcripts,
+            read_payload=read_chat_transcripts_payload,
+            read_source=read_chat_transcripts,
             description='JSONL of conversations, {"messages": [{"role": ..., "content": ...}, ...]} or a '
-            "bare list of messages; roles and contents are checked.",
+            "bare list of messages; roles and contents are checked. Requests send a JSON list, JSONL "
+            "bytes or text; the operator names files.",
         )
     )
 

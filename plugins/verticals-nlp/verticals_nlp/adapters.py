@@ -1,6 +1,9 @@
 """Readers for text tables (CSV, JSONL, Parquet) and chat transcripts (JSONL of OpenAI-style messages).
 
-Each takes a path, raw bytes or an already decoded JSON value, and raises ``AdapterError`` with the
+Each adapter has two doors. The payload doors (``read_text_table_payload``,
+``read_chat_transcripts_payload``) read what a request carries: a decoded JSON list, an upload's
+bytes, or JSON Lines text; a string is never a path. The operator doors (``read_text_table``,
+``read_chat_transcripts``) also read a file the operator names. All raise ``AdapterError`` with the
 row or line at fault and what to change.
 """
 
@@ -12,22 +15,41 @@ import json
 from pathlib import Path
 from typing import Any
 
-from verticals.adapters import AdapterError
+from verticals.adapters import NOT_DATA_HINT, AdapterError
 
 ROLES = ("system", "user", "assistant", "tool")
 TABLE_FORMATS = ("csv", "jsonl", "parquet")
+NOT_JSON_LINES = (
+    f"the payload text is not JSON Lines; {NOT_DATA_HINT}: a JSON list, one JSON value per line, or the "
+    "bytes of an uploaded file"
+)
 
 
 def read_text_table(
     source: Any, text_column: str = "text", format: str | None = None
 ) -> list[dict[str, Any]]:
-    """Rows of a table, each with a non-empty string in ``text_column``; other columns are kept."""
-    if isinstance(source, list):
-        rows: list[Any] = [{text_column: item} if isinstance(item, str) else item for item in source]
-        where = "payload"
-    else:
-        data, fmt, where = _load(source, format, TABLE_FORMATS)
-        rows = _parse_table(data, fmt, where)
+    """Operator door: rows of a table file (a path), or of any payload ``read_text_table_payload`` takes."""
+    if isinstance(source, str | Path):
+        data, fmt, where = _load_file(Path(source), format, TABLE_FORMATS)
+        return _check_rows(_parse_table(data, fmt, where), text_column, where)
+    return read_text_table_payload(source, text_column, format)
+
+
+def read_text_table_payload(
+    payload: Any, text_column: str = "text", format: str | None = None
+) -> list[dict[str, Any]]:
+    """Payload door: rows of a JSON list (strings are rows' texts), an upload's bytes or JSON Lines text.
+
+    Each row has a non-empty string in ``text_column``; other columns are kept.
+    """
+    if isinstance(payload, list):
+        rows: list[Any] = [{text_column: item} if isinstance(item, str) else item for item in payload]
+        return _check_rows(rows, text_column, "payload")
+    data, fmt, where = _load_payload(payload, format, TABLE_FORMATS)
+    return _check_rows(_parse_table(data, fmt, where), text_column, where)
+
+
+def _check_rows(rows: list[Any], text_column: str, where: str) -> list[dict[str, Any]]:
     if not rows:
         raise AdapterError(f"{where} holds no rows; give at least one row with a {text_column!r} column")
     for number, row in enumerate(rows, start=1):
@@ -45,12 +67,25 @@ def read_text_table(
 
 
 def read_chat_transcripts(source: Any) -> list[dict[str, Any]]:
-    """Conversations, each ``{"messages": [...], ...other keys}``, with roles and contents checked."""
-    if isinstance(source, list):
-        items, where = source, "payload"
-    else:
-        data, _, where = _load(source, "jsonl", ("jsonl",))
-        items = _parse_jsonl(data, where)
+    """Operator door: conversations from a JSONL file (a path), or from any payload."""
+    if isinstance(source, str | Path):
+        data, _, where = _load_file(Path(source), "jsonl", ("jsonl",))
+        return _conversations(_parse_jsonl(data, where), where)
+    return read_chat_transcripts_payload(source)
+
+
+def read_chat_transcripts_payload(payload: Any) -> list[dict[str, Any]]:
+    """Payload door: conversations, each ``{"messages": [...], ...other keys}``, roles and contents checked.
+
+    ``payload`` is a JSON list of conversations, or JSONL bytes or text.
+    """
+    if isinstance(payload, list):
+        return _conversations(payload, "payload")
+    data, _, where = _load_payload(payload, "jsonl", ("jsonl",))
+    return _conversations(_parse_jsonl(data, where), where)
+
+
+def _conversations(items: list[Any], where: str) -> list[dict[str, Any]]:
     if not items:
         raise AdapterError(f"{where} holds no conversations; give one JSON object per line")
     return [_conversation(item, f"{where} line {number}") for number, item in enumerate(items, start=1)]
@@ -93,21 +128,35 @@ def _check_content(content: Any, at: str) -> None:
     raise AdapterError(f"{at}: content must be a string or a list of text parts, got {content!r:.80}")
 
 
-def _load(source: Any, format: str | None, allowed: tuple[str, ...]) -> tuple[bytes, str, str]:
-    if isinstance(source, bytes | bytearray):
-        fmt, where = format or allowed[0], "upload"
-        data = bytes(source)
-    elif isinstance(source, str | Path):
-        path = Path(source)
-        fmt = _check_format(format or path.suffix.lstrip(".").lower(), allowed, str(path))
-        where = str(path)
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise AdapterError(f"cannot read {path}: {error.strerror}; check the path") from None
-    else:
-        raise AdapterError(f"expected a file path, bytes or a JSON list, got {type(source).__name__}")
-    return data, _check_format(fmt, allowed, where), where
+def _load_payload(payload: Any, format: str | None, allowed: tuple[str, ...]) -> tuple[bytes, str, str]:
+    """(bytes, format, where) of an upload's bytes, or of JSON Lines text; never a path."""
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload), _check_format(format or allowed[0], allowed, "upload"), "upload"
+    if isinstance(payload, str):
+        if "jsonl" not in allowed or not _is_json_lines(payload):
+            raise AdapterError(NOT_JSON_LINES)
+        return payload.encode(), "jsonl", "payload"
+    raise AdapterError(f"expected a JSON list, bytes or JSON Lines text, got {type(payload).__name__}")
+
+
+def _is_json_lines(text: str) -> bool:
+    try:
+        for line in text.splitlines():
+            if line.strip():
+                json.loads(line)
+    except ValueError:
+        return False
+    return bool(text.strip())
+
+
+def _load_file(path: Path, format: str | None, allowed: tuple[str, ...]) -> tuple[bytes, str, str]:
+    """(bytes, format, where) of the operator's file at ``path``."""
+    fmt = _check_format(format or path.suffix.lstrip(".").lower(), allowed, str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise AdapterError(f"cannot read {path}: {error.strerror}; check the path") from None
+    return data, fmt, str(path)
 
 
 def _check_format(fmt: str, allowed: tuple[str, ...], where: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from verticals_speech.audio import SAMPLE_RATE, Audio, read_audio
+from verticals_speech.audio import NOT_AUDIO, SAMPLE_RATE, Audio, read_audio, read_audio_file
 from verticals_speech.settings import SpeechConfigError
 
 from verticals.adapters import AdapterError
@@ -88,7 +88,7 @@ def test_paths_base64_and_data_urls(tmp_path: Path) -> None:
     data = encode(tone(200, 0.5, 8_000), 8_000, "WAV", "PCM_16")
     path = tmp_path / "clip.wav"
     path.write_bytes(data)
-    via_path = read_audio(path, max_seconds=60)[0].samples
+    via_path = read_audio_file(path, max_seconds=60)[0].samples  # the operator's door
     via_b64 = read_audio(base64.b64encode(data).decode(), max_seconds=60)[0].samples
     via_url = read_audio("data:audio/wav;base64," + base64.b64encode(data).decode(), max_seconds=60)[
         0
@@ -107,15 +107,20 @@ def test_paths_base64_and_data_urls(tmp_path: Path) -> None:
         (encode(np.zeros((0, 1), np.float32), 16_000, "WAV", "PCM_16"), "no samples"),
         (encode(tone(100, 0.5, 2_000), 2_000, "WAV", "PCM_16"), "2000 Hz, too low"),
         (encode(np.full((100, 1), np.nan, np.float32), 16_000, "WAV", "FLOAT"), "NaN or infinite"),
-        ("/etc/passwd", "local files are read only from a pathlib.Path"),
-        ("not base64!", "not valid base64"),
-        (Path("/no/such/clip.wav"), "no audio file at /no/such/clip.wav"),
+        ("/etc/passwd", NOT_AUDIO),
+        ("not base64!", NOT_AUDIO),
+        (Path("/etc/passwd"), "cannot read audio from a PosixPath"),
         (42, "cannot read audio from a int"),
     ],
 )
 def test_bad_audio_is_refused_with_the_problem_named(source: Any, message: str) -> None:
     with pytest.raises(AdapterError, match=re.escape(message)):
         read_audio(source, max_seconds=60)
+
+
+def test_the_operator_door_reads_files_and_names_a_missing_one() -> None:
+    with pytest.raises(AdapterError, match=re.escape("no audio file at /no/such/clip.wav")):
+        read_audio_file("/no/such/clip.wav", max_seconds=60)
 
 
 def test_over_long_audio_is_refused_before_decoding() -> None:

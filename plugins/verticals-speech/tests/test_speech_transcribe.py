@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from verticals_speech.audio import Audio, read_audio
+from verticals_speech.audio import Audio, read_audio, read_audio_file
 from verticals_speech.predictor import WhisperPredictor
 from verticals_speech.wer import DATASET, WORD_GAP, error_rates
 
@@ -79,7 +79,7 @@ def test_audio_longer_than_one_window_is_transcribed_whole(predictor: Any, tmp_p
         subprocess.run(
             ["espeak-ng", "-v", "en-us", "-g", str(WORD_GAP), "-w", str(tmp_path / "s.wav"), text], check=True
         )
-        parts += [read_audio(tmp_path / "s.wav")[0].samples, pause]
+        parts += [read_audio_file(tmp_path / "s.wav")[0].samples, pause]
         said.append(text)
     [output] = predictor.predict([Audio(samples=np.concatenate(parts))])
     assert error_rates([" ".join(said)], [output["text"]])["wer"] <= 0.15, output

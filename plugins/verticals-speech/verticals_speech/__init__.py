@@ -14,7 +14,7 @@ from verticals import hookimpl
 from verticals.adapters import DataAdapter
 from verticals.evaluation import Evaluation, Threshold
 from verticals.models import Backend, ModelSpec, Task, TensorSpec, Unit
-from verticals_speech.audio import FORMATS, read_audio
+from verticals_speech.audio import FORMATS, read_audio, read_audio_file
 from verticals_speech.names import MODEL_NAME
 from verticals_speech.predictor import WhisperPredictor
 from verticals_speech.wer import DATASET, read_sentences, score
@@ -57,16 +57,17 @@ def register_data_adapters(register: Callable[[DataAdapter], None]) -> None:
         DataAdapter(
             name="speech/audio",
             formats=FORMATS,
-            read=read_audio,
-            description="An audio file (bytes, a pathlib.Path or base64) to 16 kHz mono samples; "
-            "refuses empty, damaged or over-long audio.",
+            read_payload=read_audio,
+            read_source=read_audio_file,
+            description="An audio file (uploaded bytes or base64 in a request; a path from the operator) "
+            "to 16 kHz mono samples; refuses empty, damaged or over-long audio.",
         )
     )
     register(
         DataAdapter(
             name="speech/espeak-sentences",
             formats=("jsonl",),
-            read=read_sentences,
+            read_source=read_sentences,
             description="A JSONL list of sentences with an espeak-ng voice and speed each, spoken "
             "to audio when read (needs espeak-ng).",
         )

@@ -4,6 +4,10 @@ WAV, FLAC, OGG and MP3 decode through libsndfile (``soundfile``); anything else 
 (M4A, WebM, ...) gets a second try through FFmpeg (PyAV, which faster-whisper already needs).
 Channels are averaged to mono and the rate is changed with a polyphase filter (scipy), the same
 for every format, so one clip gives the same samples whichever container it came in.
+
+The ``speech/audio`` adapter has two doors: ``read_audio`` reads request payloads (bytes, base64
+text, a ``data:`` URL; a string is never a path) and ``read_audio_file`` reads a file the operator
+names.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verticals.adapters import AdapterError
+from verticals.adapters import NOT_DATA_HINT, AdapterError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,6 +29,10 @@ SAMPLE_RATE = 16_000
 MIN_SOURCE_RATE = 4_000
 FORMATS = ("wav", "flac", "mp3", "ogg")
 _SEND = "send a WAV, FLAC, MP3 or OGG file"
+NOT_AUDIO = (
+    f"the audio text is not base64 audio data; {NOT_DATA_HINT}: the file's bytes base64-encoded "
+    "(a data:audio/wav;base64,... URL is fine) or uploaded as a file"
+)
 
 
 @dataclass(frozen=True, eq=False)  # eq would compare arrays element-wise, which has no truth value
@@ -50,10 +58,11 @@ class Audio:
 
 
 def read_audio(source: Any, *, max_seconds: float | None = None) -> list[Audio]:
-    """Decode one audio file to ``[Audio]``.
+    """``speech/audio``'s payload door: decode one audio file sent in a request to ``[Audio]``.
 
-    ``source`` is the file's bytes (an upload), a ``pathlib.Path``, base64 text (optionally a
-    ``data:audio/...;base64,`` URL, as JSON clients send it) or an ``Audio`` (passed through).
+    ``source`` is the file's bytes (an upload), base64 text (optionally a ``data:audio/...;base64,``
+    URL, as JSON clients send it) or an ``Audio`` (passed through). A string is never opened as a
+    path: it arrives from a network client, and reading a local file it names would leak it.
     ``max_seconds`` defaults to ``max_audio_seconds`` in ``[models."speech/transcribe"]``.
     """
     if max_seconds is None:
@@ -63,27 +72,38 @@ def read_audio(source: Any, *, max_seconds: float | None = None) -> list[Audio]:
     if isinstance(source, Audio):
         _check_length(source.seconds, max_seconds)
         return [source]
-    data, label = _source_bytes(source)
+    data, label = _payload_bytes(source)
+    return _read_bytes(data, label, max_seconds)
+
+
+def read_audio_file(source: Any, *, max_seconds: float | None = None, **_: Any) -> list[Audio]:
+    """``speech/audio``'s operator door: an audio file's path (str or Path) -> ``[Audio]``."""
+    if not isinstance(source, str | Path):
+        return read_audio(source, max_seconds=max_seconds)
+    path = Path(source)
+    if not path.is_file():
+        raise AdapterError(f"no audio file at {path}; check the path")
+    if max_seconds is None:
+        from verticals_speech.settings import speech_settings
+
+        max_seconds = speech_settings().max_audio_seconds
+    return _read_bytes(path.read_bytes(), f"file {path.name}", max_seconds)
+
+
+def _read_bytes(data: bytes, label: str, max_seconds: float) -> list[Audio]:
     if not data:
         raise AdapterError(f"the audio {label} is empty (0 bytes); {_SEND} that holds speech")
     samples, rate, channels = _decode(data, label, max_seconds)
     return [_finish(samples, rate, channels, label, max_seconds)]
 
 
-def _source_bytes(source: Any) -> tuple[bytes, str]:
+def _payload_bytes(source: Any) -> tuple[bytes, str]:
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), "upload"
-    if isinstance(source, Path):
-        if not source.is_file():
-            raise AdapterError(f"no audio file at {source}; check the path")
-        return source.read_bytes(), f"file {source.name}"
     if isinstance(source, str):
-        # A string is never opened as a path: strings arrive from network clients (v2 BYTES, JSON),
-        # and reading a local file a customer names would leak it. Files come as pathlib.Path.
         return _from_base64(source), "payload"
     raise AdapterError(
-        f"cannot read audio from a {type(source).__name__}; give the file's bytes, a pathlib.Path "
-        "or base64-encoded audio"
+        f"cannot read audio from a {type(source).__name__}; send the file's bytes or base64-encoded audio"
     )
 
 
@@ -96,18 +116,7 @@ def _from_base64(text: str) -> bytes:
     try:
         return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        looks_like_path = text.startswith(("/", ".", "~")) or text.lower().endswith(
-            tuple(f".{suffix}" for suffix in FORMATS)
-        )
-        hint = (
-            " (it looks like a file path: local files are read only from a pathlib.Path, never from "
-            "text a client sent)"
-            if looks_like_path
-            else ""
-        )
-        raise AdapterError(
-            f"the audio text is not valid base64{hint}; send the file's bytes base64-encoded"
-        ) from None
+        raise AdapterError(NOT_AUDIO) from None
 
 
 def _decode(data: bytes, label: str, max_seconds: float) -> tuple[np.ndarray, int, int]:
@@ -122,7 +131,8 @@ def _decode(data: bytes, label: str, max_seconds: float) -> tuple[np.ndarray, in
             samples = sound.read(dtype="float32", always_2d=True)
             return samples, int(sound.samplerate), int(sound.channels)
     except soundfile.LibsndfileError as sndfile_error:
-        first_error = str(sndfile_error)
+        # "Error opening <_io.BytesIO object at 0x...>: Format not recognised.": keep the reason only
+        first_error = str(sndfile_error).rpartition(": ")[2]
     return _decode_ffmpeg(data, label, max_seconds, first_error)
 
 

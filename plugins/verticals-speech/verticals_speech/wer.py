@@ -18,7 +18,7 @@ from typing import Any
 
 from verticals.adapters import AdapterError
 from verticals.evaluation import PredictFn
-from verticals_speech.audio import read_audio
+from verticals_speech.audio import read_audio_file
 
 DATASET = Path(__file__).parent / "data" / "sentences.jsonl"
 # espeak-ng runs words together by default; tiny.en, trained on natural speech, mishears that
@@ -58,7 +58,7 @@ def read_sentences(source: str | Path, **_: Any) -> list[dict[str, Any]]:
                     f"espeak-ng could not speak line {index + 1} with voice {row['voice']!r}: "
                     f"{done.stderr.strip() or 'no output'}; pick a voice from `espeak-ng --voices=en`"
                 )
-            records.append({**row, "audio": read_audio(wav, max_seconds=MAX_CLIP_SECONDS)[0]})
+            records.append({**row, "audio": read_audio_file(wav, max_seconds=MAX_CLIP_SECONDS)[0]})
     return records
 
 

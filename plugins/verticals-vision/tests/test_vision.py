@@ -13,7 +13,7 @@ from PIL import Image
 from verticals_vision import digits_spec
 from verticals_vision.digits import DigitsPredictor, holdout_records
 from verticals_vision.evaluation import DATASET, SUITE, read_holdout
-from verticals_vision.images import read_images, to_digit
+from verticals_vision.images import read_image_source, read_images, to_digit
 
 from verticals.adapters import AdapterError
 from verticals.training import WeightsError
@@ -62,8 +62,8 @@ def test_file_paths_and_arrays_of_any_size_and_colour_mode(
     path = tmp_path / "digit.png"
     paper_image(record["image"]).save(path)
     forms = [
-        str(path),
-        path,
+        *read_image_source(str(path)),  # the operator's file, read through the adapter's source door
+        *read_image_source(path),
         record["image"].tolist(),  # 8x8 on the digits scale
         record["image"].reshape(-1).tolist(),  # flat 64
         np.asarray(paper_image(record["image"], size=40)).tolist(),  # HxWx3, 0..255
@@ -95,7 +95,7 @@ def test_adapter_reads_one_or_many_images(holdout: list[Any]) -> None:
     [
         (b"\x89PNG\r\n\x1a\n" + b"garbage" * 20, "not a readable image"),
         (b"", "empty"),
-        ("not base64 at all!", "neither an existing file nor valid base64"),
+        ("not base64 at all!", "not base64 image data; send the data itself, not a path or a URL"),
         (base64.b64encode(b"%PDF-1.4 not an image").decode(), "not a readable image"),
         ([[1, 2], [3]], "only numbers, in rows of equal length"),
         ([[-1.0] * 8] * 8, "not negative"),
@@ -159,6 +159,6 @@ def test_plugin_registers_through_its_entry_point() -> None:
     assert not [f for f in registry.failures if f.name == "vision"]
     spec = registry.model("vision/digits")
     assert spec.unit == "images" and spec.input_adapter == "vision/image" and spec.training is not None
-    assert registry.adapter("vision/image").read is read_images
+    assert registry.adapter("vision/image").read_payload is read_images
     assert [s.name for s in registry.evaluations_for("vision/digits")] == ["vision/digits-holdout"]
     assert digits_spec().price_per_unit_usd > 0

@@ -13,7 +13,7 @@ from verticals.adapters import DataAdapter
 from verticals.evaluation import Evaluation
 from verticals.models import Backend, ModelSpec, Task, TensorSpec, Unit
 from verticals_vision.digits import MODEL, RECIPE, DigitsPredictor, prepare
-from verticals_vision.images import read_images
+from verticals_vision.images import read_image_source, read_images
 
 __version__ = "0.1.0"
 
@@ -55,16 +55,17 @@ def register_data_adapters(register: Callable[[DataAdapter], None]) -> None:
         DataAdapter(
             name="vision/image",
             formats=("png", "jpeg", "base64", "array"),
-            read=read_images,
-            description="PNG/JPEG bytes or file, base64 (data: URLs too) or a pixel array of any size and "
-            "colour mode -> 8x8 grey digits on the 0..16 scale",
+            read_payload=read_images,
+            read_source=read_image_source,
+            description="Requests: PNG/JPEG bytes, base64 (data: URLs too) or a pixel array of any size and "
+            "colour mode; operator: an image file -> 8x8 grey digits on the 0..16 scale",
         )
     )
     register(
         DataAdapter(
             name="vision/digits-holdout",
             formats=("json",),
-            read=read_holdout,
+            read_source=read_holdout,
             description="The held-out quarter of scikit-learn's digits, as labelled 8x8 images",
         )
     )

@@ -13,7 +13,7 @@ from typing import Any
 from verticals.adapters import AdapterError
 from verticals.models import ModelSpec, TrainingRecipe
 from verticals.training import TrainedPredictor, split_indices, train_into
-from verticals_vision.images import SIDE, to_digit
+from verticals_vision.images import SIDE, image_file_bytes, to_digit
 
 MODEL = "vision/digits"
 CLASSES = 10
@@ -68,7 +68,7 @@ def _from_folder(path: Path) -> tuple[Any, Any]:
         for file in sorted(folder.iterdir()):
             if file.suffix.lower() in IMAGE_SUFFIXES:
                 try:
-                    images.append(to_digit(file).reshape(-1))
+                    images.append(to_digit(image_file_bytes(file)).reshape(-1))
                 except AdapterError as error:
                     raise AdapterError(f"{file}: {error}") from None
                 labels.append(int(folder.name))

@@ -3,8 +3,8 @@
 scikit-learn's digits are 8x8 grids of ink counts from 0 (paper) to 16 (fully inked), the digit's
 height filling the grid. Every input goes through the same steps so that it looks like that:
 
-1. decode: PNG/JPEG/any Pillow format from bytes, a file or base64 (a data: URL is fine), or take an
-   array (nested lists or numpy) of shape HxW, HxWxC (C = 1, 3 or 4) or a flat 64;
+1. decode: PNG/JPEG/any Pillow format from bytes or base64 (a data: URL is fine), or take an array
+   (nested lists or numpy) of shape HxW, HxWxC (C = 1, 3 or 4) or a flat 64;
 2. grey: colour modes are converted to luminance (Pillow's ``L``), alpha composited on white;
 3. polarity: when the border is brighter than the middle (dark ink on light paper) it is inverted;
 4. frame: the ink's bounding box is centred in a square and area-averaged to 8x8;
@@ -14,6 +14,9 @@ Arrays may hold 0..255, 0..16 (the digits scale) or 0..1. Training and evaluatio
 the same steps, so the model never sees a framing that customers' images cannot produce (without
 this, a PNG of a held-out digit scored 2 points below the digit itself: the data set does not
 centre its digits). The steps are idempotent: a normalised digit comes back unchanged.
+
+The ``vision/image`` adapter has two doors: ``read_images`` reads request payloads, where a string is
+base64 image data and never a path, and ``read_image_source`` reads image files the operator names.
 """
 
 from __future__ import annotations
@@ -24,16 +27,30 @@ import io
 from pathlib import Path
 from typing import Any
 
-from verticals.adapters import AdapterError
+from verticals.adapters import NOT_DATA_HINT, AdapterError
 
 SIDE = 8
 MAX_INK = 16.0
 MAX_PIXELS = 25_000_000  # a larger upload is refused before decoding: a decompression bomb guard
 INK_THRESHOLD = 0.1  # of full ink; fainter pixels are paper noise when finding the bounding box
+NOT_AN_IMAGE = (
+    f"the image string is not base64 image data; {NOT_DATA_HINT}: the PNG/JPEG bytes base64-encoded "
+    "(standard alphabet, with padding; a data:image/png;base64,... URL is fine) or an array of pixel values"
+)
+
+
+def read_image_source(source: Any, **_: Any) -> list[Any]:
+    """``vision/image``'s operator door: an image file's path (str or Path), or any payload form."""
+    if isinstance(source, str | Path):
+        return [to_digit(image_file_bytes(Path(source)))]
+    return read_images(source)
 
 
 def read_images(source: Any) -> list[Any]:
-    """Adapter ``vision/image``: one input (or a list of them) -> list of 8x8 float32 arrays."""
+    """``vision/image``'s payload door: one input (or a list of them) -> list of 8x8 float32 arrays.
+
+    Reads only the payload: a string is base64 image data, never a file's path.
+    """
     if isinstance(source, list) and source and not _is_numeric_array(source):
         return [to_digit(item) for item in source]
     if (isinstance(source, list | tuple) and source) or _is_ndarray(source):
@@ -50,7 +67,11 @@ def read_images(source: Any) -> list[Any]:
 
 
 def to_digit(item: Any) -> Any:
-    """One image in any accepted form -> an 8x8 float32 numpy array on the digits scale."""
+    """One image as a payload carries it -> an 8x8 float32 numpy array on the digits scale.
+
+    ``item`` is bytes, base64 text, ``{"image": ...}`` or an array; never a path (see
+    ``image_file_bytes`` for the operator's files).
+    """
     import numpy as np
 
     if isinstance(item, dict):
@@ -62,30 +83,18 @@ def to_digit(item: Any) -> Any:
         )
     if isinstance(item, bytes | bytearray | memoryview):
         return _from_pil(_decode(bytes(item)))
-    if isinstance(item, Path):
-        return _from_pil(_decode(_read_file(item)))
     if isinstance(item, str):
-        if _is_file(item):
-            return _from_pil(_decode(_read_file(Path(item))))
         return _from_pil(_decode(_b64(item)))
     if isinstance(item, np.ndarray | list | tuple):
         return _from_array(item)
     raise AdapterError(
-        f"cannot read an image from a {type(item).__name__}; send PNG/JPEG bytes or a file, a base64 "
-        "string, or an array of pixel values"
+        f"cannot read an image from a {type(item).__name__}; send PNG/JPEG bytes, a base64 string or an "
+        "array of pixel values"
     )
 
 
-def _is_file(text: str) -> bool:
-    if text.startswith("data:") or "\n" in text:
-        return False
-    try:
-        return Path(text).is_file()
-    except (OSError, ValueError):  # a base64 string longer than a file name can be
-        return False
-
-
-def _read_file(path: Path) -> bytes:
+def image_file_bytes(path: Path) -> bytes:
+    """An image file's bytes, for the operator's door and training folders (never a request's)."""
     try:
         return path.read_bytes()
     except OSError as error:
@@ -93,15 +102,13 @@ def _read_file(path: Path) -> bytes:
 
 
 def _b64(text: str) -> bytes:
+    """base64 text or a ``data:`` URL -> bytes; the same refusal for every string that is neither."""
     if text.startswith("data:"):
         text = text.partition(",")[2]
     try:
         return base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise AdapterError(
-            "the image string is neither an existing file nor valid base64; send the PNG/JPEG bytes "
-            "base64-encoded (standard alphabet, with padding)"
-        ) from None
+        raise AdapterError(NOT_AN_IMAGE) from None
 
 
 def _decode(data: bytes) -> Any:
@@ -119,7 +126,11 @@ def _decode(data: bytes) -> Any:
         image.load()
     except AdapterError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError:  # its message holds an object's address: nothing a customer can use
+        raise AdapterError(
+            "the payload is not a readable image (unknown format); send a PNG or JPEG file"
+        ) from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise AdapterError(
             f"the payload is not a readable image ({type(error).__name__}: {error}); send a PNG or JPEG file"
         ) from None
