@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from verticals.models import Backend, ModelSpec
+from verticals.serving import leftovers
 from verticals.serving.backends import ModelBackend
 from verticals.serving.backends.torch_backend import TorchBackend
 from verticals.serving.backends.transformers_backend import TransformersBackend
@@ -104,6 +105,7 @@ def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBac
             max_model_len=max_len,
             extra_args=extra_args,
             nice=nice,
+            run_file=leftovers.run_file(gateway.settings.home, spec.name),
         )
         return server
 
@@ -129,6 +131,10 @@ def _capacity_hook(
 
 
 async def start_backends(gateway: Gateway) -> None:
+    # Servers a killed gateway of this home left running hold memory and ports: stop them first,
+    # also those of models this gateway does not serve (each server clears its own port anyway).
+    await asyncio.to_thread(leftovers.stop_all, gateway.settings.home)
+
     async def start(name: str, backend: ModelBackend) -> None:
         try:
             await backend.start()

