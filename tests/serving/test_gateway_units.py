@@ -54,7 +54,7 @@ def test_concurrent_items_share_a_batch_and_its_time() -> None:
     assert [r.output for r in results] == ["out:a", "out:bb", "out:c", "out:dddd"]
     assert predict.sizes == [4]
     total = sum(r.compute_seconds for r in results)
-    assert 0.05 <= total < 1.0  # the one batch's measured time (a 0.05 s sleep), shared out
+    assert total >= 0.05  # the one batch's measured time (a 0.05 s sleep), shared out
     # shared by units: "dddd" is four of the eight units
     assert results[3].compute_seconds == pytest.approx(total / 2)
     assert all(r.batch_size == 4 for r in results)
@@ -74,17 +74,23 @@ def test_max_batch_size_splits_and_the_next_batch_fills_while_one_runs() -> None
 
 
 def test_a_lone_request_waits_for_company_then_goes_alone() -> None:
-    async def main() -> float:
-        batcher = DynamicBatcher(Recorder(0.0), max_batch_size=64, max_wait_s=0.3)
-        started = time.perf_counter()
-        result = await batcher.submit("x")
-        elapsed = time.perf_counter() - started
-        await batcher.stop()
-        assert result.batch_size == 1
-        return elapsed
+    # How long it waits is measured in tests/bench/bench_timing.py; here, that it waits at all.
+    predict = Recorder(0.0)
 
-    elapsed = run(main())
-    assert 0.29 <= elapsed < 5.0  # waited max_wait for others, then ran without them
+    async def main() -> tuple[list[int], int]:
+        waiting = DynamicBatcher(predict, max_batch_size=2, max_wait_s=600.0)
+        first = asyncio.ensure_future(waiting.submit("x"))
+        await asyncio.sleep(0.05)  # the worker has taken "x" and waits: a full batch ends the wait
+        second = await waiting.submit("y")
+        assert (await first).batch_size == second.batch_size == 2
+        await waiting.stop()
+        alone = DynamicBatcher(predict, max_batch_size=64, max_wait_s=0.01)
+        result = await alone.submit("z")  # nobody else comes: it goes alone once max_wait passed
+        await alone.stop()
+        return predict.sizes, result.batch_size
+
+    sizes, alone = run(main())
+    assert sizes == [2, 1] and alone == 1
 
 
 def test_one_bad_item_fails_alone() -> None:
