@@ -2,27 +2,24 @@
 
 Every run goes through here: the access gate, the choice of data source, the shared sidebar filters,
 then the page the user picked. Pages never run on their own.
+
+Streamlit runs this file as a script, wherever it is (the source tree's ``dashboard/`` or the copy a
+wheel carries in ``verticals/dashboard/app/``), so it and the pages import only ``verticals.*``: the
+installed package, never a sibling module.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-
-# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not its parent; the pages import
-# `dashboard.*`, so the source tree's root goes first.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import streamlit as st
 
-from dashboard import ui
-from dashboard.datasource import DataSourceError
-from verticals import dashboard_access as access
 from verticals.config import ConfigError, load_settings
+from verticals.dashboard import access, ui
+from verticals.dashboard.command import GATEWAY_URL_ENV, SOURCE_ENV
+from verticals.dashboard.datasource import DataSourceError
 
-SOURCE_ENV = "VERTICALS_DASHBOARD_SOURCE"
-GATEWAY_URL_ENV = "VERTICALS_DASHBOARD_GATEWAY_URL"
 # Not "pages/": Streamlit treats a pages/ folder beside the entry script as old-style pages and, on a
 # process's first run (and on every AppTest rerun), runs the requested page file directly, which would
 # skip the access gate and the shared filters above. st.navigation below is the only way in.

@@ -156,7 +156,7 @@ CORE_COMMAND_MODULES: tuple[str, ...] = (
     "verticals.serving.commands",
     "verticals.ledger.commands",
     "verticals.training.commands",
-    "verticals.dashboard_cmd",
+    "verticals.dashboard.command",
     "verticals.demo",
     "verticals.up",
 )

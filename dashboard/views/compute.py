@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from verticals.dashboard import ui
 
 ctx = ui.page_header("Compute", "What is compute costing us, and how much of it sits idle?")
 usage = ui.read("utilization", ctx.filters)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from verticals.dashboard import ui
 
 ctx = ui.page_header("Customers", "Is each customer profitable, and who will run past their budget?")
 customers = ui.read("by_customer", ctx.filters)

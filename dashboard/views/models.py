@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from verticals.dashboard import ui
 
 ctx = ui.page_header(
     "Models and plugins", "Which models carry the traffic, how fast, how reliably, at what unit cost?"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import ui
+from verticals.dashboard import ui
 
 ctx = ui.page_header(
     "Pricing lab", "Which price change would pay? Replay the period's usage at other prices."

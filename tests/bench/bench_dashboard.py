@@ -8,7 +8,6 @@ Each page is rendered by Streamlit's AppTest, the same script run a browser sess
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-APP = REPO / "dashboard" / "app.py"
+from verticals.dashboard.command import app_path
+
+APP = app_path()
 PAGES = ("overview", "customers", "models", "compute", "pricing", "risk")
 EVENTS = 10_000_000
 

@@ -3,7 +3,6 @@ empty one, and an AppTest factory bound to either."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-# The dashboard is an app folder, not an installed package: import it from the source tree.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from verticals.dashboard.command import app_path
 
-APP = REPO / "dashboard" / "app.py"
+# The scripts `verticals dashboard` runs: the source tree's dashboard/ (verticals is installed editable).
+APP = app_path()
 
 # (customer, plan, monthly budget)
 CUSTOMERS = (("acme", "pro", "40"), ("globex", "enterprise", "1000"), ("initech", "free", None))

@@ -12,15 +12,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from verticals import dashboard_access as access
-from verticals.cli import cli
+from verticals.cli import attach_core_commands, cli
 from verticals.config import load_settings
-from verticals.dashboard_cmd import attach
-from verticals.demo import attach as attach_demo
+from verticals.dashboard import access
 
 Run = Callable[..., Any]
-attach(cli)
-attach_demo(cli)
+attach_core_commands(cli)
 
 
 @pytest.mark.parametrize(

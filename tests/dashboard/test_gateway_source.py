@@ -19,9 +19,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from dashboard.datasource import ApiSource, LedgerSource
-from dashboard.figures import Figures
-from dashboard.filters import Filters
+from verticals.dashboard.datasource import ApiSource, LedgerSource
+from verticals.dashboard.figures import Figures
+from verticals.dashboard.filters import Filters
 
 pytestmark = pytest.mark.slow
 PORT = 18510

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.filters import Filters
+from verticals.dashboard.filters import Filters
 
 MONEY = (
     "revenue_usd",

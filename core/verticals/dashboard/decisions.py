@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from dashboard.datasource import DataSource, MissingAnalytics
-from dashboard.filters import Filters
-from dashboard.frames import frame, number
+from verticals.dashboard.datasource import DataSource, MissingAnalytics
+from verticals.dashboard.filters import Filters
+from verticals.dashboard.frames import frame, number
 
 EVALUATION_HISTORY = "evaluation_history"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dashboard.datasource import DataSource
-from dashboard.decisions import DecisionFigures
-from dashboard.filters import Filters
-from dashboard.frames import as_of, frame, grain, number
+from verticals.dashboard.datasource import DataSource
+from verticals.dashboard.decisions import DecisionFigures
+from verticals.dashboard.filters import Filters
+from verticals.dashboard.frames import as_of, frame, grain, number
 
 
 class Figures(DecisionFigures):

@@ -17,9 +17,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.datasource import DataSource, DataSourceError, open_source
-from dashboard.figures import Figures
-from dashboard.filters import Filters
+from verticals.dashboard.datasource import DataSource, DataSourceError, open_source
+from verticals.dashboard.figures import Figures
+from verticals.dashboard.filters import Filters
 
 CONTEXT_KEY = "_verticals_context"
 HOW_TO_GET_DATA = (

@@ -20,11 +20,22 @@ GATEWAY_URL_ENV = "VERTICALS_DASHBOARD_GATEWAY_URL"
 
 
 def app_path() -> Path:
-    """dashboard/app.py beside core/ in the source tree (verticals is installed editable from it)."""
-    return Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+    """The Streamlit entry script: ``app.py`` of the repository's top-level ``dashboard/`` folder.
+
+    A wheel carries that folder inside this package as ``app/`` (pyproject.toml's ``sources``), so an
+    installed ``verticals dashboard`` runs its own copy. An editable install has no such copy (it would
+    go stale as the scripts change) and runs the scripts where they are: ``dashboard/`` beside ``core/``
+    in the source tree. In either case the file may be missing (a broken install): the caller checks.
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / "app" / "app.py"
+    if installed.is_file():
+        return installed
+    return package.parents[2] / "dashboard" / "app.py"  # core/verticals/dashboard -> the source tree
 
 
 def attach(cli: click.Group) -> None:
+    """Add ``verticals dashboard`` to ``cli`` (``verticals.default_plugins.commands`` calls it)."""
     cli.add_command(dashboard)
 
 
@@ -60,8 +71,8 @@ def attach(cli: click.Group) -> None:
 )
 def dashboard(port: int | None, host: str, source: str, gateway_url: str | None, set_password: bool) -> None:
     """Start the dashboard: usage, revenue, compute cost, margin and risk."""
-    from verticals import dashboard_access as access
     from verticals.config import ConfigError, load_settings
+    from verticals.dashboard import access
 
     try:
         settings = load_settings()
@@ -80,8 +91,8 @@ def dashboard(port: int | None, host: str, source: str, gateway_url: str | None,
     app = app_path()
     if not app.is_file():
         raise click.ClickException(
-            f"the dashboard app is not at {app}: install verticals editable from its source tree "
-            "(make up) to run the dashboard"
+            f"the dashboard app is not at {app}: reinstall verticals (pip install --force-reinstall "
+            "verticals) or, from a source tree, install it editable (make up)"
         )
     try:
         import streamlit  # noqa: F401
