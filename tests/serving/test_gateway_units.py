@@ -167,14 +167,44 @@ def test_rpm_window_slides() -> None:
 def test_tpm_counts_tokens_used() -> None:
     clock = FakeClock()
     limits = InMemoryLimits(clock=clock)
-    limits.admit("k", rpm=None, tpm=100)
-    limits.add_tokens("k", 100)
+    limits.settle_tokens(limits.admit("k", rpm=None, tpm=100, tokens=100), 100)
     clock.now = 20.0
     with pytest.raises(RateLimited) as refused:
         limits.admit("k", rpm=None, tpm=100)
     assert refused.value.retry_after == 40
     clock.now = 61.0
     limits.admit("k", rpm=None, tpm=100)
+
+
+def test_tpm_holds_the_worst_case_until_settled_or_released() -> None:
+    clock = FakeClock()
+    limits = InMemoryLimits(clock=clock)
+    first = limits.admit("k", rpm=None, tpm=30, tokens=20)
+    with pytest.raises(RateLimited, match="20 are held by requests in flight"):
+        limits.admit("k", rpm=None, tpm=30, tokens=20)
+    limits.settle_tokens(first, 8)  # used less than its worst case: the rest is free again
+    second = limits.admit("k", rpm=None, tpm=30, tokens=20)
+    limits.release_tokens(second)  # a failed request uses nothing
+    limits.release_tokens(second)  # twice is harmless
+    third = limits.admit("k", rpm=None, tpm=30, tokens=22)
+    limits.settle_tokens(third, 500)  # a backend past max_tokens: counted up to the hold
+    assert limits.usage("k") == (30, 0)
+    with pytest.raises(RateLimited) as too_large:
+        limits.admit("other", rpm=None, tpm=30, tokens=31)
+    assert too_large.value.retry_after is None and "lower max_tokens" in str(too_large.value)
+
+
+def test_forgetting_a_customer_keeps_its_open_reservations() -> None:
+    limits = InMemoryLimits()
+    spent = Decimal("0.10")
+    budget = Decimal("1.00")
+    held = limits.reserve("c", budget, Decimal("0.80"), lambda: spent)
+    limits.forget("c")  # an admin edit: spend is read again, the reservation stays
+    spent = Decimal("0.15")  # the ledger's figure has moved on
+    with pytest.raises(OverBudget):
+        limits.reserve("c", budget, Decimal("0.10"), lambda: spent)
+    limits.settle(held, Decimal("5.00"))  # never more than reserved
+    assert limits.account("c") == (Decimal("0.95"), Decimal(0))
 
 
 def test_reservations_cannot_overshoot_and_settle_or_release() -> None:

@@ -1,7 +1,8 @@
 """``echo/chat``: a chat model that answers with the last user message.
 
 It needs no weights, answers instantly and counts tokens as whitespace-separated words, which makes
-it the model the gateway's own tests and load benchmarks run against.
+it the model the gateway's own tests and load benchmarks run against. Like every chat model it
+honours ``max_tokens``: the answer is cut to that many words.
 """
 
 from __future__ import annotations
@@ -22,21 +23,44 @@ def message_text(message: Any) -> str:
     return "" if content is None else str(content)
 
 
+def chat_input(item: Any) -> tuple[Any, int | None]:
+    """A chat model's input as ``(messages, max_tokens)``.
+
+    The input is a list of messages, or ``{"messages": [...], "max_tokens": N}`` (what the gateway
+    sends, and what evaluation items may be); a plain string is a single prompt.
+    """
+    if isinstance(item, dict):
+        limit = item.get("max_tokens")
+        return item.get("messages", []), int(limit) if limit is not None else None
+    return item, None
+
+
 class EchoPredictor(Predictor):
-    """Each input is a list of chat messages; the output is the text of the last user message."""
+    """Each input is a chat (see ``chat_input``); the output is the text of the last user message,
+    cut to ``max_tokens`` words."""
 
     def predict(self, batch: Sequence[Any]) -> list[Any]:
-        return [self._answer(messages) for messages in batch]
+        return [self._answer(item) for item in batch]
 
     def units(self, item: Any) -> float:
-        return float(sum(len(message_text(m).split()) for m in item))
+        messages, _ = chat_input(item)
+        if isinstance(messages, str):
+            return float(len(messages.split()))
+        return float(sum(len(message_text(m).split()) for m in messages))
 
     @staticmethod
-    def _answer(messages: Any) -> str:
+    def _answer(item: Any) -> str:
+        messages, limit = chat_input(item)
         if isinstance(messages, str):
-            return messages
-        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-        return message_text(users[-1]) if users else ""
+            text = messages
+        else:
+            users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+            text = message_text(users[-1]) if users else ""
+        if limit is not None:
+            words = text.split()
+            if len(words) > limit:
+                text = " ".join(words[: max(0, limit)])
+        return text
 
 
 @hookimpl

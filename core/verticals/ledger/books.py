@@ -48,6 +48,23 @@ class CostRow:
     note: str
 
 
+@dataclass(frozen=True)
+class Span:
+    """A value from a book and the interval ``[since, until)`` over which it stays in force.
+
+    ``until`` is the next effective date the book knows of after the lookup time (None: none yet),
+    ``since`` the last one at or before it (None: none); a cache may serve ``value`` for any time in
+    between, and must not past ``until``. ``value`` is None where the book has no row in force.
+    """
+
+    value: Decimal | None
+    since: datetime | None
+    until: datetime | None
+
+    def covers(self, when: datetime) -> bool:
+        return (self.since is None or self.since <= when) and (self.until is None or when < self.until)
+
+
 class _Timeline:
     """Values keyed by effective time; ``at(t)`` is the one in force at t."""
 
@@ -63,6 +80,27 @@ class _Timeline:
     def at(self, when: datetime) -> Decimal | None:
         index = bisect.bisect_right(self.times, when)
         return self.values[index - 1] if index else None
+
+    def bounds(self, when: datetime) -> tuple[datetime | None, datetime | None]:
+        """The effective dates around ``when``: the last at or before it, the first after it."""
+        index = bisect.bisect_right(self.times, when)
+        return (
+            self.times[index - 1] if index else None,
+            self.times[index] if index < len(self.times) else None,
+        )
+
+
+def _span(value: Decimal | None, timelines: list[_Timeline], when: datetime) -> Span:
+    """``value`` with the interval over which none of ``timelines`` changes around ``when``."""
+    since: datetime | None = None
+    until: datetime | None = None
+    for timeline in timelines:
+        last, following = timeline.bounds(when)
+        if last is not None and (since is None or last > since):
+            since = last
+        if following is not None and (until is None or following < until):
+            until = following
+    return Span(value, since, until)
 
 
 class Books:
@@ -177,6 +215,24 @@ class Books:
                     return price
         return None
 
+    def price_span(
+        self, plan: str, model: str, plugin: str, task: str, unit: str, at: datetime | None = None
+    ) -> Span:
+        """``price_for_plan`` and the interval it stays in force: a cache of it expires at ``until``.
+
+        Any of the four rows a price may come from can change it, so the interval is the one over
+        which none of them has an effective date.
+        """
+        when = as_utc(at) if at is not None else as_utc(self._clock())
+        keys = (
+            (plan, model, None, None, unit),
+            (plan, None, plugin, task, unit),
+            (plan, None, plugin, None, unit),
+            (plan, None, None, task, unit),
+        )
+        timelines = [t for t in (self._prices.get(key) for key in keys) if t is not None]
+        return _span(self.price_for_plan(plan, model, plugin, task, unit, when), timelines, when)
+
     # costs
 
     def set_cost(
@@ -222,3 +278,11 @@ class Books:
                 f"add one with `verticals costs set {device_class} USD_PER_HOUR`"
             )
         return rate
+
+    def cost_span(self, device_class: str, at: datetime | None = None) -> Span:
+        """The rate in force for ``device_class`` (None: no row) and the interval it stays in force."""
+        when = as_utc(at) if at is not None else as_utc(self._clock())
+        timeline = self._costs.get(device_class)
+        if timeline is None:
+            return Span(None, None, None)
+        return _span(timeline.at(when), [timeline], when)

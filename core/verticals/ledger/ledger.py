@@ -19,7 +19,7 @@ from typing import Any
 
 from verticals.ledger import facts
 from verticals.ledger._time import month_start, next_month_start, to_db, utc_now
-from verticals.ledger.books import Books, CostRow, PriceRow
+from verticals.ledger.books import Books, CostRow, PriceRow, Span
 from verticals.ledger.control import ApiKey, Control, Customer, Plan
 from verticals.ledger.errors import LedgerError
 from verticals.ledger.events import UsageEvent
@@ -260,6 +260,13 @@ class Ledger:
         plan = self._control.get_customer(customer).plan
         return self._books.price_for_plan(plan, model, plugin, task, unit, at)
 
+    def price_span(
+        self, customer: str, model: str, plugin: str, task: str, unit: str, at: datetime | None = None
+    ) -> Span:
+        """``price_per_unit`` and the interval ``[since, until)`` it stays in force (see ``Span``)."""
+        plan = self._control.get_customer(customer).plan
+        return self._books.price_span(plan, model, plugin, task, unit, at)
+
     def set_cost(
         self,
         device_class: str,
@@ -277,6 +284,10 @@ class Ledger:
     def cost_rate(self, device_class: str, at: datetime | None = None) -> Decimal:
         """USD per device-hour in force for ``device_class`` at ``at`` (default now)."""
         return self._books.cost_rate(device_class, at)
+
+    def cost_span(self, device_class: str, at: datetime | None = None) -> Span:
+        """The rate in force for ``device_class`` (None: no row) and the interval it stays in force."""
+        return self._books.cost_span(device_class, at)
 
     # usage
 

@@ -1,28 +1,28 @@
 """The gateway's state and its admission step: who calls, which model, within which limits.
 
-``Gateway.admit`` runs before any model work: key, model, backend readiness, rate limits, then a
-budget reservation of the request's worst-case cost. Each refusal raises an ``APIError`` that the
-app turns into an OpenAI-shaped response and, through the middleware, into one ledger event.
+``Gateway.admit`` runs before any model work: key, model, backend readiness, rate limits with a
+hold of the request's worst-case tokens, then a budget reservation of its worst-case cost at the
+price in force when it started. Each refusal raises an ``APIError`` that the app turns into an
+OpenAI-shaped response and, through the middleware, into one ledger event.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from starlette.requests import Request
 
 from verticals.config import Settings
-from verticals.models import ModelSpec
+from verticals.models import ModelSpec, Unit
 from verticals.registry import Registry
 from verticals.serving.auth import Authenticator
 from verticals.serving.backends import ModelBackend, Unavailable
 from verticals.serving.errors import APIError
 from verticals.serving.limits import InMemoryLimits, Limits, OverBudget, RateLimited
-from verticals.serving.metering import LedgerLike, Meter, Principal, RequestContext
+from verticals.serving.metering import MICRO, LedgerLike, Meter, Principal, RequestContext
 from verticals.serving.metrics import Metrics
 
 CUSTOMER_CACHE_S = 2.0
@@ -69,10 +69,14 @@ class Gateway:
         self._customers[name] = (now, value)
         return value
 
-    def forget(self) -> None:
-        """Drop cached customers and prices after an admin change."""
+    def forget(self, customer: str | None = None) -> None:
+        """Drop cached customers and prices after an admin change; ``customer``'s spend is read
+        again at its next request. Open reservations and rate windows are kept: a budget or limit
+        that held before the change holds after it."""
         self._customers.clear()
         self.meter.forget_prices()
+        if customer is not None:
+            self.limits.forget(customer)
 
     def context(self, request: Request) -> RequestContext:
         ctx = request.scope.get("state", {}).get("ctx")
@@ -142,25 +146,37 @@ class Gateway:
         return spec, backend
 
     def admit(self, request: Request, worst_units: float) -> None:
-        """Rate limits, then reserve the worst-case cost against the customer's monthly budget."""
+        """Rate limits, then reserve the worst-case cost against the customer's monthly budget.
+
+        ``worst_units`` is the most billable units the request can use (for token models its
+        prompt bound plus every choice's ``max_tokens``): its tokens are held against the key's
+        tokens per minute and its cost against the budget, and it is never billed more. Both are
+        settled to the actual figures, or released, by ``Meter.finish``.
+        """
         ctx = self.context(request)
         principal, spec = ctx.principal, ctx.spec
         assert principal is not None and spec is not None
+        worst_units = max(0.0, worst_units)
+        ctx.worst_units = worst_units
+        tokens = worst_units if spec.unit is Unit.TOKENS else 0.0
         try:
-            self.limits.admit(principal.key_prefix, principal.rpm, principal.tpm)
+            ctx.tokens = self.limits.admit(principal.key_prefix, principal.rpm, principal.tpm, tokens)
         except RateLimited as error:
-            raise APIError(
-                429, str(error), code="rate_limit_exceeded", headers={"Retry-After": str(error.retry_after)}
-            ) from None
-        ctx.price = self.meter.price(principal.customer, spec)
-        worst = ctx.price * Decimal(repr(max(0.0, worst_units)))
+            wait = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+            raise APIError(429, str(error), code="rate_limit_exceeded", headers=wait) from None
+        # The price in force when the request started, fixed for its billing.
+        ctx.price = self.meter.price(principal.customer, spec, ctx.ts)
+        # Rounded up, so that billing its worst case rounded to the ledger's places stays within it.
+        worst = (ctx.price * Decimal(repr(worst_units))).quantize(MICRO, rounding=ROUND_CEILING)
         customer = self.customer(principal.customer)
         try:
             ctx.reservation = self.limits.reserve(
                 principal.customer,
                 customer.budget_usd,
                 worst,
-                lambda: Decimal(self.ledger.month_spend(principal.customer, datetime.now(UTC))),
+                lambda: Decimal(self.ledger.month_spend(principal.customer, ctx.ts)),
+                # the month its event will be dated in, so the ledger's spend and this agree
+                f"{ctx.ts:%Y-%m}",
             )
         except OverBudget as error:
             raise APIError(402, str(error), code="budget_exceeded") from None

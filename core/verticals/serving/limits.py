@@ -1,14 +1,23 @@
 """Per-key rate limits and per-customer budget reservations, in process.
 
 ``Limits`` is the interface the gateway calls; ``InMemoryLimits`` keeps the counters in this
-process. Replicated gateways need shared counters: a Redis implementation of the same four methods
-(an atomic Lua script per call) replaces this class without touching the routes.
+process. Replicated gateways need shared counters: a Redis implementation of the same methods (an
+atomic Lua script per call) replaces this class without touching the routes.
 
-Budgets are enforced by reservation: at admission the worst-case cost of the request is reserved
-against what is left of the customer's monthly budget; on completion the reservation is replaced by
-the actual cost (``settle``), on failure it is dropped (``release``). Because check and reserve are
-one step (no await in between on the event loop), concurrent requests cannot overshoot: the budget
-minus spend minus open reservations is all that can be admitted.
+Both limits are enforced by reservation, so that concurrent requests cannot overshoot them:
+
+- Tokens per minute: at admission the request's worst-case tokens (prompt bound plus
+  ``max_tokens``) are held against the key's one-minute window; on completion the hold is replaced
+  by the tokens actually used (``settle_tokens``), on failure it is dropped (``release_tokens``).
+  OpenAI's rate limiter counts ``max_tokens`` into its estimate the same way.
+- Budgets: at admission the worst-case cost is reserved against what is left of the customer's
+  monthly budget; on completion the reservation is replaced by the actual cost (``settle``), on
+  failure it is dropped (``release``).
+
+Check and reserve are one step (no await in between on the event loop), and settling never counts
+more than was reserved, whatever a backend returns: the used plus held tokens of a window never
+exceed the key's tpm, and spend plus open reservations never exceed the budget they were admitted
+under.
 """
 
 from __future__ import annotations
@@ -25,7 +34,9 @@ WINDOW_S = 60.0
 
 
 class RateLimited(Exception):
-    def __init__(self, message: str, retry_after: int) -> None:
+    """Over rpm or tpm; ``retry_after`` is None when waiting cannot help (the request is too large)."""
+
+    def __init__(self, message: str, retry_after: int | None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -42,21 +53,44 @@ class Reservation:
     open: bool = True
 
 
-class Limits(Protocol):
-    def admit(self, key: str, rpm: int | None, tpm: int | None) -> None:
-        """Count one request against ``key``; raise ``RateLimited`` when over rpm or tpm."""
+@dataclass
+class TokenHold:
+    """Tokens a request in flight holds in its key's window until it settles or is released."""
 
-    def add_tokens(self, key: str, tokens: float) -> None:
-        """Count tokens used by a finished request against the key's tokens-per-minute."""
+    key: str
+    tokens: float
+    open: bool = True
+
+
+class Limits(Protocol):
+    def admit(self, key: str, rpm: int | None, tpm: int | None, tokens: float = 0.0) -> TokenHold:
+        """Count one request against ``key`` and hold ``tokens`` (its worst case) of the key's
+        tokens per minute; raise ``RateLimited`` when over rpm, or when the tokens do not fit."""
+
+    def settle_tokens(self, hold: TokenHold, actual: float) -> None:
+        """Replace the hold by the tokens used, counted at most up to the hold."""
+
+    def release_tokens(self, hold: TokenHold) -> None: ...
 
     def reserve(
-        self, customer: str, budget: Decimal | None, amount: Decimal, month_spend: Callable[[], Decimal]
+        self,
+        customer: str,
+        budget: Decimal | None,
+        amount: Decimal,
+        month_spend: Callable[[], Decimal],
+        month: str | None = None,
     ) -> Reservation:
-        """Reserve ``amount`` of the customer's monthly budget; raise ``OverBudget`` when it does not fit."""
+        """Reserve ``amount`` of the customer's budget for ``month`` ("YYYY-MM", default this one,
+        UTC); ``month_spend`` reads that month's spend from the ledger. Raise ``OverBudget`` when it
+        does not fit."""
 
-    def settle(self, reservation: Reservation, actual: Decimal) -> None: ...
+    def settle(self, reservation: Reservation, actual: Decimal) -> None:
+        """Replace the reservation by the actual cost, counted at most up to the reservation."""
 
     def release(self, reservation: Reservation) -> None: ...
+
+    def forget(self, customer: str) -> None:
+        """The customer changed (budget, plan, history): read its spend again, keep its reservations."""
 
 
 @dataclass
@@ -64,6 +98,7 @@ class _Window:
     requests: deque[float] = field(default_factory=deque)
     tokens: deque[tuple[float, float]] = field(default_factory=deque)
     token_sum: float = 0.0
+    held: float = 0.0  # tokens held by requests in flight
 
 
 @dataclass
@@ -71,6 +106,7 @@ class _Account:
     month: str
     spent: Decimal
     reserved: Decimal = Decimal(0)
+    stale: bool = False  # read the spend from the ledger again at the next reservation
 
 
 class InMemoryLimits:
@@ -84,9 +120,9 @@ class InMemoryLimits:
         self._clock = clock
         self._month = month
         self._windows: dict[str, _Window] = {}
-        self._accounts: dict[str, _Account] = {}
+        self._accounts: dict[str, dict[str, _Account]] = {}  # customer -> month -> account
 
-    def admit(self, key: str, rpm: int | None, tpm: int | None) -> None:
+    def admit(self, key: str, rpm: int | None, tpm: int | None, tokens: float = 0.0) -> TokenHold:
         now = self._clock()
         window = self._windows.setdefault(key, _Window())
         self._expire(window, now)
@@ -97,31 +133,52 @@ class InMemoryLimits:
                 f"{math.ceil(wait)} s or ask for a higher limit",
                 max(1, math.ceil(wait)),
             )
-        if tpm is not None and window.token_sum >= tpm:
-            wait = window.tokens[0][0] + WINDOW_S - now if window.tokens else WINDOW_S
-            raise RateLimited(
-                f"this key allows {tpm} tokens per minute and has used {int(window.token_sum)}; retry in "
-                f"{math.ceil(wait)} s or ask for a higher limit",
-                max(1, math.ceil(wait)),
-            )
+        tokens = max(0.0, tokens)
+        if tpm is not None:
+            self._check_tokens(window, now, tpm, tokens)
         window.requests.append(now)
+        window.held += tokens
+        return TokenHold(key, tokens)
 
-    def add_tokens(self, key: str, tokens: float) -> None:
-        if tokens <= 0:
-            return
-        window = self._windows.setdefault(key, _Window())
-        window.tokens.append((self._clock(), tokens))
-        window.token_sum += tokens
+    def settle_tokens(self, hold: TokenHold, actual: float) -> None:
+        window = self._close_hold(hold)
+        counted = min(max(0.0, actual), hold.tokens)
+        if window is not None and counted > 0:
+            window.tokens.append((self._clock(), counted))
+            window.token_sum += counted
+
+    def release_tokens(self, hold: TokenHold) -> None:
+        self._close_hold(hold)
+
+    def usage(self, key: str) -> tuple[float, float]:
+        """(tokens used in the last minute, tokens held by requests in flight) for ``key``."""
+        window = self._windows.get(key)
+        if window is None:
+            return 0.0, 0.0
+        self._expire(window, self._clock())
+        return window.token_sum, window.held
 
     def reserve(
-        self, customer: str, budget: Decimal | None, amount: Decimal, month_spend: Callable[[], Decimal]
+        self,
+        customer: str,
+        budget: Decimal | None,
+        amount: Decimal,
+        month_spend: Callable[[], Decimal],
+        month: str | None = None,
     ) -> Reservation:
-        month = self._month()
-        account = self._accounts.get(customer)
-        if account is None or account.month != month:
-            # The ledger's figure is read once per month; from then on this process adds what it settles.
-            account = _Account(month, month_spend())
-            self._accounts[customer] = account
+        month = month or self._month()
+        months = self._accounts.setdefault(customer, {})
+        account = months.get(month)
+        if account is None:
+            # The ledger's figure is read once per month; from then on this process adds what it
+            # settles. Months with nothing in flight are done with.
+            for old in [m for m, a in months.items() if a.reserved == 0]:
+                del months[old]
+            account = months[month] = _Account(month, month_spend())
+        elif account.stale:
+            # Re-read after an admin change, but the reservations of requests in flight stay: they
+            # are not in the ledger yet, and dropping them would let new requests take their share.
+            account.spent, account.stale = month_spend(), False
         if budget is not None and account.spent + account.reserved + amount > budget:
             left = max(Decimal(0), budget - account.spent - account.reserved)
             raise OverBudget(
@@ -136,21 +193,68 @@ class InMemoryLimits:
     def settle(self, reservation: Reservation, actual: Decimal) -> None:
         account = self._close(reservation)
         if account is not None:
-            account.spent += actual
+            account.spent += min(actual, reservation.amount)
 
     def release(self, reservation: Reservation) -> None:
         self._close(reservation)
 
+    def account(self, customer: str, month: str | None = None) -> tuple[Decimal, Decimal] | None:
+        """(spent in ``month``, reserved by requests in flight) as this process counts them, or None."""
+        found = self._accounts.get(customer, {}).get(month or self._month())
+        return (found.spent, found.reserved) if found is not None else None
+
     def forget(self, customer: str) -> None:
-        """Drop a customer's cached spend, e.g. after its budget or history changed."""
-        self._accounts.pop(customer, None)
+        """The customer's budget, plan or history changed: read its spend again at its next request.
+
+        Its open reservations stay, so a budget that held before the change holds after it.
+        """
+        for account in self._accounts.get(customer, {}).values():
+            account.stale = True
+
+    def _check_tokens(self, window: _Window, now: float, tpm: int, tokens: float) -> None:
+        if tokens > tpm:
+            raise RateLimited(
+                f"this request may use up to {math.ceil(tokens)} tokens (its prompt plus max_tokens), "
+                f"more than this key's {tpm} tokens per minute; lower max_tokens (or shorten the "
+                "prompt), or ask for a higher limit",
+                None,
+            )
+        over = window.token_sum + window.held + tokens - tpm
+        if over <= 0 and window.token_sum + window.held < tpm:
+            return
+        # Wait until enough used tokens leave the window; tokens held by requests in flight leave
+        # it when those finish, which is soon: then a second is the best guess.
+        wait = 1.0
+        freed = 0.0
+        for when, used in window.tokens:
+            freed += used
+            if freed >= max(over, 1e-9):
+                wait = max(wait, when + WINDOW_S - now)
+                break
+        raise RateLimited(
+            f"this key allows {tpm} tokens per minute: {int(window.token_sum)} were used in the last "
+            f"minute and {int(window.held)} are held by requests in flight, and this request may use up "
+            f"to {math.ceil(tokens)} (its prompt plus max_tokens); retry in {math.ceil(wait)} s, lower "
+            "max_tokens, or ask for a higher limit",
+            max(1, math.ceil(wait)),
+        )
+
+    def _close_hold(self, hold: TokenHold) -> _Window | None:
+        if not hold.open:
+            return None
+        hold.open = False
+        window = self._windows.get(hold.key)
+        if window is None:
+            return None
+        window.held -= hold.tokens
+        return window
 
     def _close(self, reservation: Reservation) -> _Account | None:
         if not reservation.open:
             return None
         reservation.open = False
-        account = self._accounts.get(reservation.customer)
-        if account is None or account.month != reservation.month:
+        account = self._accounts.get(reservation.customer, {}).get(reservation.month)
+        if account is None:
             return None
         account.reserved -= reservation.amount
         return account

@@ -1,10 +1,12 @@
 """Metering: every request becomes exactly one ledger event, with its revenue and compute cost.
 
 Revenue is billable units times the price in force for the customer's plan (the ledger's price
-book), falling back to the model's list price. Compute cost is the request's measured compute
-seconds times the device class's hourly rate from the cost book. Both lookups are cached for a few
-seconds, because the price books are effective-dated (a change takes effect from a time, so a short
-cache never rewrites history) and a DuckDB query per request would cap throughput.
+book) when the request started, falling back to the model's list price; it never exceeds what
+the request reserved at admission (a backend that answers past ``max_tokens`` is logged and
+counted in ``verticals_backend_overrun_units``, not billed). Compute cost is the request's measured
+compute seconds times the device class's hourly rate from the cost book. Both lookups are cached
+for a few seconds, and never past the next effective date the book knows of: a price change
+applies to every request that starts at or after its instant.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
 from verticals.models import ModelSpec, Unit
-from verticals.serving.limits import Limits, Reservation
+from verticals.serving.limits import Limits, Reservation, TokenHold
 from verticals.serving.metrics import Metrics
 
 log = logging.getLogger("verticals.serving")
@@ -34,10 +36,12 @@ class LedgerLike(Protocol):
 
     def find_key(self, plaintext: str) -> Any: ...
     def get_customer(self, name: str) -> Any: ...
-    def price_per_unit(
-        self, customer: str, model: str, plugin: str, task: str, unit: str, at: datetime
-    ) -> Decimal | None: ...
-    def cost_rate(self, device_class: str, at: datetime) -> Decimal: ...
+    def price_span(self, customer: str, model: str, plugin: str, task: str, unit: str, at: datetime) -> Any:
+        """A ``verticals.ledger.books.Span``: the price (or None), and ``since``/``until`` it holds."""
+
+    def cost_span(self, device_class: str, at: datetime) -> Any:
+        """A ``verticals.ledger.books.Span``: the USD/hour rate (or None), and ``since``/``until``."""
+
     def month_spend(self, customer: str, at: datetime) -> Decimal: ...
     def record(self, event: Any) -> None: ...
     def flush(self) -> None: ...
@@ -65,8 +69,10 @@ class RequestContext:
     spec: ModelSpec | None = None
     model_version: str = ""  # the version the backend serves, once the backend is known
     device_class: str = "cpu"
-    price: Decimal = Decimal(0)
+    price: Decimal = Decimal(0)  # per unit, in force at ``ts``: fixed at admission, used for billing
     reservation: Reservation | None = None
+    tokens: TokenHold | None = None  # the worst-case tokens held against the key's tokens per minute
+    worst_units: float | None = None  # the billable units reserved at admission: the most billed
     queue_ms: float = 0.0
     ttft_ms: float | None = None
     # seconds spent waiting on a vLLM server; the rest of a proxied request's latency is the gateway's
@@ -97,39 +103,43 @@ class Meter:
         self.ledger = ledger
         self.limits = limits
         self.metrics = metrics
-        self._prices: dict[tuple[str, str], tuple[float, Decimal]] = {}
-        self._rates: dict[str, tuple[float, Decimal]] = {}
+        self._prices: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._rates: dict[str, tuple[float, Any]] = {}
         self._warned: set[str] = set()
         #: requests whose model is known and whose event is not recorded yet
         self.in_flight = 0
 
-    def price(self, customer: str, spec: ModelSpec) -> Decimal:
+    def price(self, customer: str, spec: ModelSpec, at: datetime) -> Decimal:
+        """The price per unit in force for the customer at ``at`` (the request's start)."""
         key = (customer, spec.name)
         now = time.monotonic()
         cached = self._prices.get(key)
-        if cached is not None and now - cached[0] < CACHE_S:
-            return cached[1]
-        found = self.ledger.price_per_unit(
-            customer, spec.name, spec.plugin, str(spec.task), str(spec.unit), datetime.now(UTC)
-        )
-        value = Decimal(found) if found is not None else spec.price_per_unit_usd
-        self._prices[key] = (now, value)
-        return value
+        if cached is None or now - cached[0] >= CACHE_S or not cached[1].covers(at):
+            span = self.ledger.price_span(
+                customer, spec.name, spec.plugin, str(spec.task), str(spec.unit), at
+            )
+            cached = self._prices[key] = (now, span)
+        found = cached[1].value
+        return Decimal(found) if found is not None else spec.price_per_unit_usd
 
     def rate(self, device_class: str) -> Decimal:
+        at = datetime.now(UTC)
         now = time.monotonic()
         cached = self._rates.get(device_class)
-        if cached is not None and now - cached[0] < CACHE_S:
-            return cached[1]
-        try:
-            value = Decimal(self.ledger.cost_rate(device_class, datetime.now(UTC)))
-        except ValueError as error:  # LedgerError: no rate for this device class in the cost book
+        if cached is None or now - cached[0] >= CACHE_S or not cached[1].covers(at):
+            cached = self._rates[device_class] = (now, self.ledger.cost_span(device_class, at))
+        found = cached[1].value
+        if found is None:
             if device_class not in self._warned:
                 self._warned.add(device_class)
-                log.warning("compute cost counted as 0: %s", error)
-            value = Decimal(0)
-        self._rates[device_class] = (now, value)
-        return value
+                log.warning(
+                    "compute cost counted as 0: no cost rate for device class %r; add one with "
+                    "`verticals costs set %s USD_PER_HOUR`",
+                    device_class,
+                    device_class,
+                )
+            return Decimal(0)
+        return Decimal(found)
 
     def start(self, ctx: RequestContext, spec: ModelSpec) -> None:
         """The request is for ``spec``: counted in flight until its event is recorded."""
@@ -169,7 +179,12 @@ class Meter:
         cost = Decimal(0)
         bill = status < 400 if bill is None else bill
         if spec is not None and bill:
-            revenue = (ctx.price * Decimal(repr(billable(spec, units_in, units_out)))).quantize(MICRO)
+            revenue = (
+                ctx.price * Decimal(repr(self._billed_units(ctx, spec, units_in, units_out)))
+            ).quantize(MICRO)
+            if ctx.reservation is not None:
+                # the reservation is rounded up at admission, so this only trims rounding
+                revenue = min(revenue, ctx.reservation.amount.quantize(MICRO, rounding=ROUND_DOWN))
         if spec is not None and compute_seconds > 0:
             cost = (self.rate(ctx.device_class) * Decimal(repr(compute_seconds)) / 3600).quantize(MICRO)
         if ctx.reservation is not None:
@@ -177,12 +192,34 @@ class Meter:
                 self.limits.settle(ctx.reservation, revenue)
             else:
                 self.limits.release(ctx.reservation)
-        if ctx.principal is not None and bill and spec is not None and spec.unit is Unit.TOKENS:
-            self.limits.add_tokens(ctx.principal.key_prefix, units_in + units_out)
+        if ctx.tokens is not None:
+            if bill and spec is not None and spec.unit is Unit.TOKENS:
+                self.limits.settle_tokens(ctx.tokens, units_in + units_out)
+            else:
+                self.limits.release_tokens(ctx.tokens)
         ctx.cost_usd = revenue
         self._record(ctx, status, latency_ms, units_in, units_out, compute_seconds, revenue, cost)
         self._observe(ctx, model, status, latency_ms, units_in, units_out, compute_seconds, revenue, cost)
         return revenue
+
+    def _billed_units(self, ctx: RequestContext, spec: ModelSpec, units_in: float, units_out: float) -> float:
+        """The billable units, at most those reserved at admission: the customer is never billed
+        past its worst case, whatever a backend answers; the excess is a backend fault."""
+        units = billable(spec, units_in, units_out)
+        worst = ctx.worst_units
+        if worst is None or units <= worst:
+            return units
+        log.warning(
+            "the backend of %s answered %s units where the request allowed at most %s (it did not "
+            "honour max_tokens); billed %s, the excess is counted in verticals_backend_overrun_units",
+            spec.name,
+            units,
+            worst,
+            worst,
+            extra={"request_id": ctx.request_id},
+        )
+        self.metrics.child(self.metrics.overrun, spec.name).inc(units - worst)
+        return worst
 
     def _record(
         self,

@@ -80,6 +80,13 @@ class Metrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=self.registry,
         )
+        self.overrun = Counter(
+            "verticals_backend_overrun_units",
+            "Units a backend answered beyond the request's reserved worst case (it did not honour "
+            "max_tokens): a backend fault, not billed",
+            ["model"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "verticals_requests_in_flight", "Requests being served", ["model"], registry=self.registry
         )

@@ -54,7 +54,7 @@ async def proxy(
         raise APIError(
             error.status if 400 <= error.status < 500 else 502, error.message, code="upstream_error"
         ) from None
-    relay = _Stream(gw, ctx, backend, upstream, headers_s, wants_usage)
+    relay = _Stream(gw, ctx, backend, upstream, headers_s, wants_usage, body)
     ctx.abandon = relay.gone  # the middleware's backstop, should the response never run
     return RelayResponse(relay)
 
@@ -70,11 +70,12 @@ class _Stream:
         upstream: ClientResponse,
         headers_s: float,
         wants_usage: bool,
+        body: dict[str, Any],
     ) -> None:
         self.gw, self.ctx, self.backend, self.upstream = gw, ctx, backend, upstream
         self.headers_s = headers_s
         self.wants_usage = wants_usage
-        self.usage = Usage()
+        self.usage = Usage(n=int(body.get("n") or 1), prompts=_prompts(body))
         self.status = 200
 
     async def relay(self, write: Write) -> bytes:
@@ -118,3 +119,9 @@ class _Stream:
             compute_seconds=self.backend.end(ctx.request_id),
             bill=status in (200, CLIENT_CLOSED),
         )
+
+
+def _prompts(body: dict[str, Any]) -> int:
+    """How many prompts a request has: a list of them in /v1/completions, else one."""
+    prompt = body.get("prompt")
+    return len(prompt) if isinstance(prompt, list) else 1

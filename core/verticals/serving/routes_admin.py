@@ -137,9 +137,7 @@ async def update_customer(name: str, body: CustomerPatch, gw: AdminGateway) -> R
         clear_budget=body.clear_budget,
         status=body.status,
     )
-    forget = getattr(gw.limits, "forget", None)
-    if forget is not None:
-        forget(name)
+    gw.forget(customer=name)  # its spend is read again; its requests in flight keep their reservations
     return _json(customer)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import struct
 import time
 from typing import Annotated, Any
@@ -75,6 +76,8 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response:
     max_tokens = body.max_completion_tokens or body.max_tokens
     messages = [m.model_dump(exclude_none=True) for m in body.messages]
     wants_usage = bool(body.stream_options and body.stream_options.include_usage)
+    if not isinstance(backend, VLLMBackend):
+        _one_choice(spec.name, body.n)
     if isinstance(backend, TransformersBackend):
         return await fallback_answer(
             gw,
@@ -89,7 +92,8 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response:
             prompt_bound=_prompt_bound(messages),
         )
     if isinstance(backend, VLLMBackend):
-        worst = _prompt_bound(messages) + (max_tokens or gw.options.default_max_tokens)
+        # every choice may use max_tokens
+        worst = _prompt_bound(messages) + body.n * (max_tokens or gw.options.default_max_tokens)
         gw.admit(request, worst)
         return await proxy(
             gw,
@@ -104,8 +108,9 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response:
     items = await adapt(gw.registry, spec, messages, param="messages")
     item = items[0] if len(items) == 1 else items
     units_in = backend.units(item)
-    gw.admit(request, units_in + (max_tokens or units_in))
-    result = await infer(backend, item, param="messages")
+    limit = _answer_limit(max_tokens, units_in)
+    gw.admit(request, units_in + limit)
+    result = await infer(backend, _chat_item(item, limit), param="messages")
     text = str(to_jsonable(result.output))
     units_out = backend.units([{"role": "assistant", "content": text}])
     ctx.queue_ms = result.queue_seconds * 1000
@@ -147,6 +152,8 @@ async def completions(request: Request, body: CompletionRequest) -> Response:
     prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
     if not prompts:
         raise APIError(400, "prompt is an empty list; send at least one prompt", param="prompt")
+    if not isinstance(backend, VLLMBackend):
+        _one_choice(spec.name, body.n)
     if isinstance(backend, TransformersBackend):
         if len(prompts) != 1:
             raise APIError(
@@ -166,7 +173,8 @@ async def completions(request: Request, body: CompletionRequest) -> Response:
             prompt_bound=_prompt_bound(prompt_messages),
         )
     if isinstance(backend, VLLMBackend):
-        worst = sum(len(p.encode()) + 2 for p in prompts) + len(prompts) * (
+        # every choice of every prompt may use max_tokens
+        worst = sum(len(p.encode()) + 2 for p in prompts) + len(prompts) * body.n * (
             body.max_tokens or gw.options.default_max_tokens
         )
         gw.admit(request, worst)
@@ -181,9 +189,13 @@ async def completions(request: Request, body: CompletionRequest) -> Response:
         )
     assert isinstance(backend, TorchBackend)
     # A chat model answers a prompt as a single user message.
-    items = [[{"role": "user", "content": p}] if spec.task is Task.CHAT else p for p in prompts]
-    units_in = sum(backend.units(item) for item in items)
-    gw.admit(request, units_in * 2 if body.max_tokens is None else units_in + body.max_tokens * len(items))
+    items: list[Any] = [[{"role": "user", "content": p}] if spec.task is Task.CHAT else p for p in prompts]
+    units = [backend.units(item) for item in items]
+    units_in = sum(units)
+    limits = [_answer_limit(body.max_tokens, u) for u in units]
+    gw.admit(request, units_in + sum(limits))
+    if spec.task is Task.CHAT:
+        items = [_chat_item(item, limit) for item, limit in zip(items, limits, strict=True)]
     results = await infer_many(backend, items, param="prompt")
     texts = [str(to_jsonable(r.output)) for r in results]
     units_out = sum(backend.units([{"role": "assistant", "content": t}]) for t in texts)
@@ -322,6 +334,27 @@ async def transcriptions(
     if response_format == "verbose_json":
         payload.update({"task": "transcribe", "language": language or "en", "duration": duration})
     return JSONResponse(payload, headers=headers)
+
+
+def _answer_limit(max_tokens: int | None, units_in: float) -> int:
+    """The most tokens an in-process chat model may answer: ``max_tokens``, or without it as many
+    as the prompt has (echo/chat's answer is part of its prompt)."""
+    return max_tokens if max_tokens is not None else math.ceil(units_in)
+
+
+def _chat_item(messages: Any, max_tokens: int) -> dict[str, Any]:
+    """A torch chat model's input: its messages and the most tokens it may answer."""
+    return {"messages": messages, "max_tokens": max_tokens}
+
+
+def _one_choice(model: str, n: int) -> None:
+    if n != 1:
+        raise APIError(
+            400,
+            f"the model {model!r} answers one choice per request here (n > 1 is served by vLLM "
+            "models); leave out n, or send the request n times",
+            param="n",
+        )
 
 
 def _prompt_bound(messages: list[dict[str, Any]]) -> int:

@@ -32,7 +32,7 @@ class ChatRequest(BaseModel):
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
     max_completion_tokens: int | None = Field(None, ge=1, le=1_000_000)
-    n: int = Field(1, ge=1, le=1, description="only 1 choice per request is served")
+    n: int = Field(1, ge=1, le=128, description="choices per request; more than 1 on vLLM models only")
 
 
 class CompletionRequest(BaseModel):
@@ -45,7 +45,7 @@ class CompletionRequest(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
-    n: int = Field(1, ge=1, le=1)
+    n: int = Field(1, ge=1, le=128, description="choices per prompt; more than 1 on vLLM models only")
 
 
 class EmbeddingRequest(BaseModel):

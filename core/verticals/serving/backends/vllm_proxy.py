@@ -16,7 +16,7 @@ import json
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -36,6 +36,8 @@ UPSTREAM_KEEPALIVE_S = 4.0
 
 @dataclass
 class Usage:
+    """A request's tokens so far: totals, and for a stream what each choice has used."""
+
     prompt_tokens: float = 0.0
     completion_tokens: float = 0.0
     #: the stream's final usage chunk, held back by ``relay`` when the client asked for usage: the
@@ -45,11 +47,30 @@ class Usage:
     waited_s: float = 0.0
     #: when ``relay`` wrote the first event (``time.perf_counter``): the time to first token
     first_event_at: float | None = None
+    #: choices per prompt (the request's ``n``) and prompts (a list in /v1/completions): vLLM's
+    #: per-chunk usage counts one choice (choice i answers prompt i // n) and that prompt's tokens
+    n: int = 1
+    prompts: int = 1
+    _choice_tokens: dict[int, float] = field(default_factory=dict)
+    _prompt_tokens: dict[int, float] = field(default_factory=dict)
+
+    def choice(self, index: int, prompt: float, completion: float) -> None:
+        """One chunk's usage, for choice ``index``: the totals become the sums over choices and prompts."""
+        before = self._choice_tokens.get(index, 0.0)
+        self._choice_tokens[index] = completion
+        self.completion_tokens += completion - before
+        which = index // max(1, self.n)
+        before = self._prompt_tokens.get(which, 0.0)
+        self._prompt_tokens[which] = prompt
+        self.prompt_tokens += prompt - before
 
 
 # The usage object, allowing one level of nesting (prompt_tokens_details and the like).
 _USAGE = re.compile(rb'"usage":\s*(\{(?:[^{}]|\{[^{}]*\})*\})')
 _NO_CHOICES = re.compile(rb'"choices":\s*\[\s*\]')
+# a chunk's choice index: vLLM writes it first; the fallback is the first index after "choices"
+_CHOICE_INDEX = re.compile(rb'"choices":\s*\[\s*\{[^{}]*?"index":\s*(\d+)')
+_ANY_INDEX = re.compile(rb'"choices":\s*\[.*?"index":\s*(\d+)')
 _PROMPT_TOKENS = re.compile(rb'"prompt_tokens":\s*(\d+)')
 _COMPLETION_TOKENS = re.compile(rb'"completion_tokens":\s*(\d+)')
 
@@ -283,11 +304,14 @@ class VLLMBackend:
             counts = found.group(1)
             prompt = _count(counts, _PROMPT_TOKENS)
             completion = _count(counts, _COMPLETION_TOKENS)
-            self.clock.tokens(
-                request_id, (prompt - usage.prompt_tokens) + (completion - usage.completion_tokens)
-            )
-            usage.prompt_tokens, usage.completion_tokens = prompt, completion
-            if _NO_CHOICES.search(payload) is not None:  # the final usage-only chunk
+            before = usage.prompt_tokens + usage.completion_tokens
+            final = _NO_CHOICES.search(payload) is not None
+            if final:  # the final usage-only chunk: the request's totals
+                usage.prompt_tokens, usage.completion_tokens = prompt, completion
+            else:
+                usage.choice(_choice_index(payload) if usage.n * usage.prompts > 1 else 0, prompt, completion)
+            self.clock.tokens(request_id, usage.prompt_tokens + usage.completion_tokens - before)
+            if final:
                 if client_wants_usage:
                     usage.final_chunk = b"data: " + self._rename(payload) + b"\n\n"
                 return None
@@ -302,6 +326,11 @@ class VLLMBackend:
 
     def end(self, request_id: str) -> float:
         return self.clock.end(request_id)
+
+
+def _choice_index(payload: bytes) -> int:
+    found = _CHOICE_INDEX.search(payload) or _ANY_INDEX.search(payload)
+    return int(found.group(1)) if found is not None else 0
 
 
 def _dropped_connection(error: Exception) -> bool:
