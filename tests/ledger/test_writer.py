@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -98,16 +97,18 @@ def test_fsync_every_record_mode(tmp_path: Path) -> None:
 
 def test_idle_writer_sleeps_between_fsyncs_and_batches(tmp_path: Path) -> None:
     # The writer once computed its timeout from the older of its two deadlines and, between an
-    # fsync and the next batch, spun on a zero wait: half a core taken from the gateway.
+    # fsync and the next batch, spun on a zero wait: half a core taken from the gateway. A writer
+    # that sleeps until its next deadline wakes about once per 20 ms fsync interval (a busy machine
+    # makes that fewer, never more; twice that is the bound); a spinning one wakes many thousand times.
+    # Its CPU time is measured in tests/bench/bench_ledger.py.
     with Ledger.open(tmp_path, fsync_ms=20) as ledger:
-        writer_thread = next(t for t in threading.enumerate() if t.name == "ledger-writer")
-        assert writer_thread.ident is not None
-        clock = time.pthread_getcpuclockid(writer_thread.ident)
+        writer = ledger._writer
+        assert writer is not None
         ledger.record(make_event(request_id="one"))
-        started = time.clock_gettime(clock)
+        before, started = writer.wakeups, time.monotonic()
         time.sleep(1.0)
-        busy = time.clock_gettime(clock) - started
-    assert busy < 0.1, f"the idle ledger writer used {busy:.2f} s of CPU in 1 s"
+        woke, idle_s = writer.wakeups - before, time.monotonic() - started
+    assert woke <= 2 * idle_s / 0.020 + 2, f"the idle ledger writer woke {woke} times in {idle_s:.2f} s"
 
 
 def test_steady_traffic_is_committed_about_once_a_second(
@@ -125,14 +126,17 @@ def test_steady_traffic_is_committed_about_once_a_second(
         ingest(conn, path)
 
     monkeypatch.setattr(writer, "ingest_segment", counted)
+    started = time.monotonic()
     with Ledger.open(tmp_path, fsync_ms=20) as ledger:
-        for index in range(125):  # an event every 20 ms for 2.5 s
+        for index in range(125):  # an event every 20 ms for 2.5 s (longer on a busy machine)
             ledger.record(make_event(request_id=f"steady-{index}"))
             time.sleep(0.02)
         in_background = len(commits)
+        traffic_s = time.monotonic() - started
         ledger.flush()
         assert _count(ledger) == (125, 125)
-    assert 1 <= in_background <= 3, f"{in_background} commits in 2.5 s of traffic: {commits}"
+    # At most one commit per 1 s batch interval, however long the traffic took; at least one.
+    assert 1 <= in_background <= traffic_s + 1, f"{in_background} commits in {traffic_s:.1f} s: {commits}"
 
 
 def test_closed_ledger_refuses_records(tmp_path: Path) -> None:

@@ -95,6 +95,9 @@ class SpoolWriter:
         self._flush_requested = 0
         self._flush_done = 0
         self._pending: list[_Segment] = []  # rotated, not yet committed
+        #: how often the writer thread has woken up: once per fsync or batch deadline, or when asked
+        #: (a flush, a full batch, close). More means it spins, taking a core from the gateway.
+        self.wakeups = 0
         directory.mkdir(parents=True, exist_ok=True)
         self.replayed = self._replay()
         self._seq = self._next_seq()
@@ -190,6 +193,7 @@ class SpoolWriter:
                 if self._fsync_s:
                     due = min(due, last_fsync + self._fsync_s)
                 self._wake.wait(max(0.0, due - time.monotonic()))
+                self.wakeups += 1
                 ticket = self._flush_requested
                 closed = self._closed
             now = time.monotonic()
