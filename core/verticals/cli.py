@@ -1,20 +1,20 @@
 """The ``verticals`` command-line tool: the root group and the plugin and model commands.
 
-Feature commands (ledger, store, serving, ...) live beside their feature and are attached in
-``main``; plugins add theirs through the ``register_commands`` hook.
+Feature commands (ledger, store, serving, ...) live beside their feature; the default plugin
+``verticals.default_plugins.commands`` adds them through the ``register_commands`` hook, as installed
+plugins add theirs.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any
 
 import click
 
 from verticals import __version__
 from verticals.output import print_json, print_table
-from verticals.plugins import VerticalsPluginManager, get_plugin_manager
+from verticals.plugins import VerticalsPluginManager, get_plugin_manager, hook_calls
 
 
 @click.group()
@@ -34,44 +34,11 @@ def plugins_list(as_json: bool) -> None:
     """Show every plugin, loaded or failed, and what it registered."""
     from verticals.registry import Registry
 
-    registry = Registry.load()
-    pm = registry.plugin_manager
-    assert pm is not None
-    rows: list[dict[str, Any]] = []
-    for info in pm.info.values():
-        failure = next((f for f in pm.failures if f.name == info.name), None)
-        rows.append(
-            _plugin_row(
-                info.name, info.distribution, info.version, failure.error if failure else None, registry
-            )
-        )
-    for failure in pm.failures:
-        if failure.name not in pm.info:
-            rows.append(
-                _plugin_row(failure.name, failure.distribution, failure.version, failure.error, registry)
-            )
+    rows = Registry.load().plugin_rows()
     if as_json:
         print_json(rows)
     else:
         print_table(rows, ["name", "distribution", "version", "status", "models", "error"], title="Plugins")
-
-
-def _plugin_row(
-    name: str, distribution: str | None, version: str | None, error: str | None, registry: Any
-) -> dict[str, Any]:
-    def mine(table: dict[str, Any]) -> list[str]:
-        return sorted(key for key, value in table.items() if value.provenance.name == name)
-
-    return {
-        "name": name,
-        "distribution": distribution,
-        "version": version,
-        "status": "failed" if error else "ok",
-        "error": error,
-        "models": mine(registry.models),
-        "adapters": mine(registry.adapters),
-        "evaluations": mine(registry.evaluations),
-    }
 
 
 @plugins.command(name="install")
@@ -140,36 +107,22 @@ def models_list(as_json: bool) -> None:
 
 
 def add_plugin_commands(group: click.Group, pm: VerticalsPluginManager) -> None:
-    """Let each plugin add commands; a plugin whose hook raises is recorded, the rest still load."""
-    for impl in pm.hook.register_commands.get_hookimpls():
+    """Let each plugin add commands; a plugin whose hook raises is recorded, the rest still load.
+
+    The core's own commands come the same way, first: from the default plugin ``commands``.
+    """
+    for plugin_name, call in hook_calls(pm, "register_commands"):
         try:
-            impl.function(cli=group)
+            call(cli=group)
         except Exception as error:
-            pm.record_failure(impl.plugin_name, error)
-
-
-# Core features that add commands; each module has ``attach(cli)`` and keeps heavy imports inside
-# its command functions, so importing it costs next to nothing.
-CORE_COMMAND_MODULES: tuple[str, ...] = (
-    "verticals.store.commands",
-    "verticals.evaluate.commands",
-    "verticals.serving.commands",
-    "verticals.ledger.commands",
-    "verticals.training.commands",
-    "verticals.dashboard.command",
-    "verticals.demo",
-    "verticals.up",
-)
+            pm.record_failure(plugin_name, error)
 
 
 def attach_core_commands(group: click.Group) -> None:
-    import importlib
-
-    for module_name in CORE_COMMAND_MODULES:
-        importlib.import_module(module_name).attach(group)
+    """Add only the core's own commands (its default plugins') to ``group``, no installed plugin's."""
+    add_plugin_commands(group, get_plugin_manager(load_entry_points=False))
 
 
 def main() -> None:
-    attach_core_commands(cli)
     add_plugin_commands(cli, get_plugin_manager())
     cli()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
+from typing import Any
 
 import pluggy
 
@@ -18,9 +21,13 @@ from verticals import __version__, hookspecs
 ENTRY_POINT_GROUP = "verticals"
 LOAD_PLUGINS_ENV = "VERTICALS_LOAD_PLUGINS"
 
+# Loaded before any installed plugin, each named after its module's last part. echo and tabular serve
+# models; commands adds the core's own commands through ``register_commands``, as an installed plugin
+# adds its own (as pytest's and datasette's built-in plugins do).
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "verticals.default_plugins.echo",
     "verticals.default_plugins.tabular",
+    "verticals.default_plugins.commands",
 )
 
 
@@ -114,3 +121,28 @@ def load_entry_point_plugins(pm: VerticalsPluginManager, allowed: set[str] | Non
             pm.failures.append(
                 PluginFailure(name, dist_name, dist_version, f"{type(error).__name__}: {error}")
             )
+
+
+def hook_calls(pm: pluggy.PluginManager, hook_name: str) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """``(plugin name, call)`` for each implementation of the hook ``hook_name``, in pluggy's order.
+
+    ``call(**kwargs)`` calls that one implementation the way pluggy's own hook call does: with only the
+    arguments the implementation names. ``kwargs`` holds every argument of the spec, so a plugin written
+    against an older spec keeps working the day the spec gains an argument (as llm's
+    ``register_models(register)`` became ``register_models(register, model_aliases)``); calling
+    ``impl.function(**kwargs)`` instead would raise ``TypeError`` in it. ``call`` raises ``KeyError``
+    when ``kwargs`` lacks an argument the implementation names, and whatever the plugin raises.
+
+    One call per plugin, rather than one ``pm.hook.<name>(...)`` for all, lets the caller record a
+    plugin whose hook raises and go on with the others. For the same reason hook wrappers are skipped:
+    they wrap one call over every plugin, which isolated calls do not make.
+    """
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        yield impl.plugin_name, partial(_call_as_pluggy_does, impl)
+
+
+def _call_as_pluggy_does(impl: pluggy.HookImpl, **kwargs: Any) -> Any:
+    # pluggy's _multicall: positional arguments, in the implementation's order, by the names it takes.
+    return impl.function(*(kwargs[name] for name in impl.argnames))

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from verticals.adapters import DataAdapter, PayloadReader
 from verticals.evaluation import Evaluation
 from verticals.models import ModelSpec
-from verticals.plugins import PluginInfo, VerticalsPluginManager, get_plugin_manager
+from verticals.plugins import PluginInfo, VerticalsPluginManager, get_plugin_manager, hook_calls
 
 T = TypeVar("T", ModelSpec, DataAdapter, Evaluation)
 
@@ -50,13 +50,14 @@ class Registry:
             ("register_data_adapters", registry.adapters, "adapter"),
             ("register_evaluations", registry.evaluations, "evaluation"),
         ):
-            for impl in getattr(pm.hook, hook_name).get_hookimpls():
-                if any(f.name == impl.plugin_name for f in pm.failures):
+            # One plugin at a time, each given only the arguments its implementation names.
+            for plugin_name, call in hook_calls(pm, hook_name):
+                if any(f.name == plugin_name for f in pm.failures):
                     continue
-                info = pm.info[impl.plugin_name]
+                info = pm.info[plugin_name]
                 pending: dict[str, Registered[Any]] = {}
                 try:
-                    impl.function(register=_collector(pending, table, kind, info))
+                    call(register=_collector(pending, table, kind, info))
                 except Exception as error:
                     if isinstance(error, ValidationError):
                         error = RegistryError(f"plugin {info.name!r} registered an invalid {kind}: {error}")
@@ -117,6 +118,42 @@ class Registry:
 
     def evaluations_for(self, model: str) -> list[Evaluation]:
         return [r.item for r in self.evaluations.values() if r.item.model == model]
+
+    def plugin_rows(self) -> list[dict[str, Any]]:
+        """Every plugin, loaded or failed, and what it registered: `verticals plugins list` and the
+        admin API's ``GET /admin/plugins`` both show these rows.
+
+        One row per plugin, loaded plugins first in load order, then those that failed to import:
+        ``{"name", "distribution", "version": str | None, "status": "ok" | "failed", "error": str | None,
+        "models", "adapters", "evaluations": sorted names it registered}``. A plugin that failed after
+        loading (a hook raised) shows its first error. Empty when the registry has no plugin manager.
+        """
+        pm = self.plugin_manager
+        if pm is None:
+            return []
+        first_error: dict[str, str] = {}
+        for failure in pm.failures:
+            first_error.setdefault(failure.name, failure.error)
+        loaded = [(info.name, info.distribution, info.version) for info in pm.info.values()]
+        unloaded = [(f.name, f.distribution, f.version) for f in pm.failures if f.name not in pm.info]
+        return [self._plugin_row(*plugin, first_error.get(plugin[0])) for plugin in loaded + unloaded]
+
+    def _plugin_row(
+        self, name: str, distribution: str | None, version: str | None, error: str | None
+    ) -> dict[str, Any]:
+        def mine(table: dict[str, Registered[Any]]) -> list[str]:
+            return sorted(key for key, value in table.items() if value.provenance.name == name)
+
+        return {
+            "name": name,
+            "distribution": distribution,
+            "version": version,
+            "status": "failed" if error else "ok",
+            "error": error,
+            "models": mine(self.models),
+            "adapters": mine(self.adapters),
+            "evaluations": mine(self.evaluations),
+        }
 
 
 def _collector(

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import click
+import pluggy
 import pytest
 from click.testing import CliRunner
 
@@ -15,6 +16,7 @@ from verticals.adapters import AdapterError, DataAdapter
 from verticals.cli import add_plugin_commands
 from verticals.evaluation import Evaluation, Threshold
 from verticals.models import Backend, ModelSpec, Task, Unit
+from verticals.plugins import get_plugin_manager, hook_calls
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -139,3 +141,96 @@ def test_register_commands_failure_is_isolated(make_plugin_manager) -> None:
     add_plugin_commands(group, pm)
     assert "greet" in group.commands
     assert [(f.name, f.error) for f in pm.failures] == [("broken-cmd", "RuntimeError: bad command")]
+
+
+class FutureSpecs:
+    """``register_models`` as it may grow one day, the way llm's gained ``model_aliases``."""
+
+    @pluggy.HookspecMarker("verticals")
+    def register_models(self, register, model_aliases):
+        """Register models, and aliases for them."""
+
+
+class OlderPlugin:
+    """Written against today's spec: names ``register`` only."""
+
+    @hookimpl
+    def register_models(self, register):
+        register("old/model")
+
+
+class NewerPlugin:
+    @hookimpl
+    def register_models(self, register, model_aliases):
+        register("new/model")
+        model_aliases["new"] = "new/model"
+
+
+def test_each_implementation_gets_only_the_arguments_it_names() -> None:
+    pm = pluggy.PluginManager("verticals")
+    pm.add_hookspecs(FutureSpecs)
+    pm.register(OlderPlugin(), name="older")
+    pm.register(NewerPlugin(), name="newer")
+    registered: list[str] = []
+    aliases: dict[str, str] = {}
+    called = []
+    for plugin_name, call in hook_calls(pm, "register_models"):
+        call(register=registered.append, model_aliases=aliases)
+        called.append(plugin_name)
+    assert sorted(called) == ["newer", "older"]
+    assert sorted(registered) == ["new/model", "old/model"]
+    assert aliases == {"new": "new/model"}
+    # the same as pluggy's own call over every plugin at once
+    everyone: list[str] = []
+    pm.hook.register_models(register=everyone.append, model_aliases={})
+    assert sorted(everyone) == sorted(registered)
+    # calling the function with every argument, as the registry once did, breaks the older plugin
+    [older] = [impl for impl in pm.hook.register_models.get_hookimpls() if impl.plugin_name == "older"]
+    with pytest.raises(TypeError, match="model_aliases"):
+        older.function(register=registered.append, model_aliases=aliases)
+
+
+def test_registry_calls_a_hookimpl_that_names_fewer_arguments_than_the_spec(make_registry) -> None:
+    calls: list[str] = []
+
+    class Sparse:
+        name = "sparse"
+
+        @hookimpl
+        def register_models(self, register):
+            register(
+                ModelSpec(
+                    name="sparse/chat",
+                    task=Task.CHAT,
+                    backend=Backend.VLLM,
+                    source="hf://org/model",
+                    unit=Unit.TOKENS,
+                    price_per_unit_usd=Decimal("0.000001"),
+                )
+            )
+
+        @hookimpl
+        def register_evaluations(self):  # no suite yet: it names none of the spec's arguments
+            calls.append("register_evaluations")
+
+        @hookimpl
+        def register_commands(self):
+            calls.append("register_commands")
+
+    registry = make_registry(Sparse())
+    assert registry.plugin_manager is not None
+    add_plugin_commands(click.Group("verticals"), registry.plugin_manager)
+    assert [f for f in registry.failures if f.name == "sparse"] == []
+    assert calls == ["register_evaluations", "register_commands"]
+    assert registry.models["sparse/chat"].provenance.name == "sparse"
+
+
+def test_core_commands_come_from_default_plugins_through_register_commands() -> None:
+    group = click.Group("verticals", commands=[click.Group("models")])
+    add_plugin_commands(group, get_plugin_manager(load_entry_points=False))
+    assert {"serve", "dashboard", "demo", "up", "eval", "train", "customers", "usage"} <= set(group.commands)
+    models = group.commands["models"]
+    assert isinstance(models, click.Group) and {"pull", "promote"} <= set(models.commands)
+    bare = click.Group("verticals")
+    add_plugin_commands(bare, get_plugin_manager(load_defaults=False, load_entry_points=False))
+    assert bare.commands == {}

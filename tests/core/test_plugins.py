@@ -31,7 +31,7 @@ def register_models(register):
 
 def test_default_plugins_load_with_provenance() -> None:
     pm = get_plugin_manager(load_entry_points=False)
-    assert set(pm.info) == {"echo", "tabular"}
+    assert list(pm.info) == ["echo", "tabular", "commands"]
     assert all(info.distribution == "verticals" for info in pm.info.values())
     assert pm.failures == []
 
@@ -109,7 +109,7 @@ def test_allowlist_selects_installed_plugins(site_packages, monkeypatch, allow, 
     site_packages.add("verticals-broken", "broken_plugin", "raise ImportError('nope')", entry_point="broken")
     monkeypatch.setenv("VERTICALS_LOAD_PLUGINS", allow)
     pm = get_plugin_manager()
-    assert set(pm.info) - {"echo", "tabular"} == expected
+    assert set(pm.info) - {"echo", "tabular", "commands"} == expected
     assert pm.failures == []
 
 

@@ -218,25 +218,8 @@ async def set_cost(body: CostIn, gw: AdminGateway) -> Response:
 
 @router.get("/plugins")
 async def plugins(gw: AdminGateway) -> Response:
-    from verticals.cli import _plugin_row
-
-    registry = gw.registry
-    pm = registry.plugin_manager
-    rows: list[dict[str, Any]] = []
-    if pm is not None:
-        for info in pm.info.values():
-            failure = next((f for f in pm.failures if f.name == info.name), None)
-            rows.append(
-                _plugin_row(
-                    info.name, info.distribution, info.version, failure.error if failure else None, registry
-                )
-            )
-        for failure in pm.failures:
-            if failure.name not in pm.info:
-                rows.append(
-                    _plugin_row(failure.name, failure.distribution, failure.version, failure.error, registry)
-                )
-    return _json(rows)
+    """Every plugin, loaded or failed, and what it registered: the rows of `verticals plugins list`."""
+    return _json(gw.registry.plugin_rows())
 
 
 @router.get("/models")
