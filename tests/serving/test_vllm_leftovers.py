@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from verticals.serving import leftovers
+from verticals.serving import deathwatch, leftovers
 from verticals.serving.vllm_engine import EngineError, VLLMServer
 
 PORT_A, PORT_B, PORT_C = 18262, 18263, 18264
@@ -239,3 +239,10 @@ def test_the_sweep_at_start_stops_servers_of_models_no_longer_served(
         assert ours.is_alive()
     finally:
         ours.stop()
+
+
+@pytest.mark.parametrize(("script", "status"), [("exit 3", 3), ("kill -TERM $$", -signal.SIGTERM)])
+def test_the_watcher_exits_as_its_server_does(script: str, status: int) -> None:
+    # The supervisor sees the watcher's status: it must be the server's, a signal included.
+    watched = subprocess.run(deathwatch.wrap(["sh", "-c", script]), start_new_session=True, timeout=60)
+    assert watched.returncode == status

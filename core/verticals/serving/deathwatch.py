@@ -81,13 +81,13 @@ def _wait(child: subprocess.Popen[bytes], parent: int) -> bool:
         parent_fd = os.pidfd_open(parent)
     except ProcessLookupError:
         return True
-    except (OSError, AttributeError):  # no pidfds here: look at the parent now and then
-        while not _gone(parent):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=POLL_S)
-                return False
-        return True
-    child_fd = os.pidfd_open(child.pid)
+    except (OSError, AttributeError):  # no pidfds here (Linux before 5.3)
+        return _poll(child, parent)
+    try:
+        child_fd = os.pidfd_open(child.pid)
+    except OSError:
+        os.close(parent_fd)
+        return _poll(child, parent)
     try:
         if _gone(parent):  # died before its pidfd was opened: the pid may be another process's now
             return True
@@ -99,6 +99,15 @@ def _wait(child: subprocess.Popen[bytes], parent: int) -> bool:
     finally:
         os.close(parent_fd)
         os.close(child_fd)
+
+
+def _poll(child: subprocess.Popen[bytes], parent: int) -> bool:
+    """``_wait`` without pidfds: look at the parent every ``POLL_S`` seconds."""
+    while not _gone(parent):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=POLL_S)
+            return False
+    return True
 
 
 def _stop_session(child: subprocess.Popen[bytes]) -> None:
@@ -124,6 +133,14 @@ def _exit_like(status: int) -> None:
 
 def main(argv: Sequence[str]) -> None:
     parent, nice, command = _parse(argv)
+    if os.getsid(0) != os.getpid():
+        # It stops its whole session when the parent goes: that must never be the parent's own.
+        try:
+            os.setsid()
+        except PermissionError:  # a process group leader cannot start a session
+            raise SystemExit(
+                "deathwatch: start it in a session of its own (setsid, start_new_session=True)"
+            ) from None
     # The session gets SIGTERM (or SIGINT) as a whole when it is stopped: the server handles it;
     # this process waits for the server's exit. A handler, not SIG_IGN: an ignored signal would
     # stay ignored in the server after exec.
