@@ -25,9 +25,10 @@ from verticals.serving import deathwatch, leftovers
 from verticals.serving.vllm_engine import EngineError, VLLMServer
 
 PORT_A, PORT_B, PORT_C = 18262, 18263, 18264
-# A server that forks a worker of its own, as vLLM forks its engine core, and keeps its pid there.
+# A server that forks a worker, as vLLM forks its engine core, and writes its pid down. The worker
+# makes a process group of its own: stopping the server's group alone would miss it.
 STAND_IN = (
-    "import subprocess, sys, time; worker = subprocess.Popen(['sleep', '600']); "
+    "import subprocess, sys, time; worker = subprocess.Popen(['sleep', '600'], process_group=0); "
     "open(sys.argv[1], 'w').write(str(worker.pid)); time.sleep(600)"
 )
 
@@ -145,12 +146,12 @@ def test_a_killed_gateway_takes_its_server_and_the_servers_workers_down(
     worker_file = tmp_path / "logs" / "server.worker"
     assert wait_until(worker_file.exists)
     worker = int(worker_file.read_text())
-    assert worker in leftovers.group_members(server)  # the server and the worker it forked
+    assert worker in leftovers.session_members(server)  # the server and the worker it forked
 
     os.killpg(gateway.pid, signal.SIGKILL)  # the gateway's group, as the OOM killer or kill -9 would
     gateway.wait()
-    assert wait_until(lambda: not leftovers.group_members(server)), (
-        f"the server's processes outlived their gateway: {leftovers.group_members(server)}"
+    assert wait_until(lambda: not leftovers.session_members(server)), (
+        f"the server's processes outlived their gateway: {leftovers.session_members(server)}"
     )
 
 

@@ -111,13 +111,18 @@ def _poll(child: subprocess.Popen[bytes], parent: int) -> bool:
 
 
 def _stop_session(child: subprocess.Popen[bytes]) -> None:
-    """SIGTERM every process of this session, SIGKILL whatever is left after the grace period."""
-    group = os.getpgrp()
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, signal.SIGTERM)  # this process ignores it (see main)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(timeout=GRACE_S)
-    os.killpg(group, signal.SIGKILL)  # the engine processes, and this one last
+    """SIGTERM every process of this session, SIGKILL whatever is left after the grace period.
+
+    Process by process, not by process group: an engine process may have made a group of its own.
+    """
+    from verticals.serving.leftovers import signal_session
+
+    me = os.getpid()
+    with contextlib.suppress(PermissionError):
+        signal_session(me, signal.SIGTERM, spare=me)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=GRACE_S)
+        signal_session(me, signal.SIGKILL, spare=me)
 
 
 def _exit_like(status: int) -> None:

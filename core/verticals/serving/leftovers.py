@@ -1,8 +1,8 @@
 """Records of the vLLM servers a gateway runs, so that the next gateway finds any left behind.
 
 While a server runs, ``<home>/run/vllm-<model>.json`` (``run_file``) holds a ``RunRecord``: the pid of
-its session leader (the ``deathwatch`` process, whose pid is also the session's process group id),
-that process's start time, its port, and the same two facts of the gateway that started it. A pid
+its session leader (the ``deathwatch`` process, whose pid is also the session's id), that
+process's start time, its port, and the same two facts of the gateway that started it. A pid
 alone could name an unrelated process by the time it is read (pids are reused); a pid with its start
 time (``/proc/<pid>/stat``, clock ticks after boot) cannot.
 
@@ -51,14 +51,14 @@ def run_file(home: Path, model: str) -> Path:
 
 
 def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, process group, start time) of ``pid``, or None when there is no such process."""
+    """(state, session, start time) of ``pid``, or None when there is no such process."""
     try:
         text = (PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # "pid (comm) state ppid pgrp session ... starttime ...": comm may hold spaces and parentheses
     fields = text.rpartition(")")[2].split()
-    return fields[0], int(fields[2]), int(fields[19])
+    return fields[0], int(fields[3]), int(fields[19])
 
 
 def start_time(pid: int) -> int | None:
@@ -67,15 +67,23 @@ def start_time(pid: int) -> int | None:
     return found[2] if found is not None else None
 
 
-def group_members(pgid: int) -> list[int]:
-    """The live processes (zombies excluded) of process group ``pgid``."""
+def session_members(sid: int) -> list[int]:
+    """The live processes (zombies excluded) of session ``sid``, whatever process group each is in."""
     members = []
     for entry in PROC.iterdir():
         if entry.name.isdigit():
             found = _stat(int(entry.name))
-            if found is not None and found[1] == pgid and found[0] != "Z":
+            if found is not None and found[1] == sid and found[0] != "Z":
                 members.append(int(entry.name))
     return members
+
+
+def signal_session(sid: int, sig: signal.Signals, *, spare: int | None = None) -> None:
+    """Send ``sig`` to every process of session ``sid`` (but ``spare``); raises PermissionError."""
+    for pid in session_members(sid):
+        if pid != spare:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
 
 def write(path: Path, model: str, port: int, pid: int) -> RunRecord:
@@ -106,12 +114,12 @@ def forget(path: Path, pid: int) -> None:
 
 
 def running(record: RunRecord) -> list[int]:
-    """The live processes of the recorded server's process group; [] when none is left."""
+    """The live processes of the recorded server's session; [] when none is left."""
     leader = _stat(record.pid)
     if leader is not None and leader[2] != record.started:
-        return []  # the pid is another process's now, so its group is not the recorded one
-    # With the leader gone the group id cannot be taken by a new group while a member lives.
-    return group_members(record.pid)
+        return []  # the pid is another process's now, so its session is not the recorded one
+    # With the leader gone its pid is not given to a new process while the session has members.
+    return session_members(record.pid)
 
 
 def owned_by_this_process(record: RunRecord) -> bool:
@@ -138,14 +146,12 @@ def stop_leftover(path: Path, *, grace_s: float = 10.0) -> RunRecord | None:
         )
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         try:
-            os.killpg(record.pid, sig)
-        except ProcessLookupError:
-            break
+            signal_session(record.pid, sig)
         except PermissionError as error:
             raise InTheWay(
                 f"the vLLM server for {record.model} a previous gateway left running (pid {record.pid}, "
                 f"port {record.port}) could not be stopped ({error}): stop it with "
-                f"`kill -TERM -{record.pid}`"
+                f"`pkill -TERM -s {record.pid}`"
             ) from None
         deadline = time.monotonic() + wait_s
         while running(record) and time.monotonic() < deadline:

@@ -238,7 +238,10 @@ class VLLMServer:
                 _signal_group(process.pid, signal.SIGKILL)
                 process.wait(timeout=STOP_GRACE_SECONDS)
         if process is not None:
-            _signal_group(process.pid, signal.SIGKILL)  # engine workers the server left behind
+            # engine workers the server left behind, in its group or in one they made themselves
+            _signal_group(process.pid, signal.SIGKILL)
+            with contextlib.suppress(PermissionError):
+                leftovers.signal_session(process.pid, signal.SIGKILL)
             if self.run_file is not None:
                 leftovers.forget(self.run_file, process.pid)
         if self._log is not None:
