@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from verticals.adapters import AdapterError
@@ -40,8 +41,10 @@ async def adapt(registry: Registry, spec: ModelSpec, item: Any, *, param: str | 
 
 
 async def infer(backend: TorchBackend, item: Any, *, param: str | None = None) -> BatchResult:
+    """One item through the model. Raises ``APIError``: 400 for input the model refuses, 503 when it
+    is unavailable, 500 ``model_error`` when it fails or answers a NaN or an infinity."""
     try:
-        return await backend.infer(item)
+        result = await backend.infer(item)
     except AdapterError as error:
         raise APIError(400, str(error), code="invalid_input", param=param) from None
     except Unavailable as error:
@@ -53,6 +56,16 @@ async def infer(backend: TorchBackend, item: Any, *, param: str | None = None) -
             f"{error}); report it to the operator with the x-request-id",
             code="model_error",
         ) from error
+    bad = non_finite(result.output)
+    if bad is not None:
+        # No JSON response can carry it, and no client can use it: a model fault, never billed.
+        raise APIError(
+            500,
+            f"the model {backend.spec.name!r} answered {bad}, which is not a finite number, for this "
+            "input; report it to the operator with the x-request-id",
+            code="model_error",
+        )
+    return result
 
 
 async def infer_many(
@@ -68,3 +81,19 @@ def to_jsonable(value: Any) -> Any:
     if callable(tolist):
         return tolist()
     return value
+
+
+def non_finite(value: Any) -> str | None:
+    """The first NaN or infinity in a model output (numbers, lists, dicts, arrays, tensors), spelled
+    as JSON would (``NaN``, ``Infinity``, ``-Infinity``), else None."""
+    value = to_jsonable(value)
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
+    inner = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else ()
+    for part in inner:
+        found = non_finite(part)
+        if found is not None:
+            return found
+    return None

@@ -11,6 +11,7 @@ applies to every request that starts at or after its instant.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -55,6 +56,19 @@ class Principal:
     tpm: int | None
 
 
+@dataclass(frozen=True)
+class HeldEvent:
+    """What a route metered before its response started, waiting for the status that goes out."""
+
+    status: int
+    units_in: float
+    units_out: float
+    compute_seconds: float
+    bill: bool
+    revenue: Decimal
+    cost: Decimal
+
+
 @dataclass
 class RequestContext:
     """One request's metering state, from admission to its single ledger event."""
@@ -81,6 +95,10 @@ class RequestContext:
     cost_usd: Decimal = Decimal(0)
     # Called by the middleware when a response ends without its event (a stream never started).
     abandon: Callable[[], Awaitable[None]] | None = None
+    # Set by the middleware until the response starts: an event metered meanwhile is held and
+    # recorded by ``Meter.sent`` with the status that actually goes out.
+    unsent: bool = False
+    held: HeldEvent | None = None
 
 
 # A random per-process prefix and a counter: unique across processes and restarts without a
@@ -164,17 +182,13 @@ class Meter:
         """Record the request's one event, settle its reservation and count it; returns its cost.
 
         ``bill`` defaults to "succeeded" (status below 400); a stream the client abandoned is billed
-        for the tokens it received.
+        for the tokens it received. Before the response has started (``ctx.unsent``) the event is
+        held and ``sent`` records it with the status that goes out, so the ledger never records a
+        status, or bills an answer, that the client did not get.
         """
-        if ctx.recorded:
+        if ctx.recorded or ctx.held is not None:
             return ctx.cost_usd
         spec = ctx.spec
-        ctx.recorded = True
-        if spec is not None:
-            self.in_flight -= 1
-            self.metrics.child(self.metrics.in_flight, spec.name).dec()
-        latency_ms = ((ctx.finished or time.perf_counter()) - ctx.started) * 1000.0
-        model = spec.name if spec is not None else ""
         revenue = Decimal(0)
         cost = Decimal(0)
         bill = status < 400 if bill is None else bill
@@ -187,6 +201,45 @@ class Meter:
                 revenue = min(revenue, ctx.reservation.amount.quantize(MICRO, rounding=ROUND_DOWN))
         if spec is not None and compute_seconds > 0:
             cost = (self.rate(ctx.device_class) * Decimal(repr(compute_seconds)) / 3600).quantize(MICRO)
+        ctx.cost_usd = revenue
+        held = HeldEvent(status, units_in, units_out, compute_seconds, bill, revenue, cost)
+        if ctx.unsent:
+            ctx.held = held
+        else:
+            self._close(ctx, held)
+        return revenue
+
+    def sent(self, ctx: RequestContext, status: int) -> None:
+        """The response goes out with ``status``: the middleware calls this before its first byte.
+
+        A held event is recorded with this status. If the route metered another (its answer, then
+        building the response failed), the failure is what is recorded: not billed, its reservation
+        released. A refusal no route metered (bad JSON, an unknown route) is recorded here; a
+        response that starts without an event (a stream) is metered when it ends.
+        """
+        ctx.unsent = False
+        held, ctx.held = ctx.held, None
+        if ctx.recorded:
+            return
+        if held is None:
+            if status >= 400:
+                self.finish(ctx, status)
+            return
+        if held.status != status:
+            held = dataclasses.replace(held, status=status, bill=False, revenue=Decimal(0))
+        self._close(ctx, held)
+
+    def _close(self, ctx: RequestContext, held: HeldEvent) -> None:
+        """The event's effects, once: settle or release what admission held, record it, count it."""
+        status, units_in, units_out = held.status, held.units_in, held.units_out
+        compute_seconds, bill, revenue, cost = held.compute_seconds, held.bill, held.revenue, held.cost
+        spec = ctx.spec
+        ctx.recorded = True
+        if spec is not None:
+            self.in_flight -= 1
+            self.metrics.child(self.metrics.in_flight, spec.name).dec()
+        latency_ms = ((ctx.finished or time.perf_counter()) - ctx.started) * 1000.0
+        model = spec.name if spec is not None else ""
         if ctx.reservation is not None:
             if bill:
                 self.limits.settle(ctx.reservation, revenue)
@@ -200,7 +253,6 @@ class Meter:
         ctx.cost_usd = revenue
         self._record(ctx, status, latency_ms, units_in, units_out, compute_seconds, revenue, cost)
         self._observe(ctx, model, status, latency_ms, units_in, units_out, compute_seconds, revenue, cost)
-        return revenue
 
     def _billed_units(self, ctx: RequestContext, spec: ModelSpec, units_in: float, units_out: float) -> float:
         """The billable units, at most those reserved at admission: the customer is never billed

@@ -3,6 +3,12 @@
 Every request gets an id (``x-request-id``). Requests to the customer API (``/v1/``, ``/v2/models/``)
 that end without a ledger event (refused before a route could meter them: bad JSON, oversized body,
 unknown route) are metered here, so each becomes exactly one event.
+
+The event's status is the status the client gets: what a route meters before its response starts
+is held (``RequestContext.unsent``) and recorded when the response starts, with the status that
+goes out (``Meter.sent``). A route that metered an answer and then failed to build its response
+(a value JSON cannot carry, an output that does not fit its datatype) is recorded as the 500 the
+client gets, not billed.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ class GatewayMiddleware:
         request_id = new_request_id()
         path: str = scope["path"]
         ctx = (
-            RequestContext(request_id=request_id, endpoint=_endpoint(path))
+            RequestContext(request_id=request_id, endpoint=_endpoint(path), unsent=True)
             if path.startswith(METERED)
             else None
         )
@@ -53,9 +59,9 @@ class GatewayMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 status = message["status"]
-                if ctx is not None and not ctx.recorded and status >= 400:
-                    # Metered before the client sees the refusal, so the event is there when it looks.
-                    self.gateway.meter.finish(ctx, status)
+                if ctx is not None:
+                    # Metered before the client sees the status, so the event is there when it looks.
+                    self.gateway.meter.sent(ctx, status)
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", header_id)]
             await send(message)
 
@@ -95,9 +101,12 @@ class GatewayMiddleware:
                 # response left unfinished; raising would log this traceback a second time.
             finally:
                 if ctx is not None and not ctx.recorded:
-                    if ctx.abandon is not None:
+                    if ctx.held is not None:
+                        self.gateway.meter.sent(ctx, status)  # an answer that never went out
+                    elif ctx.abandon is not None:
                         await ctx.abandon()
                     else:
+                        ctx.unsent = False
                         self.gateway.meter.finish(ctx, status)
         if self.gateway.options.log_requests and access_log.isEnabledFor(logging.INFO):
             access_log.info(
