@@ -54,6 +54,40 @@ def test_effective_dating_keeps_the_past(priced: Ledger, clock: Clock) -> None:
     assert len(priced.list_prices("pro")) == 2
 
 
+def test_a_price_span_ends_at_the_next_effective_date_of_any_row_it_may_come_from(
+    priced: Ledger, clock: Clock
+) -> None:
+    start = clock.now
+    lookup = ("acme", "nlp/chat", "nlp", "chat", "tokens")
+    empty = priced.price_span(*lookup)
+    assert (empty.value, empty.since, empty.until) == (None, None, None)
+    priced.set_price("pro", "tokens", "0.01", model="nlp/chat")
+    model_change = start + timedelta(hours=2)
+    priced.set_price("pro", "tokens", "0.02", model="nlp/chat", effective_from=model_change)
+    # the span ends at the first effective date of any row on the lookup's path, even one that the
+    # model's own row outranks: a cache expires a little early, never late
+    default_change = start + timedelta(hours=1)
+    priced.set_price("pro", "tokens", "0.05", plugin="nlp", effective_from=default_change)
+    span = priced.price_span(*lookup)
+    assert (span.value, span.since, span.until) == (Decimal("0.01"), start, default_change)
+    assert span.covers(start) and not span.covers(default_change)
+    later = priced.price_span(*lookup, at=model_change)
+    assert (later.value, later.since, later.until) == (Decimal("0.02"), model_change, None)
+    assert not later.covers(model_change - timedelta(microseconds=1)) and later.covers(
+        start + timedelta(days=9)
+    )
+
+
+def test_a_cost_span_ends_at_the_next_rate(priced: Ledger, clock: Clock) -> None:
+    assert priced.cost_span("rtx").value is None
+    priced.set_cost("rtx", "1.50")
+    change = clock.now + timedelta(minutes=5)
+    priced.set_cost("rtx", "2.00", effective_from=change)
+    span = priced.cost_span("rtx")
+    assert (span.value, span.until) == (Decimal("1.50"), change)
+    assert priced.cost_span("rtx", at=change).value == Decimal("2.00")
+
+
 def test_a_change_in_the_past_is_refused_and_writes_nothing(priced: Ledger, clock: Clock) -> None:
     past = clock.now - timedelta(hours=1)
     with pytest.raises(LedgerError, match="in the past"):

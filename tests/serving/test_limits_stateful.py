@@ -1,7 +1,9 @@
 """Money and limits under every interleaving: hypothesis's stateful testing on the admission layer.
 
 The machine drives the gateway's own admission and metering (``Gateway.admit``, ``Meter.finish``,
-``InMemoryLimits``) over a real ledger in a temporary home, on a clock it moves itself. Its rules
+``InMemoryLimits``) over a real ledger in a temporary home, on a clock it moves itself. (One ledger
+serves every run, each run with names and a month of its own, so that a run costs milliseconds and
+hypothesis can try many.) Its rules
 start, admit, settle, fail and abandon requests (a backend may answer far past ``max_tokens``),
 send bursts of concurrent admissions, move time, and make the admin edits the admin API makes
 (budgets, plans, keys, effective-dated prices), each followed by the same ``Gateway.forget`` call.
@@ -18,13 +20,14 @@ It keeps its own model of what should happen and checks, after every step:
 from __future__ import annotations
 
 import itertools
-import shutil
-import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from functools import cache
 from pathlib import Path
+from typing import Any, ClassVar
 
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
@@ -43,7 +46,6 @@ from verticals.serving.errors import APIError
 from verticals.serving.limits import WINDOW_S, InMemoryLimits
 from verticals.serving.metering import MICRO, RequestContext
 
-START = datetime(2030, 1, 10, tzinfo=UTC)
 MODEL = "echo/chat"
 PLANS = ("basic", "premium")
 PRICES = st.sampled_from([Decimal(p) for p in ("0", "0.001", "0.004", "0.01", "0.025")])
@@ -61,14 +63,32 @@ def echo_spec() -> ModelSpec:
 
 
 class Clock:
+    """The ledger's and the limits' clock; each run starts it on the first of a month of its own."""
+
     def __init__(self) -> None:
-        self.now = START
+        self.start = self.now = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def begin(self, run: int) -> None:
+        self.start = self.now = datetime(2030 + run // 12, run % 12 + 1, 1, tzinfo=UTC)
 
     def utc(self) -> datetime:
         return self.now
 
     def seconds(self) -> float:
-        return (self.now - START).total_seconds()
+        return (self.now - self.start).total_seconds()
+
+
+@contextmanager
+def shared_ledger(home: Path) -> Iterator[None]:
+    """One ledger for the machine's runs, on one clock."""
+    from verticals.ledger import Ledger
+
+    with Ledger.open(home, fsync_ms=1000, clock=MoneyAndLimits.clock.utc) as ledger:
+        MoneyAndLimits.ledger = ledger
+        try:
+            yield
+        finally:
+            MoneyAndLimits.ledger = None
 
 
 @dataclass
@@ -103,19 +123,25 @@ class Window:
 
 
 class MoneyAndLimits(RuleBasedStateMachine):
+    ledger: ClassVar[Any] = None  # see shared_ledger
+    clock: ClassVar[Clock] = Clock()
+    runs: ClassVar[Iterator[int]] = itertools.count()
+
     def __init__(self) -> None:
         super().__init__()
         from verticals.config import load_settings
-        from verticals.ledger import Ledger
         from verticals.registry import Registry
         from verticals.serving.gateway import Gateway
 
-        self.clock = Clock()
-        self.home = Path(tempfile.mkdtemp(prefix="limits-stateful-"))
-        self.ledger = Ledger.open(self.home, fsync_ms=1000, clock=self.clock.utc)
+        assert self.ledger is not None, "run the machine inside shared_ledger()"
+        run = next(self.runs)
+        self.clock.begin(run)
+        self.month = f"{self.clock.now:%Y-%m}"
+        # the model says "c0" and "basic"; the ledger holds this run's own "r7-c0" and "r7-basic"
+        self.name = f"r{run}-{{}}".format
         self.limits = InMemoryLimits(clock=self.clock.seconds)
         self.gateway = Gateway(
-            load_settings(home=self.home), Registry(), self.ledger, "vadm_x", limits=self.limits
+            load_settings(home=self.ledger.path.parent), Registry(), self.ledger, "vadm_x", limits=self.limits
         )
         self.spec = echo_spec()
         self.ids = itertools.count()
@@ -128,34 +154,30 @@ class MoneyAndLimits(RuleBasedStateMachine):
         self.pending: list[Open] = []
         self.open: list[Open] = []
 
-    def teardown(self) -> None:
-        self.ledger.close()
-        shutil.rmtree(self.home, ignore_errors=True)
-
     @initialize(
         budgets=st.lists(st.one_of(st.none(), BUDGETS), min_size=2, max_size=2),
         tpms=st.lists(TPMS, min_size=2, max_size=2),
     )
     def customers(self, budgets: list[Decimal | None], tpms: list[int | None]) -> None:
         for plan in PLANS:
-            self.ledger.create_plan(plan)
+            self.ledger.create_plan(self.name(plan))
         for index, (budget, tpm) in enumerate(zip(budgets, tpms, strict=True)):
             name = f"c{index}"
-            self.ledger.create_customer(name, PLANS[index % 2], budget)
+            self.ledger.create_customer(self.name(name), self.name(PLANS[index % 2]), budget)
             self.accounts[name] = Account(PLANS[index % 2], budget, budget)
             self._new_key(name, tpm)
 
     # requests
 
     def _new_key(self, customer: str, tpm: int | None) -> None:
-        plaintext, key = self.ledger.create_key(customer, tpm=tpm)
+        plaintext, key = self.ledger.create_key(self.name(customer), tpm=tpm)
         self.windows[key.prefix] = Window(tpm)
         self.keys.append((plaintext, customer))
         self.gateway.forget()
 
     def _start(self, which: int) -> Open:
         plaintext, customer = self.keys[which % len(self.keys)]
-        ctx = RequestContext(request_id=f"req_{next(self.ids)}", endpoint="/v1/chat/completions")
+        ctx = RequestContext(request_id=self.name(f"req{next(self.ids)}"), endpoint="/v1/chat/completions")
         ctx.ts = self.clock.now
         ctx.principal = self.gateway.auth.authenticate(f"Bearer {plaintext}")
         self.gateway.meter.start(ctx, self.spec)
@@ -249,8 +271,10 @@ class MoneyAndLimits(RuleBasedStateMachine):
     def edit_customer(self, which: int, budget: Decimal | None, plan: str) -> None:
         """A new budget (raised, kept, lowered or cleared) and plan, as ``PATCH /admin/customers``."""
         name = f"c{which}"
-        self.ledger.update_customer(name, plan=plan, budget_usd=budget, clear_budget=budget is None)
-        self.gateway.forget(customer=name)
+        self.ledger.update_customer(
+            self.name(name), plan=self.name(plan), budget_usd=budget, clear_budget=budget is None
+        )
+        self.gateway.forget(customer=self.name(name))
         account = self.accounts[name]
         committed = account.spent + account.reserved
         account.plan, account.budget = plan, budget
@@ -272,7 +296,7 @@ class MoneyAndLimits(RuleBasedStateMachine):
         if any(start == when for start, _ in rows):
             return  # the book refuses two rows from the same instant
         where = {"model": MODEL} if row == "model" else {"plugin": "echo", "task": "chat"}
-        self.ledger.set_price(plan, "tokens", price, effective_from=when, **where)
+        self.ledger.set_price(self.name(plan), "tokens", price, effective_from=when, **where)
         self.gateway.forget()
         rows.append((when, price))
         rows.sort()
@@ -291,9 +315,10 @@ class MoneyAndLimits(RuleBasedStateMachine):
     @invariant()
     def budgets_hold(self) -> None:
         for name, account in self.accounts.items():
-            ledger_spend = self.ledger.month_spend(name, self.clock.now)
+            ledger_spend = self.ledger.month_spend(self.name(name), self.clock.now)
             assert ledger_spend == account.spent
-            assert self.limits.account(name, "2030-01") in (None, (account.spent, account.reserved))
+            counted = self.limits.account(self.name(name), self.month)
+            assert counted in (None, (account.spent, account.reserved))
             if account.ceiling is not None:
                 assert account.spent + account.reserved <= account.ceiling
             if account.budget is not None and account.ceiling == account.budget:
@@ -309,22 +334,23 @@ class MoneyAndLimits(RuleBasedStateMachine):
                 assert used + window.held <= window.tpm
 
 
-def test_no_interleaving_breaks_a_budget_a_rate_limit_or_a_price() -> None:
-    run_state_machine_as_test(
-        MoneyAndLimits,
-        settings=settings(
-            max_examples=30,
-            stateful_step_count=30,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+def test_no_interleaving_breaks_a_budget_a_rate_limit_or_a_price(tmp_path: Path) -> None:
+    with shared_ledger(tmp_path):
+        run_state_machine_as_test(
+            MoneyAndLimits,
+            settings=settings(
+                max_examples=40,
+                stateful_step_count=30,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
 
 
-def test_the_machine_sees_a_backend_overrun_without_billing_it() -> None:
+def test_the_machine_sees_a_backend_overrun_without_billing_it(tmp_path: Path) -> None:
     """One fixed run through the rules, so a failure here reads as a story, not a shrunk example."""
-    machine = MoneyAndLimits()
-    try:
+    with shared_ledger(tmp_path):
+        machine = MoneyAndLimits()
         machine.customers([Decimal("1.00"), None], [40, None])
         machine.set_price("basic", "model", Decimal("0.01"), 0.0)
         machine.set_price("basic", "model", Decimal("0.02"), 1.0)
@@ -334,15 +360,13 @@ def test_the_machine_sees_a_backend_overrun_without_billing_it() -> None:
         machine.budgets_hold()
         machine.token_windows_hold()
         assert machine.accounts["c0"].spent == Decimal("0.20")  # 20 tokens at $0.01, no more
-        machine.burst(0, [(20, 0.0), (20, 0.0)])  # 20 used and 20 held: a third 20 would be over 40 a minute
+        # 20 used and 20 held: a third 20 would be over 40 tokens a minute
+        machine.burst(0, [(20, 0.0), (20, 0.0)])
         assert len(machine.open) == 1
-        machine.burst(
-            0, [(20, 61.0), (20, 0.0)]
-        )  # the 20 used left the window; the 20 held stay until settled
+        # a minute on, the 20 used have left the window; the 20 held stay until settled
+        machine.burst(0, [(20, 61.0), (20, 0.0)])
         assert len(machine.open) == 2
         machine.edit_customer(0, Decimal("0.05"), "basic")  # lowered below what is committed
         machine.burst(0, [(2, 0.0)])
         assert len(machine.open) == 2
         machine.budgets_hold()
-    finally:
-        machine.teardown()
