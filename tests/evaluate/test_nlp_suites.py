@@ -84,7 +84,8 @@ def test_transformers_fallback_answers_with_a_warning(
         name,
         predict,
     ):
-        [answer] = predict([[{"role": "user", "content": "What is the capital of France?"}]])
+        # the serving tests' CAPITAL_QUESTION: answered by a wide margin (test_nlp_chat_conversion.py)
+        [answer] = predict([[{"role": "user", "content": "Name the capital of France."}]])
     assert name == "transformers"
     assert "Paris" in answer and ticks == [1]
     assert "vLLM is not installed" in capsys.readouterr().err

@@ -27,6 +27,11 @@ VLLM_SPEC = ModelSpec(
     price_per_unit_usd=Decimal("0.000001"),
 )
 MAIN_PORT = 18201
+# What the chat tests ask nlp/chat (SmolLM2-135M, 4-bit). Its greedy answer, "The capital of France is
+# Paris.", wins by over a nat at every token. "What is the capital of France?" does not: "The" beats "L"
+# by 0.1 nat, and vLLM's bf16 kernels on an AMX CPU flip that tie ("L'Étoile, la Marseillaise, ...").
+# plugins/verticals-nlp/tests/test_nlp_chat_conversion.py asserts the margin.
+CAPITAL_QUESTION = [{"role": "user", "content": "Name the capital of France."}]
 
 
 class ServerThread:

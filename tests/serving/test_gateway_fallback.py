@@ -10,6 +10,8 @@ from typing import Any
 import openai
 import pytest
 
+from .conftest import CAPITAL_QUESTION
+
 
 @pytest.fixture(scope="module")
 def fallback_gateway(
@@ -46,7 +48,7 @@ def test_transformers_fallback_answers_streams_and_meters(fallback_gateway: Any)
     )
     raw = sdk.chat.completions.with_raw_response.create(
         model="nlp/chat",
-        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        messages=CAPITAL_QUESTION,
         max_tokens=12,
     )
     reply = raw.parse()

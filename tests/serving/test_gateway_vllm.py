@@ -21,7 +21,7 @@ import pytest
 
 from verticals.serving.vllm_engine import autogroup_nice, autogroups_enabled, vllm_available
 
-from .conftest import in_flight_gauge
+from .conftest import CAPITAL_QUESTION, in_flight_gauge
 
 pytestmark = [
     pytest.mark.slow,
@@ -69,7 +69,7 @@ def sdk(llm: Any) -> openai.OpenAI:
 def test_chat_through_vllm_is_answered_and_metered(llm: Any, sdk: openai.OpenAI) -> None:
     raw = sdk.chat.completions.with_raw_response.create(
         model="nlp/chat",
-        messages=[{"role": "user", "content": "What is the capital of France?"}],
+        messages=CAPITAL_QUESTION,
         max_tokens=16,
         temperature=0,
     )
