@@ -235,16 +235,26 @@ class MoneyAndLimits(RuleBasedStateMachine):
 
     @precondition(lambda self: self.open)
     @rule(
-        which=st.integers(0, 99),
-        fraction=st.floats(0, 1),
-        overrun=st.sampled_from([1, 1, 1, 3, 20]),
-        status=st.sampled_from([200, 200, 499, 500, 502]),
+        ends=st.lists(
+            st.tuples(
+                st.integers(0, 99),
+                st.floats(0, 1),
+                st.sampled_from([1, 1, 3, 20]),
+                st.sampled_from([200, 200, 499, 500, 502]),
+            ),
+            min_size=1,
+            max_size=6,
+        )
     )
-    def finish(self, which: int, fraction: float, overrun: int, status: int) -> None:
-        """The request ends: with an answer, or a stream the client left (499), both billed for
-        what was used up to the worst case (``overrun`` > 1: a backend that ignored max_tokens);
-        or with an error, not billed."""
-        request = self.open.pop(which % len(self.open))
+    def finish(self, ends: list[tuple[int, float, int, int]]) -> None:
+        """Requests end, one after another: with an answer, or a stream the client left (499),
+        both billed for the ``fraction`` of their worst case used (times ``overrun``: a backend
+        that ignored max_tokens, billed no more than the worst case); or with an error, not billed."""
+        for which, fraction, overrun, status in ends:
+            if self.open:
+                self._finish(self.open.pop(which % len(self.open)), fraction, overrun, status)
+
+    def _finish(self, request: Open, fraction: float, overrun: int, status: int) -> None:
         units = round(request.worst * fraction) * overrun
         billed = status in (200, 499)
         revenue = self.gateway.meter.finish(
@@ -339,7 +349,7 @@ def test_no_interleaving_breaks_a_budget_a_rate_limit_or_a_price(tmp_path: Path)
         run_state_machine_as_test(
             MoneyAndLimits,
             settings=settings(
-                max_examples=40,
+                max_examples=60,
                 stateful_step_count=30,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow],
@@ -356,7 +366,7 @@ def test_the_machine_sees_a_backend_overrun_without_billing_it(tmp_path: Path) -
         machine.set_price("basic", "model", Decimal("0.02"), 1.0)
         machine.start(0, 0.0)  # starts before the new price ...
         machine.admit(0, 10, 10, 1.0)  # ... and is admitted after it: billed the old one
-        machine.finish(0, 1.0, 20, 200)  # a backend 20 times past max_tokens
+        machine.finish([(0, 1.0, 20, 200)])  # a backend 20 times past max_tokens
         machine.budgets_hold()
         machine.token_windows_hold()
         assert machine.accounts["c0"].spent == Decimal("0.20")  # 20 tokens at $0.01, no more
