@@ -115,12 +115,23 @@ class WidePredictor(Predictor):
         return [2**40 for _ in batch]
 
 
+class LeakyPredictor(Predictor):
+    """A model that fails with an exception quoting what it read, as a parser of a server file would."""
+
+    def load(self, model_dir: Path | None) -> None:
+        pass
+
+    def predict(self, batch: Sequence[Any]) -> list[Any]:
+        raise ValueError("could not convert 'SECRET-42' from /srv/private/table.csv")
+
+
 class OddModels:
     @hookimpl
     def register_models(self, register: Callable[[ModelSpec], None]) -> None:
         for name, predictor, datatype in (
             ("odd/nan", NaNPredictor, "FP32"),
             ("odd/wide", WidePredictor, "INT32"),
+            ("odd/leaky", LeakyPredictor, "FP32"),
         ):
             register(
                 ModelSpec(
@@ -146,7 +157,8 @@ def odd_gateway(
     pm = get_plugin_manager(load_defaults=False, load_entry_points=False)
     pm.add_plugin(OddModels(), "odd", "test", None)
     home = tmp_path_factory.mktemp("odd-home")
-    server, running = launch_gateway(home, PORT, models=("odd/nan", "odd/wide"), registry=Registry.load(pm))
+    models = ("odd/nan", "odd/wide", "odd/leaky")
+    server, running = launch_gateway(home, PORT, models=models, registry=Registry.load(pm))
     yield running
     server.stop()
     running.ledger.close()
@@ -168,6 +180,22 @@ def test_a_model_answering_nan_is_a_500_and_not_billed(odd_gateway: Running) -> 
     )
     assert_refused(odd_gateway, response, 500, "odd/nan", "not a finite number")
     assert response.json()["code"] == "model_error"
+
+
+def test_a_failing_model_names_the_failure_without_quoting_it(
+    odd_gateway: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The exception's text may hold what the model read: the operator's log gets it, the customer not."""
+    key = odd_gateway.customer("leaky-model")
+    with caplog.at_level("ERROR", logger="verticals.serving"):
+        response = httpx.post(
+            odd_gateway.url + "/v2/models/odd/leaky/infer",
+            json=one_row(),
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert_refused(odd_gateway, response, 500, "odd/leaky", "ValueError", "x-request-id")
+    assert "SECRET-42" not in response.text and "/srv/private" not in response.text
+    assert any("SECRET-42" in (record.exc_text or "") for record in caplog.records)
 
 
 def test_the_ledger_records_the_status_sent_when_building_the_response_fails(odd_gateway: Running) -> None:

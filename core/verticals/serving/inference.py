@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from typing import Any
 
@@ -14,6 +15,8 @@ from verticals.serving.backends.torch_backend import TorchBackend
 from verticals.serving.batcher import BatchResult
 from verticals.serving.errors import APIError
 from verticals.serving.gateway import unavailable
+
+log = logging.getLogger("verticals.serving")
 
 
 async def adapt(registry: Registry, spec: ModelSpec, item: Any, *, param: str | None = None) -> list[Any]:
@@ -50,12 +53,15 @@ async def infer(backend: TorchBackend, item: Any, *, param: str | None = None) -
     except Unavailable as error:
         raise unavailable(error) from None
     except Exception as error:
+        # The exception's text can hold anything the model read (a file, a table): it goes to the
+        # operator's log, and the customer gets only its type and the request id to report.
+        log.exception("the model %r failed on an input", backend.spec.name)
         raise APIError(
             500,
-            f"the model {backend.spec.name!r} failed on this input ({type(error).__name__}: "
-            f"{error}); report it to the operator with the x-request-id",
+            f"the model {backend.spec.name!r} failed on this input ({type(error).__name__}); "
+            "report it to the operator with the x-request-id",
             code="model_error",
-        ) from error
+        ) from None
     bad = non_finite(result.output)
     if bad is not None:
         # No JSON response can carry it, and no client can use it: a model fault, never billed.
