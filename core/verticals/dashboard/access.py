@@ -9,15 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import os
 import secrets
 from pathlib import Path
 
 from verticals.config import Settings
+from verticals.private_files import ADMIN_TOKEN_FILE as ADMIN_TOKEN_FILE  # re-exported
+from verticals.private_files import read_admin_token, write_private
 
 PASSWORD_FILE = "dashboard_password"
-# The gateway writes a generated admin token here when VERTICALS_ADMIN_TOKEN is unset.
-ADMIN_TOKEN_FILE = "admin_token"
 # scrypt cost parameters: about 50 ms per check here, cheap for a person, slow for a guesser.
 _N, _R, _P = 2**14, 8, 1
 MIN_PASSWORD_LENGTH = 8
@@ -60,13 +59,7 @@ def verify_password(password: str, stored: str) -> bool:
 
 def set_password(home: Path, password: str) -> Path:
     """Store the password's hash, readable by the owner only; the plaintext is never written."""
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / PASSWORD_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(hash_password(password) + "\n")
-    os.chmod(path, 0o600)
-    return path
+    return write_private(home / PASSWORD_FILE, hash_password(password) + "\n")
 
 
 def stored_password_hash(home: Path) -> str | None:
@@ -75,10 +68,8 @@ def stored_password_hash(home: Path) -> str | None:
 
 
 def admin_token(settings: Settings) -> str | None:
-    if settings.admin_token:
-        return settings.admin_token
-    path = settings.home / ADMIN_TOKEN_FILE
-    return path.read_text().strip() if path.is_file() else None
+    """The gateway's admin token (``VERTICALS_ADMIN_TOKEN`` or ``<home>/admin_token``), or None."""
+    return read_admin_token(settings.home, settings.admin_token)
 
 
 def can_gate(settings: Settings) -> bool:

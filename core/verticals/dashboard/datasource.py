@@ -117,8 +117,10 @@ class ApiSource:
     """The admin API of a running gateway."""
 
     def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._token = token
+        from verticals.serving.admin_client import AdminClient
+
+        self._client = AdminClient(base_url, token, timeout=timeout)
+        self.base_url = self._client.base_url
         self.timeout = timeout
         self.id = f"api:{self.base_url}"
 
@@ -126,29 +128,17 @@ class ApiSource:
         return f"gateway admin API at {self.base_url}"
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        import httpx
+        from verticals.serving.admin_client import AdminError
 
         query = {k: _query_value(v) for k, v in (params or {}).items()}
         try:
-            response = httpx.get(
-                self.base_url + path,
-                params=query,
-                timeout=self.timeout,
-                headers={"Authorization": f"Bearer {self._token}"},
-            )
-        except httpx.HTTPError as error:
-            raise DataSourceError(
-                f"cannot reach the gateway at {self.base_url} ({error}); is `verticals serve` still up?"
-            ) from None
-        if response.status_code >= 400:
-            try:
-                message = response.json()["error"]["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text[:300]
-            if response.status_code == 404 and path.startswith("/admin/analytics/"):
-                raise MissingAnalytics(f"the gateway's ledger has no analytics function: {message}")
-            raise DataSourceError(f"the gateway answered {response.status_code}: {message}")
-        return response.json()
+            return self._client.get(path, **query)
+        except AdminError as error:
+            if error.status == 0:
+                raise DataSourceError(str(error)) from None
+            if error.status == 404 and path.startswith("/admin/analytics/"):
+                raise MissingAnalytics(f"the gateway's ledger has no analytics function: {error}") from None
+            raise DataSourceError(f"the gateway answered {error.status}: {error}") from None
 
     def analytics(self, name: str, **params: Any) -> Any:
         return self._get(f"/admin/analytics/{name}", params)
@@ -188,18 +178,6 @@ def _blank_ledger(path: Path) -> Any:
     conn = duckdb.connect(":memory:")
     migrate(conn, ":memory:")
     return Ledger(path, conn, None, utc_now)
-
-
-def gateway_answers(base_url: str, token: str) -> bool:
-    import httpx
-
-    try:
-        response = httpx.get(
-            base_url.rstrip("/") + "/admin/plans", timeout=1.0, headers={"Authorization": f"Bearer {token}"}
-        )
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
 
 
 def open_source(kind: str, home: str, gateway_url: str, token: str | None) -> DataSource:

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from verticals.config import Settings
+from verticals.private_files import read_admin_token
 
 SERVER_FILE = "server.json"
 
 
 class AdminError(Exception):
-    """The server refused the call; the message is the server's, which names the cause and the fix."""
+    """The server refused the call (``status`` its HTTP status; 0: it could not be reached); the message
+    is the server's, which names the cause and the fix."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -31,6 +33,13 @@ class AdminError(Exception):
 
 
 class AdminClient:
+    """The admin API of the gateway at ``base_url``, called with the admin ``token``: the one HTTP client
+    of the CLI's remote ledger, the dashboard's ``ApiSource`` and ``verticals demo``.
+
+    Each call answers the response's JSON; it raises ``AdminError`` for an error status (with the
+    server's message) or an unreachable server (status 0), after ``timeout`` seconds at most.
+    """
+
     def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
@@ -39,6 +48,7 @@ class AdminClient:
     def call(
         self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
+        """``method`` on ``path`` with a JSON body and query ``params`` (None values left out)."""
         import httpx
 
         clean = {k: v for k, v in (params or {}).items() if v is not None}
@@ -54,8 +64,7 @@ class AdminClient:
         except httpx.HTTPError as error:
             raise AdminError(
                 0,
-                f"cannot reach the running server at {self.base_url} ({error}); is "
-                "`verticals serve` still up?",
+                f"cannot reach the gateway at {self.base_url} ({error}); is `verticals serve` still up?",
             ) from None
         if response.status_code >= 400:
             try:
@@ -105,17 +114,7 @@ def running_server(settings: Settings) -> AdminClient | None:
         return None  # a server that died without cleaning up
     except PermissionError:
         pass
-    token = settings.admin_token or _read_token(settings.home)
+    token = read_admin_token(settings.home, settings.admin_token)
     if token is None:
         return None
     return AdminClient(url, token)
-
-
-def _read_token(home: Path) -> str | None:
-    from verticals.serving.auth import ADMIN_TOKEN_FILE
-
-    path = home / ADMIN_TOKEN_FILE
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None

@@ -8,16 +8,15 @@ compared with ``hmac.compare_digest``, which takes the same time whichever byte 
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from pathlib import Path
 from typing import Any
 
+from verticals.private_files import ADMIN_TOKEN_FILE, read_admin_token, write_private
 from verticals.serving.errors import APIError
 from verticals.serving.metering import LedgerLike, Principal
 
 KEY_PREFIX = "vk_"
-ADMIN_TOKEN_FILE = "admin_token"
 
 
 def bearer(header: str | None) -> str | None:
@@ -71,19 +70,10 @@ class Authenticator:
 
 def load_admin_token(home: Path, configured: str | None) -> str:
     """``VERTICALS_ADMIN_TOKEN`` when set, else the token in ``<home>/admin_token``, created (0600) once."""
-    if configured:
-        return configured
-    path = home / ADMIN_TOKEN_FILE
-    if path.is_file():
-        token = path.read_text().strip()
-        if token:
-            return token
-    home.mkdir(parents=True, exist_ok=True)
-    token = "vadm_" + secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    os.chmod(path, 0o600)
+    token = read_admin_token(home, configured)
+    if token is None:
+        token = "vadm_" + secrets.token_urlsafe(32)
+        write_private(home / ADMIN_TOKEN_FILE, token + "\n")
     return token
 
 

@@ -24,6 +24,7 @@ from verticals.serving.errors import APIError
 from verticals.serving.limits import InMemoryLimits, Limits, OverBudget, RateLimited
 from verticals.serving.metering import MICRO, LedgerLike, Meter, Principal, RequestContext
 from verticals.serving.metrics import Metrics
+from verticals.ttl_cache import TTLCache
 
 CUSTOMER_CACHE_S = 2.0
 
@@ -58,16 +59,11 @@ class Gateway:
     def __post_init__(self) -> None:
         self.auth = Authenticator(self.ledger)
         self.meter = Meter(self.ledger, self.limits, self.metrics)
-        self._customers: dict[str, tuple[float, Any]] = {}
+        self._customers: TTLCache[str, Any] = TTLCache(CUSTOMER_CACHE_S)
 
     def customer(self, name: str) -> Any:
-        now = time.monotonic()
-        cached = self._customers.get(name)
-        if cached is not None and now - cached[0] < CUSTOMER_CACHE_S:
-            return cached[1]
-        value = self.ledger.get_customer(name)
-        self._customers[name] = (now, value)
-        return value
+        """The ledger's customer ``name``, read at most once per ``CUSTOMER_CACHE_S`` seconds."""
+        return self._customers.get(name, lambda: self.ledger.get_customer(name))
 
     def forget(self, customer: str | None = None) -> None:
         """Drop cached customers and prices after an admin change; ``customer``'s spend is read

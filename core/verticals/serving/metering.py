@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from verticals.models import ModelSpec, Unit
 from verticals.serving.limits import Limits, Reservation, TokenHold
 from verticals.serving.metrics import Metrics
+from verticals.ttl_cache import TTLCache
 
 log = logging.getLogger("verticals.serving")
 CACHE_S = 5.0
@@ -121,32 +122,33 @@ class Meter:
         self.ledger = ledger
         self.limits = limits
         self.metrics = metrics
-        self._prices: dict[tuple[str, str], tuple[float, Any]] = {}
-        self._rates: dict[str, tuple[float, Any]] = {}
+        # ledger ``Span``s: each also expires at the next effective date its book knows of
+        self._prices: TTLCache[tuple[str, str], Any] = TTLCache(CACHE_S)
+        self._rates: TTLCache[str, Any] = TTLCache(CACHE_S)
         self._warned: set[str] = set()
         #: requests whose model is known and whose event is not recorded yet
         self.in_flight = 0
 
     def price(self, customer: str, spec: ModelSpec, at: datetime) -> Decimal:
         """The price per unit in force for the customer at ``at`` (the request's start)."""
-        key = (customer, spec.name)
-        now = time.monotonic()
-        cached = self._prices.get(key)
-        if cached is None or now - cached[0] >= CACHE_S or not cached[1].covers(at):
-            span = self.ledger.price_span(
+        span = self._prices.get(
+            (customer, spec.name),
+            lambda: self.ledger.price_span(
                 customer, spec.name, spec.plugin, str(spec.task), str(spec.unit), at
-            )
-            cached = self._prices[key] = (now, span)
-        found = cached[1].value
+            ),
+            lambda cached: bool(cached.covers(at)),
+        )
+        found = span.value
         return Decimal(found) if found is not None else spec.price_per_unit_usd
 
     def rate(self, device_class: str) -> Decimal:
         at = datetime.now(UTC)
-        now = time.monotonic()
-        cached = self._rates.get(device_class)
-        if cached is None or now - cached[0] >= CACHE_S or not cached[1].covers(at):
-            cached = self._rates[device_class] = (now, self.ledger.cost_span(device_class, at))
-        found = cached[1].value
+        span = self._rates.get(
+            device_class,
+            lambda: self.ledger.cost_span(device_class, at),
+            lambda cached: bool(cached.covers(at)),
+        )
+        found = span.value
         if found is None:
             if device_class not in self._warned:
                 self._warned.add(device_class)
