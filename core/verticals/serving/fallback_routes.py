@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from verticals.serving.backends.transformers_backend import TransformersBackend
 from verticals.serving.errors import APIError
 from verticals.serving.gateway import Gateway
+from verticals.serving.schemas import ChatCompletion, Completion, CompletionChoice, Usage
 from verticals.serving.streams import chat_stream_response, completion_stream_response
 
 # Generation on the fallback is slow: without max_tokens, answers stop here.
@@ -49,40 +50,17 @@ async def fallback_answer(
     cost = gw.meter.finish(
         ctx, 200, units_in=prompt_tokens, units_out=completion_tokens, compute_seconds=seconds
     )
-    usage = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "cost_usd": f"{cost:f}",
-    }
+    usage = Usage.of(prompt_tokens, completion_tokens, cost)
     headers = {"x-verticals-cost-usd": f"{cost:f}"}
     name, rid = backend.spec.name, ctx.request_id
     if completion:
         if stream:
             return completion_stream_response(rid, name, [text], usage if wants_usage else None, headers)
-        return JSONResponse(
-            {
-                "id": "cmpl-" + rid[4:],
-                "object": "text_completion",
-                "created": int(time.time()),
-                "model": name,
-                "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
-                "usage": usage,
-            },
-            headers=headers,
-        )
+        choice = CompletionChoice(index=0, text=text, finish_reason=finish)
+        answer = Completion(id="cmpl-" + rid[4:], model=name, choices=[choice], usage=usage)
+        return JSONResponse(answer.model_dump(mode="json"), headers=headers)
     if stream:
         return chat_stream_response(rid, name, text, usage if wants_usage else None, headers)
     return JSONResponse(
-        {
-            "id": "chatcmpl-" + rid[4:],
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": name,
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-            ],
-            "usage": usage,
-        },
-        headers=headers,
+        ChatCompletion.answer(rid, name, text, finish, usage).model_dump(mode="json"), headers=headers
     )

@@ -25,7 +25,20 @@ from verticals.serving.fallback_routes import fallback_answer
 from verticals.serving.gateway import Gateway
 from verticals.serving.inference import adapt, infer, infer_many, to_jsonable
 from verticals.serving.proxy_routes import proxy
-from verticals.serving.schemas import ChatRequest, CompletionRequest, EmbeddingRequest
+from verticals.serving.schemas import (
+    ChatCompletion,
+    ChatRequest,
+    Completion,
+    CompletionChoice,
+    CompletionRequest,
+    Embedding,
+    EmbeddingList,
+    EmbeddingRequest,
+    EmbeddingUsage,
+    ModelCard,
+    ModelList,
+    Usage,
+)
 from verticals.serving.streams import chat_stream_response, completion_stream_response
 
 
@@ -48,24 +61,23 @@ def _headers(request_id: str, cost: Any) -> dict[str, str]:
 
 
 @router.get("/v1/models", summary="The models this key may use")
-async def list_models(request: Request) -> dict[str, Any]:
+async def list_models(request: Request) -> ModelList:
     gw = gateway(request)
     ctx = gw.context(request)
     data = [
-        {
-            "id": name,
-            "object": "model",
-            "created": int(gw.started_at),
-            "owned_by": spec.plugin,
-            "task": str(spec.task),
-            "unit": str(spec.unit),
-            "ready": backend.ready,
-        }
+        ModelCard(
+            id=name,
+            created=int(gw.started_at),
+            owned_by=spec.plugin,
+            task=str(spec.task),
+            unit=str(spec.unit),
+            ready=backend.ready,
+        )
         for name, backend in sorted(gw.backends.items())
         for spec in [backend.spec]
     ]
     ctx.recorded = True  # listing models is free and not a model call: no usage event
-    return {"object": "list", "data": data}
+    return ModelList(data=data)
 
 
 @router.post("/v1/chat/completions", summary="Chat completion, streamed or not")
@@ -119,29 +131,13 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response:
     cost = gw.meter.finish(
         ctx, 200, units_in=units_in, units_out=units_out, compute_seconds=result.compute_seconds
     )
-    usage = {
-        "prompt_tokens": int(units_in),
-        "completion_tokens": int(units_out),
-        "total_tokens": int(units_in + units_out),
-        "cost_usd": f"{cost:f}",
-    }
+    usage = Usage.of(units_in, units_out, cost)
     headers = _headers(ctx.request_id, cost)
     if body.stream:
         wants_usage = bool(body.stream_options and body.stream_options.include_usage)
         return chat_stream_response(ctx.request_id, spec.name, text, usage if wants_usage else None, headers)
-    return JSONResponse(
-        {
-            "id": "chatcmpl-" + ctx.request_id[4:],
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": spec.name,
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            ],
-            "usage": usage,
-        },
-        headers=headers,
-    )
+    answer = ChatCompletion.answer(ctx.request_id, spec.name, text, "stop", usage)
+    return JSONResponse(answer.model_dump(mode="json"), headers=headers)
 
 
 @router.post("/v1/completions", summary="Text completion, streamed or not")
@@ -207,32 +203,16 @@ async def completions(request: Request, body: CompletionRequest) -> Response:
         units_out=units_out,
         compute_seconds=sum(r.compute_seconds for r in results),
     )
-    usage = {
-        "prompt_tokens": int(units_in),
-        "completion_tokens": int(units_out),
-        "total_tokens": int(units_in + units_out),
-        "cost_usd": f"{cost:f}",
-    }
+    usage = Usage.of(units_in, units_out, cost)
     headers = _headers(ctx.request_id, cost)
     if body.stream:
         wants_usage = bool(body.stream_options and body.stream_options.include_usage)
         return completion_stream_response(
             ctx.request_id, spec.name, texts, usage if wants_usage else None, headers
         )
-    return JSONResponse(
-        {
-            "id": "cmpl-" + ctx.request_id[4:],
-            "object": "text_completion",
-            "created": int(time.time()),
-            "model": spec.name,
-            "choices": [
-                {"index": i, "text": t, "finish_reason": "stop", "logprobs": None}
-                for i, t in enumerate(texts)
-            ],
-            "usage": usage,
-        },
-        headers=headers,
-    )
+    choices = [CompletionChoice(index=i, text=t, finish_reason="stop") for i, t in enumerate(texts)]
+    answer = Completion(id="cmpl-" + ctx.request_id[4:], model=spec.name, choices=choices, usage=usage)
+    return JSONResponse(answer.model_dump(mode="json"), headers=headers)
 
 
 @router.post("/v1/embeddings", summary="Embeddings of one or more texts")
@@ -273,19 +253,12 @@ async def embeddings(request: Request, body: EmbeddingRequest) -> Response:
     cost = gw.meter.finish(
         ctx, 200, units_in=units_in, compute_seconds=sum(r.compute_seconds for r in results)
     )
-    data = [
-        {"object": "embedding", "index": i, "embedding": _encode(v, body.encoding_format)}
-        for i, v in enumerate(vectors)
-    ]
-    return JSONResponse(
-        {
-            "object": "list",
-            "model": spec.name,
-            "data": data,
-            "usage": {"prompt_tokens": int(units_in), "total_tokens": int(units_in)},
-        },
-        headers=_headers(ctx.request_id, cost),
+    answer = EmbeddingList(
+        model=spec.name,
+        data=[Embedding(index=i, embedding=_encode(v, body.encoding_format)) for i, v in enumerate(vectors)],
+        usage=EmbeddingUsage(prompt_tokens=int(units_in), total_tokens=int(units_in)),
     )
+    return JSONResponse(answer.model_dump(mode="json"), headers=_headers(ctx.request_id, cost))
 
 
 @router.post("/v1/audio/transcriptions", summary="Transcribe an uploaded audio file")
@@ -362,7 +335,7 @@ def _prompt_bound(messages: list[dict[str, Any]]) -> int:
     return sum(len(json.dumps(m, ensure_ascii=False).encode()) + 8 for m in messages)
 
 
-def _encode(vector: list[float], encoding_format: str) -> Any:
+def _encode(vector: list[float], encoding_format: str) -> list[float] | str:
     if encoding_format == "base64":
         return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
     return vector

@@ -1,13 +1,18 @@
-"""Request bodies of the OpenAI routes: validated here, documented in ``/openapi.json``.
+"""Request and response bodies of the OpenAI routes: validated here, documented in ``/openapi.json``.
 
-Fields the gateway does not use are allowed and passed on to vLLM unchanged (``extra="allow"``).
+Request fields the gateway does not use are allowed and passed on to vLLM unchanged (``extra="allow"``).
+Responses the gateway builds itself (torch models and the transformers fallback; vLLM answers pass
+through as vLLM wrote them) carry every key that OpenAI's OpenAPI spec (github.com/openai/openai-openapi,
+``components.schemas``) marks required, null when unused; the class docstrings name the spec's schema.
 """
 
 from __future__ import annotations
 
+import time
+from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 
 class Message(BaseModel):
@@ -55,3 +60,176 @@ class EmbeddingRequest(BaseModel):
     input: str | list[str] = Field(description="a text or a list of texts (token arrays are not accepted)")
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)
+
+
+# Responses. Field order is the order of the keys in the JSON.
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+class _UsageWhenSet(BaseModel):
+    """Leaves ``usage`` out of the JSON while it is None: only a stream's last chunk carries one."""
+
+    @model_serializer(mode="wrap")
+    def _usage_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("usage") is None:
+            data.pop("usage", None)
+        return data
+
+
+class Usage(BaseModel):
+    """CompletionUsage (token counts as ints), plus ``cost_usd``: the request's price, a decimal string."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: str
+
+    @classmethod
+    def of(cls, units_in: float, units_out: float, cost: Decimal) -> Usage:
+        """The usage of ``units_in`` prompt and ``units_out`` answer tokens that cost ``cost`` USD."""
+        return cls(
+            prompt_tokens=int(units_in),
+            completion_tokens=int(units_out),
+            total_tokens=int(units_in + units_out),
+            cost_usd=f"{cost:f}",
+        )
+
+
+class AssistantMessage(BaseModel):
+    """ChatCompletionResponseMessage: ``refusal`` is required; null, the gateway's models never refuse."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str | None
+    refusal: str | None = None
+
+
+class ChatChoice(BaseModel):
+    """An item of CreateChatCompletionResponse.choices; ``logprobs`` is required, null: not computed."""
+
+    index: int
+    message: AssistantMessage
+    logprobs: None = None
+    finish_reason: str
+
+
+class ChatCompletion(BaseModel):
+    """CreateChatCompletionResponse with one choice (in-process models answer n=1 only)."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=_now)
+    model: str
+    choices: list[ChatChoice]
+    usage: Usage
+
+    @classmethod
+    def answer(
+        cls, request_id: str, model: str, text: str, finish_reason: str, usage: Usage
+    ) -> ChatCompletion:
+        """The answer ``text`` of ``model`` to request ``req_<hex>``; its id is ``chatcmpl-<hex>``."""
+        message = AssistantMessage(content=text)
+        return cls(
+            id="chatcmpl-" + request_id[4:],
+            model=model,
+            choices=[ChatChoice(index=0, message=message, finish_reason=finish_reason)],
+            usage=usage,
+        )
+
+
+class Delta(BaseModel):
+    """ChatCompletionStreamResponseDelta: no key is required, so only the keys set are sent."""
+
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _set_keys_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {key: value for key, value in data.items() if value is not None}
+
+
+class ChunkChoice(BaseModel):
+    """An item of CreateChatCompletionStreamResponse.choices (``logprobs`` null, as vLLM sends it)."""
+
+    index: int
+    delta: Delta
+    logprobs: None = None
+    finish_reason: str | None = None
+
+
+class ChatChunk(_UsageWhenSet):
+    """CreateChatCompletionStreamResponse; ``usage`` only on the last chunk, whose choices are []."""
+
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int = Field(default_factory=_now)
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+
+
+class CompletionChoice(BaseModel):
+    """An item of CreateCompletionResponse.choices; ``logprobs`` is required, null: not computed."""
+
+    index: int
+    text: str
+    logprobs: None = None
+    finish_reason: str | None
+
+
+class Completion(_UsageWhenSet):
+    """CreateCompletionResponse, also each chunk of a completion stream (``usage`` on the last only)."""
+
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int = Field(default_factory=_now)
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None
+
+
+class Embedding(BaseModel):
+    """Embedding: a list of floats, or with encoding_format=base64 their little-endian float32 bytes."""
+
+    object: Literal["embedding"] = "embedding"
+    index: int
+    embedding: list[float] | str
+
+
+class EmbeddingUsage(BaseModel):
+    """CreateEmbeddingResponse.usage: tokens read (an embedding answers no tokens)."""
+
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingList(BaseModel):
+    """CreateEmbeddingResponse: one Embedding per input text, in input order."""
+
+    object: Literal["list"] = "list"
+    model: str
+    data: list[Embedding]
+    usage: EmbeddingUsage
+
+
+class ModelCard(BaseModel):
+    """Model, plus what the gateway knows of it: its task, its billing unit, and whether it is ready."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(description="when the gateway started, in Unix seconds")
+    owned_by: str = Field(description="the plugin that provides the model")
+    task: str
+    unit: str
+    ready: bool
+
+
+class ModelList(BaseModel):
+    """ListModelsResponse."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
