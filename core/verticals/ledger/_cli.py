@@ -54,4 +54,7 @@ def utc(value: datetime | None) -> datetime | None:
 
 
 def rows_of(items: list[Any]) -> list[dict[str, Any]]:
+    """Each dataclass row (Plan, Customer, PriceRow, ...) as a plain dict via ``dataclasses.asdict``, for JSON
+    or table output; Decimals and datetimes are kept as they are.
+    """
     return [dataclasses.asdict(item) for item in items]

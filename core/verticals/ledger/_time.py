@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 
 def utc_now() -> datetime:
+    """The current time as an aware UTC datetime (the ledger's default clock)."""
     return datetime.now(UTC)
 
 
@@ -21,6 +22,9 @@ def to_db(value: datetime) -> datetime:
 
 
 def from_db(value: datetime) -> datetime:
+    """A timestamp read back from DuckDB as aware UTC: DuckDB returns naive values, which the ledger always
+    wrote in UTC; an aware value is converted.
+    """
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -30,11 +34,17 @@ def as_utc(value: datetime) -> datetime:
 
 
 def month_start(value: datetime) -> datetime:
+    """Midnight UTC on the first day of ``value``'s month (a naive ``value`` is taken to be UTC); the start of
+    a budget month.
+    """
     value = as_utc(value)
     return value.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def next_month_start(value: datetime) -> datetime:
+    """Midnight UTC on the first day of the month after ``value``'s (December rolls to January of the next
+    year); the end, exclusive, of a budget month.
+    """
     start = month_start(value)
     if start.month == 12:
         return start.replace(year=start.year + 1, month=1)

@@ -12,6 +12,12 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
 def check_name(value: str, what: str) -> str:
+    """``value`` unchanged if it is a valid name for a customer, plan or device class (``what`` names which,
+    for the message).
+
+    A name is 1-64 characters of lower-case letters, digits, ``-``, ``_`` or ``.``, starting with a letter or
+    digit. Raises LedgerError naming the rule and an example otherwise (also for a non-str).
+    """
     if not isinstance(value, str) or not _NAME.match(value):
         raise LedgerError(
             f"{what} name {value!r} is not allowed: use 1-64 lower-case letters, digits, '-', '_' or '.', "
@@ -43,6 +49,11 @@ def parse_money(value: Any, what: str, *, places: int = 12) -> Decimal:
 
 
 def check_limit(value: int | None, what: str) -> int | None:
+    """``value`` unchanged if it is None (no limit) or a whole number above 0; ``what`` names the limit (rpm,
+    tpm) in the message.
+
+    Raises LedgerError for 0, a negative number, a bool or a non-int.
+    """
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

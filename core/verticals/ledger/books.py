@@ -25,6 +25,13 @@ PriceKey = tuple[str, str | None, str | None, str | None, str]  # plan, model, p
 
 @dataclass(frozen=True)
 class PriceRow:
+    """One row of the price book: from ``effective_from`` on, ``plan`` pays ``price_per_unit_usd`` (Decimal
+    USD, up to 12 places) per ``unit`` (tokens, requests, ...).
+
+    ``model`` / ``plugin`` / ``task`` narrow the row (None: any); ``id`` is the row's key, ``created_at`` when
+    it was written (UTC), ``note`` free text.
+    """
+
     id: int
     plan: str
     model: str | None
@@ -39,6 +46,13 @@ class PriceRow:
 
 @dataclass(frozen=True)
 class CostRow:
+    """One row of the cost book: from ``effective_from`` on (UTC), a device of ``device_class`` costs
+    ``usd_per_hour`` (Decimal USD per device-hour, up to 6 places).
+
+    ``example`` marks the rates a fresh ledger is seeded with, to be replaced by real ones; ``created_at`` is
+    when the row was written (UTC).
+    """
+
     id: int
     device_class: str
     usd_per_hour: Decimal
@@ -62,6 +76,9 @@ class Span:
     until: datetime | None
 
     def covers(self, when: datetime) -> bool:
+        """Whether ``when`` (aware UTC) lies in ``[since, until)``, a None end being open; a cache may serve
+        ``value`` for such a time.
+        """
         return (self.since is None or self.since <= when) and (self.until is None or when < self.until)
 
 
@@ -104,6 +121,12 @@ def _span(value: Decimal | None, timelines: list[_Timeline], when: datetime) -> 
 
 
 class Books:
+    """The price book and cost book over one DuckDB connection, with in-memory timelines for lookups.
+
+    ``conn`` is a DuckDB connection shared with the ledger under ``lock``; ``clock`` returns aware UTC and
+    decides what "now" is for effective dates. Reads the books at construction (``reload``).
+    """
+
     def __init__(self, conn: Any, lock: threading.RLock, clock: Callable[[], datetime]) -> None:
         self._conn = conn
         self._lock = lock
@@ -113,6 +136,9 @@ class Books:
         self.reload()
 
     def reload(self) -> None:
+        """Rebuild the in-memory price and cost timelines from the ``price_book`` and ``cost_book`` tables;
+        called after every write here.
+        """
         prices: dict[PriceKey, _Timeline] = {}
         costs: dict[str, _Timeline] = {}
         for row in self.list_prices():
@@ -174,6 +200,9 @@ class Books:
         return next(row for row in self.list_prices() if row.id == row_id)
 
     def list_prices(self, plan: str | None = None) -> list[PriceRow]:
+        """Every price row, of ``plan`` only when given (an unknown plan gives an empty list), ordered by
+        plan, model, plugin, task, unit and effective date.
+        """
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, plan, model, plugin, task, unit, price_per_unit_usd, effective_from, "
@@ -243,6 +272,12 @@ class Books:
         effective_from: datetime | None = None,
         note: str = "",
     ) -> CostRow:
+        """Append a rate of ``usd_per_hour`` (USD per device-hour, a Decimal, str or int; up to 6 places) for
+        ``device_class`` from ``effective_from`` (UTC; None: now) on, and return the new row.
+
+        Raises LedgerError for a bad device-class name, a float / negative / non-numeric rate, an effective
+        date in the past, or a second rate for the class starting at the same moment.
+        """
         check_name(device_class, "device class")
         rate = parse_money(usd_per_hour, "USD per device-hour", places=6)
         when = self._effective(effective_from)
@@ -259,6 +294,7 @@ class Books:
         return next(row for row in self.list_costs() if row.id == row_id)
 
     def list_costs(self) -> list[CostRow]:
+        """Every cost-book row, ordered by device class and effective date."""
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, device_class, usd_per_hour, effective_from, created_at, example, note "
@@ -269,6 +305,12 @@ class Books:
         ]
 
     def cost_rate(self, device_class: str, at: datetime | None = None) -> Decimal:
+        """The USD per device-hour (Decimal) in force for ``device_class`` at ``at`` (UTC; None: now), served
+        from memory.
+
+        Raises LedgerError, naming the ``verticals costs set`` command to run, when no rate for the class is
+        in force then.
+        """
         when = as_utc(at) if at is not None else as_utc(self._clock())
         timeline = self._costs.get(device_class)
         rate = timeline.at(when) if timeline is not None else None

@@ -13,6 +13,9 @@ from verticals.output import print_json, print_table
 
 
 def attach(cli: click.Group) -> None:
+    """Add the ledger's command groups (customers, keys, plans, prices, costs, usage) to the ``verticals`` CLI
+    group ``cli``.
+    """
     from verticals.ledger.commands_books import costs, prices, usage
 
     for group in (customers, keys, plans, prices, costs, usage):

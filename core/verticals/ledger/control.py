@@ -26,6 +26,12 @@ CUSTOMER_STATUSES = ("active", "suspended")
 
 @dataclass(frozen=True)
 class Plan:
+    """A billing plan: ``monthly_fee_usd`` (Decimal USD, up to 6 places) and ``included_units`` (a float,
+    stored and listed with the plan).
+
+    ``example`` marks plans a fresh ledger is seeded with; ``created_at`` is UTC.
+    """
+
     name: str
     monthly_fee_usd: Decimal
     included_units: float
@@ -36,6 +42,11 @@ class Plan:
 
 @dataclass(frozen=True)
 class Customer:
+    """A customer on ``plan``, with an optional monthly budget ``budget_usd`` (Decimal USD; None: no budget).
+
+    ``status`` is ``"active"`` or ``"suspended"``; ``created_at`` is UTC.
+    """
+
     name: str
     plan: str
     budget_usd: Decimal | None
@@ -45,6 +56,12 @@ class Customer:
 
 @dataclass(frozen=True)
 class ApiKey:
+    """An API key as stored: only its display ``prefix`` (``vk_`` plus 8 characters), never the plaintext.
+
+    ``rpm`` / ``tpm`` are the key's limits in requests / tokens per minute (None: none); ``revoked_at`` is
+    UTC, None while the key is active.
+    """
+
     prefix: str
     customer: str
     rpm: int | None
@@ -54,14 +71,24 @@ class ApiKey:
 
     @property
     def active(self) -> bool:
+        """True while the key has not been revoked."""
         return self.revoked_at is None
 
 
 def hash_key(plaintext: str) -> str:
+    """The hex SHA-256 (64 characters) of a plaintext key: the only form in which keys are stored and looked
+    up.
+    """
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
 class Control:
+    """Plans, customers and API keys over one DuckDB connection, cached in memory for the gateway's hot path.
+
+    ``conn`` is shared with the ledger under ``lock``; ``clock`` returns aware UTC for ``created_at`` and
+    ``revoked_at``. Reads the tables at construction (``reload``).
+    """
+
     def __init__(self, conn: Any, lock: threading.RLock, clock: Callable[[], datetime]) -> None:
         self._conn = conn
         self._lock = lock
@@ -72,6 +99,9 @@ class Control:
         self.reload()
 
     def reload(self) -> None:
+        """Rebuild the in-memory plans, customers and keys (by hash) from the ``plans``, ``customers`` and
+        ``api_keys`` tables; called after every write here.
+        """
         with self._lock:
             plans = self._conn.execute("SELECT * FROM plans ORDER BY name").fetchall()
             customers = self._conn.execute(
@@ -100,6 +130,12 @@ class Control:
         included_units: float = 0,
         description: str = "",
     ) -> Plan:
+        """Create the plan ``name`` with ``monthly_fee_usd`` (Decimal, str or int USD, up to 6 places) and
+        ``included_units`` (0 or more), and return it.
+
+        Raises LedgerError for a bad name, a bad fee (float, negative, not a number), negative included units,
+        or a plan of that name that exists.
+        """
         check_name(name, "plan")
         fee = parse_money(monthly_fee_usd, "monthly fee", places=6)
         if included_units < 0:
@@ -115,9 +151,11 @@ class Control:
         return self._plans[name]
 
     def list_plans(self) -> list[Plan]:
+        """Every plan, by name."""
         return list(self._plans.values())
 
     def get_plan(self, name: str) -> Plan:
+        """The plan ``name``; raises LedgerError listing the known plans when there is none of that name."""
         plan = self._plans.get(name)
         if plan is None:
             known = ", ".join(sorted(self._plans)) or "none"
@@ -131,6 +169,12 @@ class Control:
     def create_customer(
         self, name: str, plan: str, budget_usd: Decimal | str | int | None = None
     ) -> Customer:
+        """Create the customer ``name`` on ``plan``, active, with an optional monthly budget (USD,
+        Decimal/str/int, up to 6 places; None: no budget), and return it.
+
+        Raises LedgerError for a bad name, an unknown plan, a bad budget, or a customer of that name that
+        exists.
+        """
         check_name(name, "customer")
         self.get_plan(plan)
         budget = None if budget_usd is None else parse_money(budget_usd, "budget", places=6)
@@ -155,6 +199,12 @@ class Control:
         clear_budget: bool = False,
         status: str | None = None,
     ) -> Customer:
+        """Change the plan, budget (USD) and/or status (``"active"``/``"suspended"``) of customer ``name``;
+        what is left as None keeps its value, ``clear_budget`` removes the budget. Returns the updated
+        customer.
+
+        Raises LedgerError for an unknown customer or plan, a bad budget, or an unknown status.
+        """
         current = self.get_customer(name)
         new_plan = current.plan if plan is None else self.get_plan(plan).name
         if clear_budget:
@@ -173,9 +223,11 @@ class Control:
         return self._customers[name]
 
     def list_customers(self) -> list[Customer]:
+        """Every customer, by name."""
         return list(self._customers.values())
 
     def get_customer(self, name: str) -> Customer:
+        """The customer ``name``; raises LedgerError naming the command that creates it when there is none."""
         customer = self._customers.get(name)
         if customer is None:
             raise LedgerError(
@@ -186,6 +238,13 @@ class Control:
     # keys
 
     def create_key(self, customer: str, rpm: int | None = None, tpm: int | None = None) -> tuple[str, ApiKey]:
+        """Create an API key for ``customer`` with optional limits ``rpm`` (requests per minute) and ``tpm``
+        (tokens per minute); returns ``(plaintext, ApiKey)``.
+
+        The plaintext (``vk_`` + 43 URL-safe characters, 32 random bytes) is returned only here; the ledger
+        keeps its SHA-256 and an 11-character prefix, unique among the keys. Raises LedgerError for an unknown
+        customer or a limit that is not a whole number above 0.
+        """
         self.get_customer(customer)
         check_limit(rpm, "rpm (requests per minute)")
         check_limit(tpm, "tpm (tokens per minute)")
@@ -209,6 +268,10 @@ class Control:
         return self._keys_by_hash.get(hash_key(plaintext))
 
     def revoke_key(self, prefix: str) -> None:
+        """Revoke the key with display prefix ``prefix`` (``revoked_at`` = now, UTC).
+
+        Raises LedgerError when no key has that prefix or it was already revoked.
+        """
         match = next((key for key in self._keys_by_hash.values() if key.prefix == prefix), None)
         if match is None:
             raise LedgerError(f"no key with prefix {prefix!r}: see `verticals keys list` for the prefixes")
@@ -221,6 +284,9 @@ class Control:
         self.reload()
 
     def list_keys(self, customer: str | None = None) -> list[ApiKey]:
+        """Every key, or only ``customer``'s, ordered by customer, creation time and prefix; raises
+        LedgerError for an unknown customer.
+        """
         if customer is not None:
             self.get_customer(customer)
         keys = [k for k in self._keys_by_hash.values() if customer is None or k.customer == customer]

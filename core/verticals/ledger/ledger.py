@@ -54,6 +54,12 @@ def _connect(path: Path, read_only: bool) -> Any:
 
 
 class Ledger:
+    """The business's DuckDB file: control data (plans, customers, keys), the price and cost books, and usage.
+
+    Build it with ``Ledger.open``. ``writer`` is None for a read-only ledger, in which case every write raises
+    LedgerError; ``clock`` returns aware UTC. Usable as a context manager, which closes it.
+    """
+
     def __init__(
         self, path: Path, conn: Any, writer: SpoolWriter | None, clock: Callable[[], datetime]
     ) -> None:
@@ -127,6 +133,9 @@ class Ledger:
         return ledger
 
     def close(self) -> None:
+        """Flush and stop the spool writer (if any), then close the DuckDB connection; a second call does
+        nothing.
+        """
         if self._closed:
             return
         self._closed = True
@@ -151,6 +160,7 @@ class Ledger:
 
     @property
     def read_only(self) -> bool:
+        """True when the ledger was opened without a writer, so writes raise LedgerError."""
         return self._writer is None
 
     def _writable(self) -> SpoolWriter:
@@ -171,18 +181,27 @@ class Ledger:
         included_units: float = 0,
         description: str = "",
     ) -> Plan:
+        """Create a plan (see ``Control.create_plan``: fee in USD, Decimal/str/int). Raises LedgerError when
+        the ledger is closed or read-only, or the plan is invalid or exists.
+        """
         self._writable()
         return self._control.create_plan(name, monthly_fee_usd, included_units, description)
 
     def list_plans(self) -> list[Plan]:
+        """Every plan, by name."""
         return self._control.list_plans()
 
     def get_plan(self, name: str) -> Plan:
+        """The plan ``name``; raises LedgerError when there is none."""
         return self._control.get_plan(name)
 
     def create_customer(
         self, name: str, plan: str, budget_usd: Decimal | str | int | None = None
     ) -> Customer:
+        """Create a customer on ``plan`` with an optional monthly budget in USD (see
+        ``Control.create_customer``). Raises LedgerError when the ledger is closed or read-only, or the
+        input is refused.
+        """
         self._writable()
         return self._control.create_customer(name, plan, budget_usd)
 
@@ -195,15 +214,20 @@ class Ledger:
         clear_budget: bool = False,
         status: str | None = None,
     ) -> Customer:
+        """Change a customer's plan, budget (USD) or status (see ``Control.update_customer``). Raises
+        LedgerError when the ledger is closed or read-only, or the input is refused.
+        """
         self._writable()
         return self._control.update_customer(
             name, plan=plan, budget_usd=budget_usd, clear_budget=clear_budget, status=status
         )
 
     def list_customers(self) -> list[Customer]:
+        """Every customer, by name."""
         return self._control.list_customers()
 
     def get_customer(self, name: str) -> Customer:
+        """The customer ``name``; raises LedgerError when there is none."""
         return self._control.get_customer(name)
 
     def create_key(self, customer: str, rpm: int | None = None, tpm: int | None = None) -> tuple[str, ApiKey]:
@@ -212,13 +236,18 @@ class Ledger:
         return self._control.create_key(customer, rpm, tpm)
 
     def find_key(self, plaintext: str) -> ApiKey | None:
+        """The stored key whose SHA-256 matches ``plaintext``, revoked or not, or None when there is none."""
         return self._control.find_key(plaintext)
 
     def revoke_key(self, prefix: str) -> None:
+        """Revoke the key with display prefix ``prefix``. Raises LedgerError when the ledger is closed or
+        read-only, no key has that prefix, or it is already revoked.
+        """
         self._writable()
         self._control.revoke_key(prefix)
 
     def list_keys(self, customer: str | None = None) -> list[ApiKey]:
+        """Every key, or only ``customer``'s; raises LedgerError for an unknown customer."""
         return self._control.list_keys(customer)
 
     # books
@@ -235,6 +264,13 @@ class Ledger:
         effective_from: datetime | None = None,
         note: str = "",
     ) -> PriceRow:
+        """Append a price of ``price_per_unit_usd`` (USD per ``unit``, Decimal/str/int, up to 12 places) for
+        ``plan``, optionally narrowed to ``model`` or ``plugin``/``task``, from ``effective_from`` (UTC;
+        None: now) on; returns the new row.
+
+        Raises LedgerError when the ledger is closed or read-only, the plan is unknown, or the books refuse
+        the row (see ``Books.set_price``).
+        """
         self._writable()
         self._control.get_plan(plan)
         return self._books.set_price(
@@ -249,6 +285,7 @@ class Ledger:
         )
 
     def list_prices(self, plan: str | None = None) -> list[PriceRow]:
+        """Every price row, of ``plan`` only when given; raises LedgerError for an unknown plan."""
         if plan is not None:
             self._control.get_plan(plan)
         return self._books.list_prices(plan)
@@ -275,10 +312,17 @@ class Ledger:
         effective_from: datetime | None = None,
         note: str = "",
     ) -> CostRow:
+        """Append a cost rate of ``usd_per_hour`` (USD per device-hour) for ``device_class`` from
+        ``effective_from`` (UTC; None: now) on; returns the new row.
+
+        Raises LedgerError when the ledger is closed or read-only, or the books refuse the row (see
+        ``Books.set_cost``).
+        """
         self._writable()
         return self._books.set_cost(device_class, usd_per_hour, effective_from=effective_from, note=note)
 
     def list_costs(self) -> list[CostRow]:
+        """Every cost-book row, ordered by device class and effective date."""
         return self._books.list_costs()
 
     def cost_rate(self, device_class: str, at: datetime | None = None) -> Decimal:

@@ -153,6 +153,9 @@ def schema_version(conn: Any) -> int:
 
 
 def check_not_newer(version: int, where: str) -> None:
+    """Raise LedgerError, telling the user to upgrade verticals, when the ledger at ``where`` has a schema
+    ``version`` newer than ``SCHEMA_VERSION``; the file is not touched.
+    """
     if version > SCHEMA_VERSION:
         raise LedgerError(
             f"the ledger at {where} has schema version {version}, newer than this verticals understands "

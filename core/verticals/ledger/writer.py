@@ -68,6 +68,15 @@ def _fsync_directory(directory: Path) -> None:
 
 
 class SpoolWriter:
+    """Appends usage events to an on-disk spool in ``directory`` and moves them into DuckDB (``conn``) from a
+    background thread.
+
+    ``fsync_ms`` is the most milliseconds of written events a machine crash can lose (0: fsync every event);
+    ``batch_ms`` (ms) and ``max_batch`` (events) decide when a segment is committed; ``commit_lock``
+    serialises commits with other writers of the connection; ``on_commit`` gets the spend (USD, Decimal) per
+    (customer, year, month) each commit added. See the module docstring for the numbers behind the defaults.
+    """
+
     def __init__(
         self,
         conn: Any,
@@ -128,6 +137,11 @@ class SpoolWriter:
     # the request path
 
     def record(self, event: UsageEvent) -> None:
+        """Append ``event`` to the spool (one ``os.write``; also an fsync when ``fsync_ms`` is 0) and add its
+        ``revenue_usd`` to the segment's spend tally; DuckDB gets it at the next commit.
+
+        Raises LedgerError when the writer is closed, or the write came out short (disk full).
+        """
         line = _to_json(event) + b"\n"
         ts = event.ts  # UTC, as UsageEvent guarantees
         key = (event.customer, ts.year, ts.month)
@@ -170,6 +184,9 @@ class SpoolWriter:
             raise LedgerError(f"the ledger writer stopped: {self._error}") from self._error
 
     def close(self) -> None:
+        """Commit everything recorded so far (``flush``), stop the writer thread and delete the empty spool
+        segment; a second call does nothing.
+        """
         if self._closed:
             return
         self.flush()

@@ -28,6 +28,12 @@ class Filters:
     model: str | None = None
 
     def where(self, alias: str = "") -> tuple[str, list[Any]]:
+        """The filters as a SQL condition and its parameters, for ``WHERE``: ``(sql, params)``.
+
+        ``alias`` prefixes the columns (``ts``, ``customer``, ``plugin``, ``model``) with ``alias.``; no
+        filter set gives ``"true"`` and no parameters. Times are passed as naive UTC, as the ledger stores
+        them.
+        """
         prefix = f"{alias}." if alias else ""
         clauses: list[str] = []
         params: list[Any] = []
@@ -62,4 +68,5 @@ def money(value: Any) -> Decimal:
 
 
 def utc(value: datetime | None) -> datetime | None:
+    """A DuckDB timestamp as aware UTC (see ``from_db``); None stays None."""
     return None if value is None else from_db(value)
