@@ -53,6 +53,12 @@ class Resolved:
 
 
 class ModelStore:
+    """The model cache under ``cache_dir``: versions of each model (``plugin/model``) with a manifest of every
+    file's sha256, and the ``pulled`` / ``promoted`` pointers (layout in the module docstring).
+
+    ``overrides`` are the ``[models."NAME"]`` tables of verticals.toml, by model name (source, sha256, ...).
+    """
+
     def __init__(self, cache_dir: Path, *, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.cache_dir = Path(cache_dir)
         self.overrides = overrides or {}
@@ -204,6 +210,12 @@ class ModelStore:
         return folder / "files"
 
     def manifest(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """The manifest (parsed ``manifest.json``: name, version, source, files, size, prepared_at) of
+        ``version`` of ``name``, by default the promoted version, else the one last pulled.
+
+        Raises StoreError when the model or that version is not in the cache (naming ``verticals models
+        pull``), or the version string is not a valid version id.
+        """
         version = self._version_or_current(name, version)
         manifest = _read_manifest(self._version_dir(name, version))
         if manifest is None:
@@ -223,6 +235,9 @@ class ModelStore:
         return manifest
 
     def versions(self, name: str) -> list[str]:
+        """The complete versions of ``name`` in the cache (those with a manifest; a partial pull is left out),
+        sorted as strings; an empty list when none.
+        """
         root = self._model_root(name) / "versions"
         if not root.is_dir():
             return []
@@ -257,6 +272,7 @@ class ModelStore:
             self._write_pointer(name, "promoted", version)
 
     def promoted_version(self, name: str) -> str | None:
+        """The version ``verticals models promote`` chose for ``name``, or None when none was promoted."""
         return self._read_pointer(name, "promoted")
 
     # -- helpers ------------------------------------------------------------------------------

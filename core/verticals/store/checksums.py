@@ -10,6 +10,9 @@ CHUNK = 1 << 20
 
 
 def sha256_file(path: Path) -> str:
+    """The hex SHA-256 (64 characters) of the file at ``path``, read in 1 MiB chunks; OSError when it cannot
+    be read.
+    """
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):

