@@ -9,6 +9,7 @@ import click
 
 
 def attach(cli: click.Group) -> None:
+    """Add ``train`` to the CLI, and ``promote`` to its ``models`` group when it has one."""
     cli.add_command(train_command)
     models = cli.commands.get("models")
     if isinstance(models, click.Group):

@@ -54,6 +54,11 @@ def split_indices(labels: Any, fraction: float, seed: int) -> tuple[Any, Any]:
 
 
 def check_data(features: Any, labels: Any) -> None:
+    """Check that ``features`` (rows x columns, numeric) and ``labels`` (one per row) can train a classifier.
+
+    Raises AdapterError when the counts differ, there are fewer than 10 rows, every label is the same, or a
+    feature is NaN or infinite.
+    """
     import numpy as np
 
     if len(features) != len(labels):

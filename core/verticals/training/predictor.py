@@ -22,6 +22,10 @@ from verticals.training.weights import WeightsError, load_module, locate_weights
 
 
 class TrainedPredictor(Predictor):
+    """A ``Predictor`` for a model built from its spec's ``TrainingRecipe``: subclasses give ``model_spec``
+    and ``predict``; ``load`` finds and loads the weights.
+    """
+
     def __init__(self) -> None:
         self._module: Any = None
         self._loss = "cross-entropy"  # the recipe's, set by load
@@ -31,6 +35,12 @@ class TrainedPredictor(Predictor):
         """The spec this predictor serves (its ``training`` recipe rebuilds the module)."""
 
     def load(self, model_dir: Path | None) -> None:
+        """Rebuild the recipe's module and load the weights ``locate_weights`` picks (``model_dir`` first when
+        given), and set ``served_version`` to what was loaded (see ``version_of``).
+
+        Raises NotTrainableError when the spec has no training recipe, and WeightsError when no weights are
+        found or they do not load into the module.
+        """
         spec = self.model_spec()
         recipe = recipe_of(spec)
         location = locate_weights(spec, model_dir)

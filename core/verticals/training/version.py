@@ -24,21 +24,32 @@ class NotTrainableError(ValueError):
 class VersionStore(Protocol):
     """The part of ``verticals.store.ModelStore`` training needs."""
 
-    def add_version(self, name: str, files_dir: Path, card: dict[str, Any]) -> str: ...
+    def add_version(self, name: str, files_dir: Path, card: dict[str, Any]) -> str:
+        """Store the files in ``files_dir`` as a new, unpromoted version of ``name`` with the model card
+        ``card``; return the version id."""
+        ...
 
 
 @dataclass(frozen=True)
 class TrainedVersion:
+    """A version ``train`` stored for ``model``; ``card`` is its model card (the recipe and data it was
+    trained on, its ``metrics``).
+    """
+
     model: str
     version: str
     card: dict[str, Any]
 
     @property
     def metrics(self) -> dict[str, float]:
+        """A copy of the card's ``metrics``: metric name to value (float). KeyError when the card has none."""
         return dict(self.card["metrics"])
 
 
 def recipe_of(spec: ModelSpec) -> Any:
+    """The spec's ``TrainingRecipe``; raises NotTrainableError when the model has none, so ``verticals train``
+    cannot fit it.
+    """
     if spec.training is None:
         raise NotTrainableError(
             f"model {spec.name!r} has no training recipe, so `verticals train` cannot fit it; "

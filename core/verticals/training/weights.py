@@ -15,6 +15,9 @@ class WeightsError(ValueError):
 
 
 def save_weights(state_dict: dict[str, Any], out_dir: Path) -> Path:
+    """Write ``state_dict`` (name to torch tensor) as ``out_dir/WEIGHTS_FILE`` in safetensors format, creating
+    ``out_dir``; returns the file's path.
+    """
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
