@@ -28,6 +28,9 @@ class EvalError(RuntimeError):
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it); another process may take it
+    before it is used.
+    """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 def attach(cli: click.Group) -> None:
+    """Add ``eval`` to the ``verticals`` CLI group ``cli``."""
     cli.add_command(eval_command)
 
 

@@ -21,6 +21,14 @@ from verticals.store import ModelStore
 
 @dataclass
 class SuiteResult:
+    """One suite's run against a model version through ``backend``: ``metrics`` (name to value, float) judged
+    against ``thresholds`` (name to ``{"min", "max"}``, None for an open bound).
+
+    ``passed`` is true when ``failed`` (the metrics out of bounds or NaN) is empty; ``examples`` is the number
+    of examples scored, ``seconds`` the wall time (3 decimals); ``run_id`` is the ledger's id once recorded;
+    ``extra`` holds keys added to the JSON output.
+    """
+
     model: str
     version: str
     suite: str
@@ -35,6 +43,9 @@ class SuiteResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The result as a JSON-ready dict: every field but ``extra``, whose keys are merged in at the top
+        level.
+        """
         data = asdict(self)
         data.pop("extra")
         return data | self.extra
