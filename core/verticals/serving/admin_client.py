@@ -75,16 +75,28 @@ class AdminClient:
         return response.json()
 
     def get(self, path: str, **params: Any) -> Any:
+        """``GET path`` with query ``params`` (None values left out); the response's JSON. Raises AdminError
+        for an error status or an unreachable server (status 0).
+        """
         return self.call("GET", path, params=params)
 
     def post(self, path: str, body: Any = None) -> Any:
+        """``POST path`` with the JSON ``body``; the response's JSON. Raises AdminError for an error status or
+        an unreachable server (status 0).
+        """
         return self.call("POST", path, json_body=body)
 
     def patch(self, path: str, body: Any = None) -> Any:
+        """``PATCH path`` with the JSON ``body``; the response's JSON. Raises AdminError for an error status
+        or an unreachable server (status 0).
+        """
         return self.call("PATCH", path, json_body=body)
 
 
 def write_server_file(home: Path, url: str) -> Path:
+    """Write ``home/server.json`` with this server's ``url`` and pid (creating ``home``), so CLI commands find
+    the running gateway; returns its path. OSError when it cannot be written.
+    """
     home.mkdir(parents=True, exist_ok=True)
     path = home / SERVER_FILE
     path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
@@ -92,6 +104,9 @@ def write_server_file(home: Path, url: str) -> Path:
 
 
 def remove_server_file(home: Path) -> None:
+    """Delete ``home/server.json`` if this process wrote it (its pid matches); a file of another server, a
+    missing file or an unreadable one is left alone.
+    """
     path = home / SERVER_FILE
     try:
         if json.loads(path.read_text()).get("pid") == os.getpid():

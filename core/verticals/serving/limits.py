@@ -42,11 +42,19 @@ class RateLimited(Exception):
 
 
 class OverBudget(Exception):
+    """The request's worst-case cost (USD) does not fit what is left of the customer's monthly budget; the
+    message gives the figures and the fix. The gateway answers it with a 402.
+    """
+
     pass
 
 
 @dataclass
 class Reservation:
+    """Part of ``customer``'s budget (``amount``, Decimal USD) held for one request in flight in ``month``
+    ("YYYY-MM", UTC); ``open`` turns false once settled or released, so a second close does nothing.
+    """
+
     customer: str
     amount: Decimal
     month: str
@@ -63,6 +71,10 @@ class TokenHold:
 
 
 class Limits(Protocol):
+    """Rate limits per key and budget reservations per customer, as the gateway calls them (see the module
+    docstring for the reservation scheme); ``InMemoryLimits`` keeps them in this process.
+    """
+
     def admit(self, key: str, rpm: int | None, tpm: int | None, tokens: float = 0.0) -> TokenHold:
         """Count one request against ``key`` and hold ``tokens`` (its worst case) of the key's
         tokens per minute; raise ``RateLimited`` when over rpm, or when the tokens do not fit."""
@@ -70,7 +82,11 @@ class Limits(Protocol):
     def settle_tokens(self, hold: TokenHold, actual: float) -> None:
         """Replace the hold by the tokens used, counted at most up to the hold."""
 
-    def release_tokens(self, hold: TokenHold) -> None: ...
+    def release_tokens(self, hold: TokenHold) -> None:
+        """Drop the hold (the request failed): its tokens no longer count against the key. A closed hold is
+        ignored.
+        """
+        ...
 
     def reserve(
         self,
@@ -87,7 +103,9 @@ class Limits(Protocol):
     def settle(self, reservation: Reservation, actual: Decimal) -> None:
         """Replace the reservation by the actual cost, counted at most up to the reservation."""
 
-    def release(self, reservation: Reservation) -> None: ...
+    def release(self, reservation: Reservation) -> None:
+        """Drop the reservation (the request failed): nothing is spent. A closed reservation is ignored."""
+        ...
 
     def forget(self, customer: str) -> None:
         """The customer changed (budget, plan, history): read its spend again, keep its reservations."""
@@ -123,6 +141,13 @@ class InMemoryLimits:
         self._accounts: dict[str, dict[str, _Account]] = {}  # customer -> month -> account
 
     def admit(self, key: str, rpm: int | None, tpm: int | None, tokens: float = 0.0) -> TokenHold:
+        """Count one request against ``key``'s 60-second sliding window and hold ``tokens`` (its worst case;
+        negative counts as 0) of the key's ``tpm``; returns the hold. None limits are not checked.
+
+        Raises RateLimited when the window already has ``rpm`` requests (``retry_after``: seconds until the
+        oldest leaves), when ``tokens`` alone exceed ``tpm`` (``retry_after`` None: waiting cannot help), or
+        when used plus held plus ``tokens`` exceed ``tpm`` (``retry_after``: at least 1 s).
+        """
         now = self._clock()
         window = self._windows.setdefault(key, _Window())
         self._expire(window, now)
@@ -141,6 +166,9 @@ class InMemoryLimits:
         return TokenHold(key, tokens)
 
     def settle_tokens(self, hold: TokenHold, actual: float) -> None:
+        """Close the hold and count ``actual`` tokens in the key's window, clipped to [0, the hold], so a
+        backend that overruns cannot push the key past its tpm. A closed hold is ignored.
+        """
         window = self._close_hold(hold)
         counted = min(max(0.0, actual), hold.tokens)
         if window is not None and counted > 0:
@@ -148,6 +176,7 @@ class InMemoryLimits:
             window.token_sum += counted
 
     def release_tokens(self, hold: TokenHold) -> None:
+        """Close the hold without counting any tokens (the request failed). A closed hold is ignored."""
         self._close_hold(hold)
 
     def usage(self, key: str) -> tuple[float, float]:
@@ -166,6 +195,13 @@ class InMemoryLimits:
         month_spend: Callable[[], Decimal],
         month: str | None = None,
     ) -> Reservation:
+        """Reserve ``amount`` (Decimal USD) of ``customer``'s ``budget`` (None: no budget) for ``month``
+        ("YYYY-MM", default the current UTC month) and return the reservation.
+
+        The month's spend is read from the ledger with ``month_spend`` once per month (and again after
+        ``forget``), then kept up to date here by ``settle``. Raises OverBudget when spend plus open
+        reservations plus ``amount`` exceed the budget.
+        """
         month = month or self._month()
         months = self._accounts.setdefault(customer, {})
         account = months.get(month)
@@ -191,11 +227,17 @@ class InMemoryLimits:
         return Reservation(customer, amount, month)
 
     def settle(self, reservation: Reservation, actual: Decimal) -> None:
+        """Close the reservation and add ``actual`` (Decimal USD), at most the reserved amount, to its month's
+        spend. A closed reservation is ignored.
+        """
         account = self._close(reservation)
         if account is not None:
             account.spent += min(actual, reservation.amount)
 
     def release(self, reservation: Reservation) -> None:
+        """Close the reservation without spending anything (the request failed). A closed reservation is
+        ignored.
+        """
         self._close(reservation)
 
     def account(self, customer: str, month: str | None = None) -> tuple[Decimal, Decimal] | None:

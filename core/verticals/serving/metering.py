@@ -36,21 +36,39 @@ UNKNOWN = "-"
 class LedgerLike(Protocol):
     """The part of ``verticals.ledger.Ledger`` the gateway uses."""
 
-    def find_key(self, plaintext: str) -> Any: ...
-    def get_customer(self, name: str) -> Any: ...
+    def find_key(self, plaintext: str) -> Any:
+        """The stored key matching a plaintext API key, or None."""
+        ...
+
+    def get_customer(self, name: str) -> Any:
+        """The customer ``name``; raises LedgerError when there is none."""
+        ...
+
     def price_span(self, customer: str, model: str, plugin: str, task: str, unit: str, at: datetime) -> Any:
         """A ``verticals.ledger.books.Span``: the price (or None), and ``since``/``until`` it holds."""
 
     def cost_span(self, device_class: str, at: datetime) -> Any:
         """A ``verticals.ledger.books.Span``: the USD/hour rate (or None), and ``since``/``until``."""
 
-    def month_spend(self, customer: str, at: datetime) -> Decimal: ...
-    def record(self, event: Any) -> None: ...
-    def flush(self) -> None: ...
+    def month_spend(self, customer: str, at: datetime) -> Decimal:
+        """The customer's revenue (Decimal USD) in the UTC month containing ``at``."""
+        ...
+
+    def record(self, event: Any) -> None:
+        """Record one usage event (it reaches DuckDB at the next commit of the spool writer)."""
+        ...
+
+    def flush(self) -> None:
+        """Return once every event recorded so far is committed."""
+        ...
 
 
 @dataclass
 class Principal:
+    """Who a request is for: the customer and the display prefix of the key it came with, and that key's
+    limits in requests per minute (``rpm``) and tokens per minute (``tpm``), None for none.
+    """
+
     customer: str
     key_prefix: str
     rpm: int | None
@@ -109,6 +127,9 @@ _ID_COUNTER = itertools.count()
 
 
 def new_request_id() -> str:
+    """A unique request id, ``req_`` + a 16-hex random per-process prefix + a 16-hex counter (37 characters),
+    made without a system call per request.
+    """
     return f"req_{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
@@ -118,6 +139,11 @@ def billable(spec: ModelSpec, units_in: float, units_out: float) -> float:
 
 
 class Meter:
+    """Prices and meters requests: the price and cost-rate lookups (cached ``CACHE_S`` seconds, never past the
+    book's next effective date), budget and rate reservations through ``limits``, and one ledger event per
+    request; ``in_flight`` counts requests whose event is not recorded yet.
+    """
+
     def __init__(self, ledger: LedgerLike, limits: Limits, metrics: Metrics) -> None:
         self.ledger = ledger
         self.limits = limits
@@ -142,6 +168,9 @@ class Meter:
         return Decimal(found) if found is not None else spec.price_per_unit_usd
 
     def rate(self, device_class: str) -> Decimal:
+        """The cost rate (Decimal USD per device-hour) in force now for ``device_class``; 0 when the cost book
+        has none, logged once per device class with the command that adds one.
+        """
         at = datetime.now(UTC)
         span = self._rates.get(
             device_class,
@@ -168,6 +197,9 @@ class Meter:
         self.metrics.child(self.metrics.in_flight, spec.name).inc()
 
     def forget_prices(self) -> None:
+        """Drop the cached prices and cost rates, so the next request reads the books again (after an admin
+        change).
+        """
         self._prices.clear()
         self._rates.clear()
 

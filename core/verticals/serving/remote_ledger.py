@@ -27,6 +27,9 @@ T = TypeVar("T")
 
 
 def open_remote_ledger(settings: Settings) -> RemoteLedger | None:
+    """A RemoteLedger over the gateway serving ``settings.home`` (found by ``running_server``: its server.json
+    names a live pid and an admin token is readable), or None when none runs.
+    """
     client = running_server(settings)
     return RemoteLedger(client) if client is not None else None
 
@@ -51,6 +54,10 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class RemoteLedger:
+    """``Ledger``'s control and book methods carried out through ``client`` (a running gateway's admin API),
+    answering the same dataclasses; money comes back as Decimal, times as aware datetimes.
+    """
+
     def __init__(self, client: AdminClient) -> None:
         self.client = client
 
@@ -65,11 +72,17 @@ class RemoteLedger:
     # control data
 
     def list_customers(self) -> list[Any]:
+        """Every customer, as ``Customer`` rows (``GET /admin/customers``). Raises LedgerError with the
+        server's message when it refuses the call or cannot be reached.
+        """
         from verticals.ledger import Customer
 
         return [_build(Customer, row) for row in self._call("GET", "/admin/customers")]
 
     def get_customer(self, name: str) -> Any:
+        """The customer ``name``; raises LedgerError when there is none, or when the server refuses the call
+        or cannot be reached.
+        """
         from verticals.ledger import LedgerError
 
         found = [c for c in self.list_customers() if c.name == name]
@@ -80,6 +93,10 @@ class RemoteLedger:
         return found[0]
 
     def create_customer(self, name: str, plan: str, budget_usd: Decimal | str | int | None = None) -> Any:
+        """Create a customer on ``plan`` with an optional monthly budget (USD, sent as a decimal string so no
+        cent is lost). Raises LedgerError with the server's message when it refuses the call or cannot be
+        reached.
+        """
         from verticals.ledger import Customer
 
         body = {"name": name, "plan": plan, "budget_usd": None if budget_usd is None else str(budget_usd)}
@@ -94,6 +111,10 @@ class RemoteLedger:
         clear_budget: bool = False,
         status: str | None = None,
     ) -> Any:
+        """Change a customer's plan, budget (USD, sent as a decimal string), or status; None keeps a field,
+        ``clear_budget`` removes the budget. Raises LedgerError with the server's message when it refuses
+        the call or cannot be reached.
+        """
         from verticals.ledger import Customer
 
         body = {
@@ -105,6 +126,9 @@ class RemoteLedger:
         return _build(Customer, self._call("PATCH", f"/admin/customers/{name}", body))
 
     def list_plans(self) -> list[Any]:
+        """Every plan, as ``Plan`` rows. Raises LedgerError with the server's message when it refuses the call
+        or cannot be reached.
+        """
         from verticals.ledger import Plan
 
         return [_build(Plan, row) for row in self._call("GET", "/admin/plans")]
@@ -116,6 +140,9 @@ class RemoteLedger:
         included_units: float = 0,
         description: str = "",
     ) -> Any:
+        """Create a plan with ``monthly_fee_usd`` (USD, sent as a decimal string) and ``included_units``.
+        Raises LedgerError with the server's message when it refuses the call or cannot be reached.
+        """
         from verticals.ledger import Plan
 
         body = {
@@ -127,16 +154,26 @@ class RemoteLedger:
         return _build(Plan, self._call("POST", "/admin/plans", body))
 
     def create_key(self, customer: str, rpm: int | None = None, tpm: int | None = None) -> tuple[str, Any]:
+        """Create a key for ``customer`` with optional ``rpm`` / ``tpm`` limits (requests / tokens per
+        minute); returns ``(plaintext, ApiKey)``, the plaintext shown only this once. Raises LedgerError
+        with the server's message when it refuses the call or cannot be reached.
+        """
         created = self._call("POST", "/admin/keys", {"customer": customer, "rpm": rpm, "tpm": tpm})
         key = next(k for k in self.list_keys(customer) if k.prefix == created["prefix"])
         return str(created["key"]), key
 
     def list_keys(self, customer: str | None = None) -> list[Any]:
+        """Every key, or only ``customer``'s, as ``ApiKey`` rows. Raises LedgerError with the server's message
+        when it refuses the call or cannot be reached.
+        """
         from verticals.ledger import ApiKey
 
         return [_build(ApiKey, row) for row in self._call("GET", "/admin/keys", customer=customer)]
 
     def revoke_key(self, prefix: str) -> None:
+        """Revoke the key with display prefix ``prefix``. Raises LedgerError with the server's message when it
+        refuses the call or cannot be reached.
+        """
         self._call("POST", f"/admin/keys/{prefix}/revoke")
 
     # books
@@ -153,6 +190,10 @@ class RemoteLedger:
         effective_from: datetime | None = None,
         note: str = "",
     ) -> Any:
+        """Append a price of ``price_per_unit_usd`` (USD per ``unit``, sent as a decimal string) for ``plan``
+        from ``effective_from`` (None: now) on; returns the new ``PriceRow``. Raises LedgerError with the
+        server's message when it refuses the call or cannot be reached.
+        """
         from verticals.ledger import PriceRow
 
         body = {
@@ -168,6 +209,9 @@ class RemoteLedger:
         return _build(PriceRow, self._call("POST", "/admin/prices", body))
 
     def list_prices(self, plan: str | None = None) -> list[Any]:
+        """The price book, or ``plan``'s rows only, as ``PriceRow``s. Raises LedgerError with the server's
+        message when it refuses the call or cannot be reached.
+        """
         from verticals.ledger import PriceRow
 
         return [_build(PriceRow, row) for row in self._call("GET", "/admin/prices", plan=plan)]
@@ -180,6 +224,10 @@ class RemoteLedger:
         effective_from: datetime | None = None,
         note: str = "",
     ) -> Any:
+        """Append a cost rate of ``usd_per_hour`` (USD per device-hour, sent as a decimal string) for
+        ``device_class`` from ``effective_from`` (None: now) on; returns the new ``CostRow``. Raises
+        LedgerError with the server's message when it refuses the call or cannot be reached.
+        """
         from verticals.ledger import CostRow
 
         body = {
@@ -191,6 +239,9 @@ class RemoteLedger:
         return _build(CostRow, self._call("POST", "/admin/costs", body))
 
     def list_costs(self) -> list[Any]:
+        """The cost book as ``CostRow``s. Raises LedgerError with the server's message when it refuses the
+        call or cannot be reached.
+        """
         from verticals.ledger import CostRow
 
         return [_build(CostRow, row) for row in self._call("GET", "/admin/costs")]
@@ -198,6 +249,9 @@ class RemoteLedger:
     # usage
 
     def flush(self) -> None:
+        """Have the server commit every usage event it has recorded so far, so later reads include them.
+        Raises LedgerError with the server's message when it refuses the call or cannot be reached.
+        """
         self._call("POST", "/admin/flush")
 
     def analytics(self, name: str, **kwargs: Any) -> Any:

@@ -29,6 +29,9 @@ def _gateway(request: Request) -> Gateway:
 
 
 async def require_admin(request: Request) -> Gateway:
+    """FastAPI dependency: the app's Gateway, once the request's bearer token is the admin token; raises
+    APIError 401 when it is missing or wrong, 403 when it is a customer key (``vk_...``).
+    """
     gw = _gateway(request)
     check_admin(request.headers.get("authorization"), gw.admin_token)
     return gw
@@ -73,12 +76,20 @@ def _ledger_call(gw: Gateway, method: str, *args: Any, **kwargs: Any) -> Any:
 
 
 class CustomerIn(BaseModel):
+    """Body of ``POST /admin/customers``: a name and plan (1-200 characters each) and an optional monthly
+    budget in USD (Decimal, 0 or more, at most 18 digits).
+    """
+
     name: str = Field(min_length=1, max_length=200)
     plan: str = Field(min_length=1, max_length=200)
     budget_usd: Decimal | None = Field(None, ge=0, max_digits=18)
 
 
 class CustomerPatch(BaseModel):
+    """Body of ``PATCH /admin/customers/{name}``: the fields to change (None keeps one); ``budget_usd`` in
+    USD, ``clear_budget`` removes the budget, ``status`` is active or suspended.
+    """
+
     plan: str | None = None
     budget_usd: Decimal | None = Field(None, ge=0, max_digits=18)
     clear_budget: bool = False
@@ -86,6 +97,10 @@ class CustomerPatch(BaseModel):
 
 
 class PlanIn(BaseModel):
+    """Body of ``POST /admin/plans``: a name (1-200 characters), ``monthly_fee_usd`` (Decimal USD, 0 or more),
+    ``included_units`` (0 or more) and a description.
+    """
+
     name: str = Field(min_length=1, max_length=200)
     monthly_fee_usd: Decimal = Field(Decimal(0), ge=0, max_digits=18)
     included_units: float = Field(0, ge=0)
@@ -93,12 +108,20 @@ class PlanIn(BaseModel):
 
 
 class KeyIn(BaseModel):
+    """Body of ``POST /admin/keys``: the customer, and optional limits ``rpm`` (requests per minute) and
+    ``tpm`` (tokens per minute), each 1 or more.
+    """
+
     customer: str = Field(min_length=1, max_length=200)
     rpm: int | None = Field(None, ge=1)
     tpm: int | None = Field(None, ge=1)
 
 
 class PriceIn(BaseModel):
+    """Body of ``POST /admin/prices``: ``price_per_unit_usd`` (Decimal USD per ``unit``, 0 or more) for
+    ``plan``, optionally narrowed to a model or plugin/task, from ``effective_from`` (None: now) on.
+    """
+
     plan: str = Field(min_length=1)
     unit: str = Field(min_length=1)
     price_per_unit_usd: Decimal = Field(ge=0, max_digits=24)
@@ -110,6 +133,10 @@ class PriceIn(BaseModel):
 
 
 class CostIn(BaseModel):
+    """Body of ``POST /admin/costs``: ``usd_per_hour`` (Decimal USD per device-hour, 0 or more) for
+    ``device_class`` from ``effective_from`` (None: now) on.
+    """
+
     device_class: str = Field(min_length=1)
     usd_per_hour: Decimal = Field(ge=0, max_digits=18)
     effective_from: datetime | None = None
@@ -118,16 +145,28 @@ class CostIn(BaseModel):
 
 @router.get("/customers")
 async def customers(gw: AdminGateway) -> Response:
+    """``GET /admin/customers``: every customer as a JSON list (budgets in USD as numbers). Admin token only
+    (401 without or with a wrong one, 403 for a customer key).
+    """
     return _json(_ledger_call(gw, "list_customers"))
 
 
 @router.post("/customers", status_code=201)
 async def create_customer(body: CustomerIn, gw: AdminGateway) -> Response:
+    """``POST /admin/customers``: create a customer; 201 with it. Admin token only (401 without or with a
+    wrong one, 403 for a customer key). A ledger refusal is a 400 ``ledger_error`` naming the problem; a
+    malformed body a 400.
+    """
     return _json(_ledger_call(gw, "create_customer", body.name, body.plan, body.budget_usd), 201)
 
 
 @router.patch("/customers/{name}")
 async def update_customer(name: str, body: CustomerPatch, gw: AdminGateway) -> Response:
+    """``PATCH /admin/customers/{name}``: change a customer's plan, budget or status; its spend is read again
+    at its next request, while its requests in flight keep their reservations. Admin token only (401
+    without or with a wrong one, 403 for a customer key). A ledger refusal is a 400 ``ledger_error`` naming
+    the problem; a malformed body a 400.
+    """
     customer = _ledger_call(
         gw,
         "update_customer",
@@ -143,11 +182,18 @@ async def update_customer(name: str, body: CustomerPatch, gw: AdminGateway) -> R
 
 @router.get("/plans")
 async def plans(gw: AdminGateway) -> Response:
+    """``GET /admin/plans``: every plan as a JSON list (fees in USD). Admin token only (401 without or with a
+    wrong one, 403 for a customer key).
+    """
     return _json(_ledger_call(gw, "list_plans"))
 
 
 @router.post("/plans", status_code=201)
 async def create_plan(body: PlanIn, gw: AdminGateway) -> Response:
+    """``POST /admin/plans``: create a plan; 201 with it. Admin token only (401 without or with a wrong one,
+    403 for a customer key). A ledger refusal is a 400 ``ledger_error`` naming the problem; a malformed
+    body a 400.
+    """
     return _json(
         _ledger_call(
             gw, "create_plan", body.name, body.monthly_fee_usd, body.included_units, body.description
@@ -158,11 +204,19 @@ async def create_plan(body: PlanIn, gw: AdminGateway) -> Response:
 
 @router.get("/keys")
 async def keys(gw: AdminGateway, customer: str | None = None) -> Response:
+    """``GET /admin/keys``: every API key (prefix, customer, limits, revoked_at; never the key), or
+    ``?customer=``'s only. Admin token only (401 without or with a wrong one, 403 for a customer key). A
+    ledger refusal is a 400 ``ledger_error`` naming the problem; a malformed body a 400.
+    """
     return _json(_ledger_call(gw, "list_keys", customer))
 
 
 @router.post("/keys", status_code=201)
 async def create_key(body: KeyIn, gw: AdminGateway) -> Response:
+    """``POST /admin/keys``: create a key; 201 with ``{key, prefix, customer, rpm, tpm}``. ``key`` is the
+    plaintext, shown this once and never stored. Admin token only (401 without or with a wrong one, 403 for
+    a customer key). A ledger refusal is a 400 ``ledger_error`` naming the problem; a malformed body a 400.
+    """
     plaintext, key = _ledger_call(gw, "create_key", body.customer, body.rpm, body.tpm)
     return _json(
         {"key": plaintext, "prefix": key.prefix, "customer": key.customer, "rpm": key.rpm, "tpm": key.tpm},
@@ -172,17 +226,29 @@ async def create_key(body: KeyIn, gw: AdminGateway) -> Response:
 
 @router.post("/keys/{prefix}/revoke")
 async def revoke_key(prefix: str, gw: AdminGateway) -> Response:
+    """``POST /admin/keys/{prefix}/revoke``: revoke the key with that display prefix; answers ``{prefix,
+    revoked: true}``. Admin token only (401 without or with a wrong one, 403 for a customer key). A ledger
+    refusal is a 400 ``ledger_error`` naming the problem; a malformed body a 400.
+    """
     _ledger_call(gw, "revoke_key", prefix)
     return _json({"prefix": prefix, "revoked": True})
 
 
 @router.get("/prices")
 async def prices(gw: AdminGateway, plan: str | None = None) -> Response:
+    """``GET /admin/prices``: the price book, or ``?plan=``'s rows only (USD per unit). Admin token only (401
+    without or with a wrong one, 403 for a customer key). A ledger refusal is a 400 ``ledger_error`` naming
+    the problem; a malformed body a 400.
+    """
     return _json(_ledger_call(gw, "list_prices", plan))
 
 
 @router.post("/prices", status_code=201)
 async def set_price(body: PriceIn, gw: AdminGateway) -> Response:
+    """``POST /admin/prices``: append a price-book row (never an edit; a date in the past is refused); 201
+    with the row. Admin token only (401 without or with a wrong one, 403 for a customer key). A ledger
+    refusal is a 400 ``ledger_error`` naming the problem; a malformed body a 400.
+    """
     row = _ledger_call(
         gw,
         "set_price",
@@ -200,11 +266,18 @@ async def set_price(body: PriceIn, gw: AdminGateway) -> Response:
 
 @router.get("/costs")
 async def costs(gw: AdminGateway) -> Response:
+    """``GET /admin/costs``: the cost book (USD per device-hour, by device class and effective date). Admin
+    token only (401 without or with a wrong one, 403 for a customer key).
+    """
     return _json(_ledger_call(gw, "list_costs"))
 
 
 @router.post("/costs", status_code=201)
 async def set_cost(body: CostIn, gw: AdminGateway) -> Response:
+    """``POST /admin/costs``: append a cost-book row (USD per device-hour; a date in the past is refused); 201
+    with the row. Admin token only (401 without or with a wrong one, 403 for a customer key). A ledger
+    refusal is a 400 ``ledger_error`` naming the problem; a malformed body a 400.
+    """
     row = _ledger_call(
         gw,
         "set_cost",
@@ -224,6 +297,9 @@ async def plugins(gw: AdminGateway) -> Response:
 
 @router.get("/models")
 async def models(gw: AdminGateway) -> Response:
+    """``GET /admin/models``: each served model's name, backend, readiness and device class, by name. Admin
+    token only (401 without or with a wrong one, 403 for a customer key).
+    """
     return _json(
         [
             {"name": name, "backend": str(b.spec.backend), "ready": b.ready, "device_class": b.device_class}
@@ -250,6 +326,10 @@ def _analytics() -> dict[str, Any]:
 
 @router.get("/analytics")
 async def analytics_list(gw: AdminGateway) -> Response:
+    """``GET /admin/analytics``: each ledger analytics function's name, docstring and parameters (those ``GET
+    /admin/analytics/{name}`` takes as query parameters). Admin token only (401 without or with a wrong
+    one, 403 for a customer key).
+    """
     return _json(
         [
             {

@@ -25,18 +25,41 @@ class ServerLike(Protocol):
     """What ``verticals.serving.vllm_engine.VLLMServer`` offers."""
 
     @property
-    def base_url(self) -> str: ...
+    def base_url(self) -> str:
+        """The server's OpenAI API root, e.g. ``http://127.0.0.1:PORT/v1``."""
+        ...
 
-    def start(self) -> None: ...
-    def wait_ready(self, timeout: float) -> None: ...
-    def stop(self) -> None: ...
-    def is_alive(self) -> bool: ...
+    def start(self) -> None:
+        """Launch the server process; returns without waiting for it to be ready."""
+        ...
+
+    def wait_ready(self, timeout: float) -> None:
+        """Block until the server answers its health check, ``timeout`` seconds at most; raise if it dies or
+        the time runs out.
+        """
+        ...
+
+    def stop(self) -> None:
+        """Stop the server process (and its children); calling it on a stopped server does nothing."""
+        ...
+
+    def is_alive(self) -> bool:
+        """True while the server process runs (it may still be loading)."""
+        ...
 
 
 CapacityHook = Callable[[str, datetime, datetime | None], None]
 
 
 class Supervisor:
+    """Keeps the vLLM server of model ``name`` (made by ``factory``) up: health check every
+    ``check_interval_s`` seconds, restart with backoff (1, 2, 4, ... up to ``max_backoff_s`` seconds),
+    ``start_timeout_s`` seconds for a server to become ready.
+
+    ``on_capacity(instance_id, up_at, down_at)`` (UTC; ``down_at`` None while it runs) records each instance's
+    capacity; ``on_restart`` runs after a restart.
+    """
+
     def __init__(
         self,
         name: str,
@@ -67,15 +90,25 @@ class Supervisor:
 
     @property
     def ready(self) -> bool:
+        """True while the server answers its health checks; false before the first start, while it is down and
+        after ``stop``.
+        """
         return self._ready.is_set()
 
     @property
     def base_url(self) -> str:
+        """The server's OpenAI API root without a trailing slash; raises RuntimeError before the first server
+        was made.
+        """
         if self.server is None:
             raise RuntimeError(f"the vLLM server for {self.name!r} has not been started")
         return self.server.base_url.rstrip("/")
 
     async def start(self) -> None:
+        """Start the server, wait until it is ready (``start_timeout_s`` seconds at most), then watch it in a
+        background task; what the server's ``start`` / ``wait_ready`` raise (EngineError for vLLM)
+        propagates.
+        """
         # Made here, before the gateway takes requests: the first health check would otherwise
         # build it and stall the loop (16 ms, measured) with requests in flight.
         self._http = httpx.AsyncClient(timeout=5.0)
@@ -93,6 +126,9 @@ class Supervisor:
         return True
 
     async def stop(self) -> None:
+        """Stop watching, mark the backend down (closing its capacity record), stop the server and close the
+        health-check client.
+        """
         self._stopping = True
         if self._watch is not None:
             self._watch.cancel()

@@ -120,6 +120,7 @@ class VLLMServer:
 
     @property
     def base_url(self) -> str:
+        """The server's OpenAI API root: ``http://127.0.0.1:<port>/v1``."""
         return f"http://127.0.0.1:{self.port}/v1"
 
     @property
@@ -199,6 +200,7 @@ class VLLMServer:
         leftovers.check_port_free(self.port)
 
     def is_alive(self) -> bool:
+        """True while the server process was started and has not exited (it may still be loading)."""
         return self._process is not None and self._process.poll() is None
 
     def wait_ready(self, timeout: float = 180) -> None:
@@ -249,6 +251,9 @@ class VLLMServer:
             self._log = None
 
     def log_tail(self, lines: int = 25) -> str:
+        """The last ``lines`` lines of the server's log file, for error messages; ``(no log)`` when it cannot
+        be read.
+        """
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
@@ -270,6 +275,10 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 @dataclass(frozen=True)
 class ChatResult:
+    """One chat answer: the generated ``text``, the prompt and completion sizes in tokens, and
+    ``finish_reason`` (``stop`` or ``length``).
+    """
+
     text: str
     prompt_tokens: int
     completion_tokens: int
@@ -296,6 +305,9 @@ class TransformersChat:
         self._tokenizer: Any = None
 
     def load(self) -> None:
+        """Load the tokenizer and model from ``model_dir`` (local files only), once; later calls do nothing.
+        Raises what transformers raises (OSError for missing files).
+        """
         from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: only when used
 
         with self._lock:
@@ -307,6 +319,13 @@ class TransformersChat:
     def chat(
         self, messages: Sequence[dict[str, Any]], *, max_tokens: int = 64, temperature: float = 0.0
     ) -> ChatResult:
+        """Answer ``messages`` (OpenAI-style ``{role, content}`` dicts) with at most ``max_tokens`` new
+        tokens: greedy at ``temperature`` 0, sampled above. Loads the model first if needed; one call at a
+        time.
+
+        ``finish_reason`` is ``length`` when exactly ``max_tokens`` tokens came without an end-of-sequence
+        token, else ``stop``.
+        """
         import torch
 
         self.load()
