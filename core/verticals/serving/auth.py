@@ -20,6 +20,9 @@ KEY_PREFIX = "vk_"
 
 
 def bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value (scheme case-insensitive, whitespace
+    stripped), or None when the header is missing, of another scheme, or empty.
+    """
     if not header:
         return None
     scheme, _, token = header.partition(" ")
@@ -29,10 +32,15 @@ def bearer(header: str | None) -> str | None:
 
 
 class Authenticator:
+    """Turns an API key into a Principal by looking its SHA-256 up in ``ledger``."""
+
     def __init__(self, ledger: LedgerLike) -> None:
         self.ledger = ledger
 
     def authenticate(self, header: str | None) -> Principal:
+        """The Principal (customer, key prefix, rpm and tpm limits) of the bearer key in ``header``; raises
+        APIError 401 when the key is missing, does not start with ``vk_``, is unknown, or was revoked.
+        """
         token = bearer(header)
         if token is None:
             raise APIError(
@@ -78,6 +86,9 @@ def load_admin_token(home: Path, configured: str | None) -> str:
 
 
 def check_admin(header: str | None, token: str) -> None:
+    """Return when ``header`` carries the admin ``token`` (compared in constant time); raises APIError 401
+    when it is missing or wrong, 403 when it is a customer key.
+    """
     given = bearer(header)
     if given is None:
         raise APIError(

@@ -23,6 +23,10 @@ Units = Callable[[Any], float]
 
 @dataclass(frozen=True)
 class BatchResult:
+    """One item's result from a batch: the model's ``output``, its share of the batch's compute seconds (by
+    the items' units, equal shares when unknown), the seconds it waited in the queue, and the batch's size.
+    """
+
     output: Any
     compute_seconds: float
     queue_seconds: float
@@ -64,11 +68,18 @@ class DynamicBatcher:
         self.items = 0
 
     def start(self) -> None:
+        """Start the worker task that collects and runs batches, on the running event loop; does nothing if it
+        runs already.
+        """
         if self._worker is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.get_running_loop().create_task(self._run())
 
     async def submit(self, item: Any) -> BatchResult:
+        """Queue ``item`` and wait for its BatchResult (starting the worker if needed); raises what
+        ``predict`` raised for this item (a failing batch is rerun item by item, so one bad item fails
+        alone), or RuntimeError when ``predict`` returned a wrong number of outputs.
+        """
         if self._worker is None:
             self.start()
         assert self._queue is not None
@@ -77,6 +88,7 @@ class DynamicBatcher:
         return await future
 
     async def stop(self) -> None:
+        """Cancel the worker task and shut the predict thread pool down; queued items are not run."""
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -24,6 +24,11 @@ class _Share:
 
 
 class BusyClock:
+    """Allocates an engine's measured busy time (seconds, from ``clock``, default ``time.perf_counter``) to
+    the requests in flight, in proportion to the tokens each got per slice (see the module docstring);
+    ``busy_seconds`` is the total busy time so far.
+    """
+
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self._clock = clock
         self._active: dict[str, _Share] = {}
@@ -31,10 +36,16 @@ class BusyClock:
         self.busy_seconds = 0.0
 
     def begin(self, request_id: str) -> None:
+        """Start tracking ``request_id``: time up to now is allocated among the requests already in flight,
+        and a new slice starts.
+        """
         self._advance()
         self._active[request_id] = _Share()
 
     def tokens(self, request_id: str, count: float) -> None:
+        """Count ``count`` tokens received for ``request_id`` in the current slice (weights its share of it);
+        unknown ids and counts of 0 or less are ignored.
+        """
         share = self._active.get(request_id)
         if share is not None and count > 0:
             share.tokens += count
@@ -47,6 +58,7 @@ class BusyClock:
 
     @property
     def in_flight(self) -> int:
+        """How many requests are being tracked (begun and not yet ended)."""
         return len(self._active)
 
     def _advance(self) -> None:

@@ -56,17 +56,25 @@ class APIError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
+        """The OpenAI error body, ``{"error": {type, message, param, code}}`` (see ``error_body``)."""
         return error_body(self.status, self.message, code=self.code, param=self.param, type=self.type)
 
 
 def error_body(
     status: int, message: str, *, code: str | None = None, param: str | None = None, type: str | None = None
 ) -> dict[str, Any]:
+    """The OpenAI-shaped error body ``{"error": {type, message, param, code}}``; ``type`` defaults by HTTP
+    ``status`` (e.g. 401 authentication_error, 429 rate_limit_error; other 4xx invalid_request_error, 5xx
+    server_error).
+    """
     kind = type or _TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
     return {"error": {"type": kind, "message": message, "param": param, "code": code}}
 
 
 def error_response(error: APIError, path: str = "") -> JSONResponse:
+    """The JSON response for ``error``: the v2 error shape for paths under ``/v2/``, the OpenAI one elsewhere,
+    with the error's status and headers.
+    """
     # x-request-id is added by the middleware to every response, errors included.
     body = v2_error_body(error) if path.startswith("/v2/") else error.body()
     return JSONResponse(body, status_code=error.status, headers=dict(error.headers))
@@ -110,6 +118,11 @@ def _describe_validation(error: RequestValidationError) -> tuple[str, str | None
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Make ``app`` answer every APIError, request validation error (as a 400 naming the parameter) and
+    Starlette HTTP error (404/405 with a hint, 413 ``body_too_large``) with the JSON error bodies of this
+    module.
+    """
+
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, APIError)
         return error_response(exc, request.url.path)

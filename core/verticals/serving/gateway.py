@@ -45,6 +45,15 @@ class ServingOptions:
 
 @dataclass
 class Gateway:
+    """The serving state the routes share: settings, the plugin registry, the ledger (or a stand-in), the
+    admin token, serving options, rate limits and budgets, metrics, and the started ``backends`` by model
+    name.
+
+    ``started_at`` is a Unix time in seconds; ``draining`` turns true at shutdown, when readiness answers 503.
+    Builds the authenticator, the meter and a customer cache (``CUSTOMER_CACHE_S`` seconds) after
+    construction.
+    """
+
     settings: Settings
     registry: Registry
     ledger: LedgerLike
@@ -75,6 +84,9 @@ class Gateway:
             self.limits.forget(customer)
 
     def context(self, request: Request) -> RequestContext:
+        """The request's metering context, set by the metering middleware; RuntimeError for a request that did
+        not pass through it.
+        """
         ctx = request.scope.get("state", {}).get("ctx")
         if ctx is None:  # a route called outside the middleware (should not happen)
             raise RuntimeError("request has no metering context")
@@ -82,6 +94,9 @@ class Gateway:
         return ctx
 
     def authenticate(self, request: Request) -> Principal:
+        """Check the request's bearer key and record who it is for on its context; raises APIError 401 for a
+        missing, foreign, unknown or revoked key, 403 when the key's customer is suspended.
+        """
         ctx = self.context(request)
         ctx.principal = self.auth.authenticate(request.headers.get("authorization"))
         customer = self.customer(ctx.principal.customer)
@@ -101,6 +116,12 @@ class Gateway:
         tasks: tuple[str, ...] | None = None,
         endpoint: str | None = None,
     ) -> tuple[ModelSpec, ModelBackend]:
+        """The spec and backend of model ``name`` for this request, after starting its metering; ``tasks``
+        (when given) are the tasks ``endpoint`` serves.
+
+        Raises APIError 404 for an unknown model, 400 (``wrong_task``) for a model of another task, 503 with
+        ``Retry-After`` when the model is registered but not served here (30 s) or not ready (10 s).
+        """
         ctx = self.context(request)
         registered = self.registry.models.get(name)
         if registered is None:
@@ -179,6 +200,9 @@ class Gateway:
 
 
 def unavailable(error: Unavailable) -> APIError:
+    """The 503 ``backend_unavailable`` APIError for ``error``, with its ``retry_after`` (seconds) as the
+    ``Retry-After`` header.
+    """
     return APIError(
         503, str(error), code="backend_unavailable", headers={"Retry-After": str(error.retry_after)}
     )

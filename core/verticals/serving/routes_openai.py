@@ -52,6 +52,7 @@ CHAT_TASKS = (str(Task.CHAT), str(Task.COMPLETION))
 
 
 def gateway(request: Request) -> Gateway:
+    """The app's Gateway (``app.state.gateway``)."""
     gw: Gateway = request.app.state.gateway
     return gw
 
@@ -62,6 +63,10 @@ def _headers(request_id: str, cost: Any) -> dict[str, str]:
 
 @router.get("/v1/models", summary="The models this key may use")
 async def list_models(request: Request) -> ModelList:
+    """``GET /v1/models``: every model this gateway serves, as OpenAI model cards with its task, billing unit
+    and readiness. Free: no usage event. Needs a customer key (401 without a valid one, 403 for a suspended
+    customer).
+    """
     gw = gateway(request)
     ctx = gw.context(request)
     data = [
@@ -82,6 +87,15 @@ async def list_models(request: Request) -> ModelList:
 
 @router.post("/v1/chat/completions", summary="Chat completion, streamed or not")
 async def chat_completions(request: Request, body: ChatRequest) -> Response:
+    """``POST /v1/chat/completions``: an OpenAI chat completion, streamed (SSE) or not, from a vLLM model
+    (proxied), the transformers fallback, or a torch chat model.
+
+    Admission holds the worst case (prompt bound plus ``n`` x ``max_tokens``) of the key's tokens per minute
+    and the customer's budget; the price comes back in ``x-verticals-cost-usd`` (USD). 400 for a model of
+    another task, or ``n`` above 1 on a model that is not on vLLM; 402 over budget; 429 over a rate limit; 503
+    while the model is not ready. Needs a customer key (401 without a valid one, 403 for a suspended
+    customer).
+    """
     gw = gateway(request)
     spec, backend = gw.resolve(request, body.model, tasks=CHAT_TASKS, endpoint="/v1/chat/completions")
     ctx = gw.context(request)
@@ -142,6 +156,14 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response:
 
 @router.post("/v1/completions", summary="Text completion, streamed or not")
 async def completions(request: Request, body: CompletionRequest) -> Response:
+    """``POST /v1/completions``: an OpenAI text completion of one prompt or a list, streamed or not; a torch
+    chat model answers each prompt as one user message, the transformers fallback one prompt per request.
+
+    The price comes back in ``x-verticals-cost-usd`` (USD). 400 for an empty prompt list, a model of another
+    task, or what the model cannot serve (several prompts on the fallback, ``n`` above 1 off vLLM); 402 over
+    budget; 429 over a rate limit; 503 while the model is not ready. Needs a customer key (401 without a valid
+    one, 403 for a suspended customer).
+    """
     gw = gateway(request)
     spec, backend = gw.resolve(request, body.model, tasks=CHAT_TASKS, endpoint="/v1/completions")
     ctx = gw.context(request)
@@ -217,6 +239,13 @@ async def completions(request: Request, body: CompletionRequest) -> Response:
 
 @router.post("/v1/embeddings", summary="Embeddings of one or more texts")
 async def embeddings(request: Request, body: EmbeddingRequest) -> Response:
+    """``POST /v1/embeddings``: one embedding per input text (floats, or base64 of float32 when asked), from a
+    vLLM model (proxied) or a torch embedding model.
+
+    The price comes back in ``x-verticals-cost-usd`` (USD). 400 for an empty input list, a model of another
+    task, or ``dimensions`` other than the model's; 402 over budget; 429 over a rate limit; 503 while the
+    model is not ready. Needs a customer key (401 without a valid one, 403 for a suspended customer).
+    """
     gw = gateway(request)
     spec, backend = gw.resolve(request, body.model, tasks=(str(Task.EMBEDDING),), endpoint="/v1/embeddings")
     ctx = gw.context(request)
@@ -270,6 +299,13 @@ async def transcriptions(
     language: Annotated[str | None, Form()] = None,
     prompt: Annotated[str | None, Form()] = None,
 ) -> Response:
+    """``POST /v1/audio/transcriptions`` (multipart): the text of the uploaded audio ``file``, as json
+    ``{text}``, plain text, or verbose_json (adding task, language and the model's duration).
+
+    The price comes back in ``x-verticals-cost-usd`` (USD). 400 for an unknown response_format, an empty file,
+    a model of another task or one not served in process; 402 over budget; 429 over a rate limit; 503 while
+    the model is not ready. Needs a customer key (401 without a valid one, 403 for a suspended customer).
+    """
     gw = gateway(request)
     if response_format not in ("json", "text", "verbose_json"):
         raise APIError(

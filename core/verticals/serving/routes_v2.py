@@ -79,11 +79,15 @@ def _name(path: str) -> str:
 
 @router.get("/v2/health/live")
 async def live() -> dict[str, bool]:
+    """``GET /v2/health/live``: ``{"live": true}`` while the process answers. No key needed."""
     return {"live": True}
 
 
 @router.get("/v2/health/ready")
 async def ready(request: Request) -> JSONResponse:
+    """``GET /v2/health/ready``: ``{"ready": bool}``, 200 when every backend is ready and the gateway is not
+    draining, else 503. No key needed.
+    """
     gw = _gateway(request)
     ok = not gw.draining and all(b.ready for b in gw.backends.values())
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
@@ -91,11 +95,18 @@ async def ready(request: Request) -> JSONResponse:
 
 @router.get("/v2")
 async def server_metadata() -> dict[str, Any]:
+    """``GET /v2``: the server's name, version and protocol extensions (``binary_tensor_data``). No key
+    needed.
+    """
     return {"name": "verticals", "version": __version__, "extensions": ["binary_tensor_data"]}
 
 
 @router.get("/v2/models/{name:path}/ready", dependencies=[Depends(authenticated)])
 async def model_ready(request: Request, name: str) -> JSONResponse:
+    """``GET /v2/models/{name}/ready``: ``{name, ready}``, 200 when ready, 503 when not (or not served), 404
+    for an unknown model. Not metered. Needs a customer key (401 without a valid one, 403 for a suspended
+    customer).
+    """
     gw = _gateway(request)
     name = _name(name)
     backend = gw.backends.get(name)
@@ -110,6 +121,14 @@ async def model_ready(request: Request, name: str) -> JSONResponse:
     "/v2/models/{name:path}/infer", openapi_extra=_INFER_SCHEMA, dependencies=[Depends(authenticated)]
 )
 async def model_infer(request: Request, name: str) -> Response:
+    """``POST /v2/models/{name}/infer``: Open Inference Protocol v2 inference, JSON or binary tensors (see
+    ``v2_codec``); each row of the first input is one item.
+
+    Answers ``{model_name, model_version, outputs[, id]}`` with the outputs asked for (binary when asked), and
+    the request's price in the ``x-verticals-cost-usd`` header (USD). 400 for a malformed request or a model
+    served by the transformers fallback; 404 unknown model; 402 over budget; 429 over a rate limit; 503 while
+    the model is not ready. Needs a customer key (401 without a valid one, 403 for a suspended customer).
+    """
     gw = _gateway(request)
     spec, backend = gw.resolve(request, _name(name))
     ctx = gw.context(request)
@@ -166,6 +185,10 @@ async def model_infer(request: Request, name: str) -> Response:
 
 @router.get("/v2/models/{name:path}", dependencies=[Depends(authenticated)])
 async def model_metadata(request: Request, name: str) -> dict[str, Any]:
+    """``GET /v2/models/{name}``: the model's name, version, platform (``verticals-<backend>``) and
+    input/output tensor specs (a BYTES ``[-1]`` tensor when the spec declares none); 404 for an unknown
+    model. Not metered. Needs a customer key (401 without a valid one, 403 for a suspended customer).
+    """
     gw = _gateway(request)
     gw.context(request).recorded = True  # metadata is not a model call
     name = _name(name)

@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 
 
 class Message(BaseModel):
+    """One chat message: a role and its content (text, OpenAI content parts, or None); other OpenAI fields
+    (name, tool_calls, ...) are kept and passed on.
+    """
+
     model_config = ConfigDict(extra="allow")
 
     role: Literal["system", "user", "assistant", "tool", "developer"]
@@ -23,12 +27,18 @@ class Message(BaseModel):
 
 
 class StreamOptions(BaseModel):
+    """OpenAI's ``stream_options``: ``include_usage`` asks for a last chunk carrying the usage."""
+
     model_config = ConfigDict(extra="allow")
 
     include_usage: bool = False
 
 
 class ChatRequest(BaseModel):
+    """Body of ``POST /v1/chat/completions``; ``max_tokens`` / ``max_completion_tokens`` are in tokens (1 to
+    1,000,000), ``n`` is 1-128. Other OpenAI fields are kept and passed on to vLLM.
+    """
+
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1, description="e.g. 'nlp/chat' or 'echo/chat'")
@@ -41,6 +51,10 @@ class ChatRequest(BaseModel):
 
 
 class CompletionRequest(BaseModel):
+    """Body of ``POST /v1/completions``: a prompt or list of prompts (text, not token arrays); ``max_tokens``
+    in tokens (1 to 1,000,000), ``n`` 1-128 per prompt. Other OpenAI fields are passed on to vLLM.
+    """
+
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)
@@ -54,6 +68,10 @@ class CompletionRequest(BaseModel):
 
 
 class EmbeddingRequest(BaseModel):
+    """Body of ``POST /v1/embeddings``: a text or list of texts (not token arrays), ``encoding_format`` float
+    or base64, and optionally the ``dimensions`` expected.
+    """
+
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(min_length=1)

@@ -16,17 +16,29 @@ class Unavailable(Exception):
 
 
 class ModelBackend(Protocol):
+    """What the gateway needs of a model's backend (torch in process, vLLM proxy, transformers fallback): its
+    ``spec``, the ``device_class`` its compute is priced at, readiness, version, start and stop.
+    """
+
     spec: ModelSpec
     device_class: str
 
     @property
-    def ready(self) -> bool: ...
+    def ready(self) -> bool:
+        """True while the backend can take requests; the routes answer 503 otherwise."""
+        ...
 
     @property
     def version(self) -> str:
         """The model version this backend serves, recorded on every usage event."""
         ...
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Load or launch the model, before the gateway takes requests; raises when it cannot (the gateway
+        logs it and leaves the model unserved).
+        """
+        ...
 
-    async def stop(self) -> None: ...
+    async def stop(self) -> None:
+        """Release the model (stop servers, close sessions) at shutdown."""
+        ...

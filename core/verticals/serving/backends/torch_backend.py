@@ -41,14 +41,19 @@ class TorchBackend:
 
     @property
     def version(self) -> str:
+        """The version the predictor loaded (a trained model's promoted store version), else the spec's."""
         # a trained model's predictor knows which stored version it loaded (the promoted one)
         return self.predictor.served_version or self.spec.version
 
     @property
     def ready(self) -> bool:
+        """True once ``start`` loaded the model, until ``stop``."""
         return self._loaded
 
     async def start(self) -> None:
+        """Load the predictor's weights from ``model_dir`` in a worker thread, then start the batcher; a load
+        failure is kept (``infer`` names it) and re-raised.
+        """
         try:
             # Loading weights can take seconds: keep it off the event loop.
             await asyncio.get_running_loop().run_in_executor(None, self.predictor.load, self.model_dir)
@@ -59,16 +64,24 @@ class TorchBackend:
         self.batcher.start()
 
     async def stop(self) -> None:
+        """Stop the batcher (items still queued are dropped) and mark the backend not ready."""
         await self.batcher.stop()
         self._loaded = False
 
     async def infer(self, item: Any) -> BatchResult:
+        """Run one adapted item through the dynamic batcher; its output with compute and queue seconds. Raises
+        Unavailable (naming the load error, if any) while the model is not loaded, and what ``predict``
+        raised for this item.
+        """
         if not self._loaded:
             detail = f" (it failed to load: {self._load_error})" if self._load_error else ""
             raise Unavailable(f"model {self.spec.name!r} is not loaded{detail}; retry shortly")
         return await self.batcher.submit(item)
 
     def units(self, item: Any) -> float:
+        """The billable units of ``item`` (tokens, images, ... as the spec's unit says) by the predictor's
+        ``units``; 1.0 when that raises, so a request is never free by accident.
+        """
         try:
             return float(self.predictor.units(item))
         except Exception:

@@ -19,6 +19,10 @@ log = logging.getLogger("verticals.serving")
 
 
 class TransformersBackend:
+    """Serves a chat ``spec`` from ``model_dir`` with transformers ``generate`` in this process, one request
+    at a time: the fallback when vLLM is not installed. ``device_class`` prices its compute.
+    """
+
     def __init__(self, spec: ModelSpec, model_dir: Path, *, device_class: str = "cpu") -> None:
         self.spec = spec
         self.device_class = device_class
@@ -27,13 +31,18 @@ class TransformersBackend:
 
     @property
     def version(self) -> str:
+        """The spec's version."""
         return self.spec.version
 
     @property
     def ready(self) -> bool:
+        """True once ``start`` loaded the model, until ``stop``."""
         return self._chat is not None
 
     async def start(self) -> None:
+        """Warn that vLLM is missing, then load the tokenizer and model from ``model_dir`` in a worker thread;
+        what transformers raises (OSError for missing files) propagates.
+        """
         from verticals.serving.vllm_engine import TransformersChat
 
         log.warning(
@@ -46,6 +55,7 @@ class TransformersBackend:
         self._chat = chat
 
     async def stop(self) -> None:
+        """Drop the loaded model, marking the backend not ready."""
         self._chat = None
 
     async def generate(

@@ -90,6 +90,15 @@ class UpstreamError(Exception):
 
 
 class VLLMBackend:
+    """Serves ``spec`` by proxying OpenAI requests to a vLLM server: an external one at ``base_url``, or a
+    local one kept up by ``supervisor`` (exactly one of the two, else ValueError).
+
+    ``served_name`` is the model name the upstream server knows (rewritten to ``spec.name`` in answers);
+    ``device_class`` prices its compute in the cost book; ``accept_wait_s`` (seconds) is how long a request
+    already accepted waits for a crashed local server to come back. ``clock`` allocates compute seconds among
+    requests (see ``verticals.serving.busy``).
+    """
+
     def __init__(
         self,
         spec: ModelSpec,
@@ -120,6 +129,9 @@ class VLLMBackend:
 
     @property
     def base_url(self) -> str:
+        """The upstream OpenAI API root without a trailing slash: the configured URL, or the local server's;
+        RuntimeError when the local one has not been started.
+        """
         if self._base_url is not None:
             return self._base_url
         assert self.supervisor is not None
@@ -127,13 +139,20 @@ class VLLMBackend:
 
     @property
     def version(self) -> str:
+        """The spec's version: the proxy cannot tell which weights the upstream server loaded."""
         return self.spec.version
 
     @property
     def ready(self) -> bool:
+        """The local server's health (``Supervisor.ready``); an external server is taken to be ready, its
+        failures answer per request.
+        """
         return self.supervisor.ready if self.supervisor is not None else True
 
     async def start(self) -> None:
+        """Open the upstream HTTP session (600 s total per request, 5 s to connect, up to 1024 connections)
+        and start the local server if there is one; what ``Supervisor.start`` raises propagates.
+        """
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=600.0, sock_connect=5.0),
             connector=aiohttp.TCPConnector(limit=1024, keepalive_timeout=UPSTREAM_KEEPALIVE_S),
@@ -142,6 +161,7 @@ class VLLMBackend:
             await self.supervisor.start()
 
     async def stop(self) -> None:
+        """Stop the local server if there is one and close the upstream HTTP session."""
         if self.supervisor is not None:
             await self.supervisor.stop()
         if self._session is not None:
@@ -149,6 +169,7 @@ class VLLMBackend:
             self._session = None
 
     def check_ready(self) -> None:
+        """Raise Unavailable (retry after 10 s) while the local server is down or restarting."""
         if not self.ready:
             raise Unavailable(f"the vLLM server for {self.spec.name!r} is restarting; retry shortly", 10)
 
@@ -325,6 +346,9 @@ class VLLMBackend:
         return self._served_model.sub(b'"model":"' + self.spec.name.encode() + b'"', payload)
 
     def end(self, request_id: str) -> float:
+        """The compute seconds allocated to ``request_id`` (its share of the engine's busy time), ending its
+        tracking; see ``BusyClock.end``.
+        """
         return self.clock.end(request_id)
 
 
