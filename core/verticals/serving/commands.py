@@ -14,6 +14,10 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line; access lines are already JSON and pass through as the message."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """``record`` as one JSON line: ``{ts (UTC, seconds), level, logger, message[, request_id][,
+        error]}``, ``error`` being the formatted traceback; a ``verticals.access`` record is already JSON
+        and is returned as its message.
+        """
         message = record.getMessage()
         if record.name == "verticals.access":
             return message
@@ -32,6 +36,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO") -> None:
+    """Send every log record to stderr as JSON lines (``JsonFormatter``), replacing the root logger's
+    handlers, at ``level`` (a logging level name such as ``INFO``).
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -40,6 +47,8 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 def attach(cli: click.Group) -> None:
+    """Add the ``serve`` command to the ``verticals`` CLI group ``cli``."""
+
     @cli.command()
     @click.option("--host", default=None, help="Address to bind (default: the `host` setting, 127.0.0.1).")
     @click.option(

@@ -137,6 +137,12 @@ def _exit_like(status: int) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
+    """Run the deathwatch: ``argv`` is ``--parent PID [--nice N] -- COMMAND ...`` (without the program name).
+    See the module docstring.
+
+    Never returns: exits as COMMAND exited (its status, or killed by the same signal). Raises SystemExit with
+    a usage message for bad arguments, or when this process cannot start a session of its own.
+    """
     parent, nice, command = _parse(argv)
     if os.getsid(0) != os.getpid():
         # It stops its whole session when the parent goes: that must never be the parent's own.

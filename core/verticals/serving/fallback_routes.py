@@ -38,6 +38,14 @@ async def fallback_answer(
     completion: bool,
     prompt_bound: int,
 ) -> Response:
+    """Answer a chat (or, with ``completion``, a text completion) request from the transformers fallback:
+    admit ``prompt_bound + max_tokens`` tokens (default FALLBACK_MAX_TOKENS), generate, meter, and answer
+    in OpenAI's shape, streamed (SSE, the whole text in one chunk) or not.
+
+    ``extra`` holds the request's other fields (``temperature`` is read from it); ``wants_usage`` adds a usage
+    chunk to a stream. The price goes out in ``x-verticals-cost-usd`` (USD). Raises APIError 400 for a
+    ``temperature`` outside 0-2, 402 / 429 when admission fails.
+    """
     ctx = gw.context(request)
     limit = max_tokens or FALLBACK_MAX_TOKENS
     temperature = _temperature(extra)

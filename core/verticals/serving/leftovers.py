@@ -35,6 +35,11 @@ class InTheWay(RuntimeError):
 
 @dataclass(frozen=True)
 class RunRecord:
+    """What ``run_file`` holds for a running vLLM server: its model and port, the pid and start time (clock
+    ticks after boot, from ``/proc/<pid>/stat``) of its session leader, and the same two facts of the
+    gateway that started it.
+    """
+
     model: str
     port: int
     #: the session leader; its process group and session have the same id
@@ -100,6 +105,9 @@ def write(path: Path, model: str, port: int, pid: int) -> RunRecord:
 
 
 def read(path: Path) -> RunRecord | None:
+    """The RunRecord stored at ``path``, or None when the file is missing, unreadable, not JSON, or not a
+    record's fields.
+    """
     try:
         return RunRecord(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
@@ -123,6 +131,9 @@ def running(record: RunRecord) -> list[int]:
 
 
 def owned_by_this_process(record: RunRecord) -> bool:
+    """True when ``record`` was written by this very process (same pid and same start time, so not a reused
+    pid).
+    """
     return record.gateway_pid == os.getpid() and start_time(os.getpid()) == record.gateway_started
 
 

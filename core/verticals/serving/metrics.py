@@ -112,4 +112,5 @@ class Metrics:
         return found
 
     def render(self) -> bytes:
+        """The app's metrics in the Prometheus text exposition format (bytes), for ``GET /metrics``."""
         return generate_latest(self.registry)

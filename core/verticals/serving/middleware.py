@@ -31,6 +31,11 @@ METERED = ("/v1/", "/v2/models/")
 
 
 class GatewayMiddleware:
+    """The outermost ASGI layer over ``app``: gives every HTTP request an id (``x-request-id``), enforces the
+    body-size limit (413), meters every request to the customer API that no route metered, and writes the
+    JSON access log (see the module docstring).
+    """
+
     def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
         self.app = app
         self.gateway = gateway
@@ -164,5 +169,6 @@ def _too_large(limit: int) -> str:
 
 
 def state(scope: Scope) -> dict[str, Any]:
+    """The ASGI scope's ``state`` dict (Starlette's ``request.state``), created empty if missing."""
     value: dict[str, Any] = scope.setdefault("state", {})
     return value

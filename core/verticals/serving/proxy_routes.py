@@ -29,6 +29,13 @@ async def proxy(
     stream: bool,
     wants_usage: bool,
 ) -> Response:
+    """Send ``body`` to ``path`` (e.g. ``/chat/completions``) on the vLLM ``backend`` and answer with its
+    response, metered by the usage it reports; a stream is relayed event by event (``RelayResponse``) and
+    metered when it ends or the client leaves.
+
+    A non-streamed answer carries its price in ``x-verticals-cost-usd`` (USD). Raises APIError 503 while the
+    backend is unavailable, and for an upstream error its 4xx status, else 502 (``upstream_error``).
+    """
     rid = ctx.request_id
     sent = time.perf_counter()
     if not stream:

@@ -46,6 +46,10 @@ class StreamRelay(Protocol):
 
 
 class RelayResponse(Response):
+    """A 200 ``text/event-stream`` response whose body ``stream`` writes straight to the ASGI ``send``; the
+    last bytes go out before the stream's bookkeeping runs (see the module docstring).
+    """
+
     media_type = "text/event-stream"
 
     def __init__(self, stream: StreamRelay, headers: Mapping[str, str] | None = None) -> None:

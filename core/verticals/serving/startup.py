@@ -51,6 +51,9 @@ def model_dir(gateway: Gateway, spec: ModelSpec) -> Path | None:
 
 
 def build_backends(gateway: Gateway) -> dict[str, ModelBackend]:
+    """A backend for each registered model (only those in ``options.models`` when set), by name; a model whose
+    backend cannot be built is logged and left out.
+    """
     backends: dict[str, ModelBackend] = {}
     for index, (name, registered) in enumerate(sorted(gateway.registry.models.items())):
         spec = registered.item
@@ -64,6 +67,13 @@ def build_backends(gateway: Gateway) -> dict[str, ModelBackend]:
 
 
 def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBackend:
+    """The backend for ``spec``, by its ``[models."NAME"]`` overrides: TorchBackend for a torch model, a
+    VLLMBackend proxy to ``url`` when one is set, a supervised local vLLM server (port ``vllm_port_base +
+    index`` unless ``port`` is set) when vLLM is installed, else TransformersBackend.
+
+    Raises ValueError for a ``nice`` outside 0-19, and StoreError when the model's files are not in the store
+    and cannot (or may not) be pulled.
+    """
     override: dict[str, Any] = gateway.settings.model_override(spec.name)
     options = gateway.options
     if spec.backend is Backend.TORCH:
@@ -131,6 +141,9 @@ def _capacity_hook(
 
 
 async def start_backends(gateway: Gateway) -> None:
+    """Stop servers a killed gateway of this home left behind, then start every backend at once; one that
+    fails is logged and reported as down in ``verticals_backend_up`` instead of stopping the others.
+    """
     # Servers a killed gateway of this home left running hold memory and ports: stop them first,
     # also those of models this gateway does not serve (each server clears its own port anyway).
     await asyncio.to_thread(leftovers.stop_all, gateway.settings.home)

@@ -38,10 +38,17 @@ NUMERIC = {
 
 
 def bad(message: str, param: str | None = None) -> APIError:
+    """A 400 APIError with code ``invalid_tensor`` and the given message and parameter."""
     return APIError(400, message, code="invalid_tensor", param=param)
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], bytes]:
+    """Split a v2 request body into its JSON header (a dict) and the binary tensor bytes after it;
+    ``header_length`` is the ``Inference-Header-Content-Length`` header (None: the whole body is JSON).
+
+    Raises APIError 400: ``invalid_tensor`` for a header length that is not a number or does not fit the body,
+    or a JSON value that is not an object; ``invalid_json`` for a header that is not JSON.
+    """
     if header_length is not None:
         try:
             size = int(header_length)
@@ -202,6 +209,10 @@ def encode_output(name: str, outputs: list[Any], declared: str | None) -> tuple[
 
 
 def pack(datatype: str, data: list[Any]) -> bytes:
+    """``data`` (flat, row-major) as the binary tensor extension's bytes: little-endian numbers of
+    ``datatype``, or for BYTES each element as a 4-byte little-endian length and its bytes (str as UTF-8).
+    struct.error when a value does not fit the datatype.
+    """
     if datatype == "BYTES":
         parts = []
         for value in data:
