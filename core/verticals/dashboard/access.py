@@ -39,6 +39,11 @@ def is_loopback(address: str | None) -> bool:
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
+    """``password`` as ``scrypt$N$r$p$<salt hex>$<digest hex>`` (N=2**14, r=8, p=1; 64-byte digest), with
+    ``salt`` or 16 random bytes.
+
+    Raises AccessError when the password is shorter than MIN_PASSWORD_LENGTH (8) characters.
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccessError(f"the password has {len(password)} characters: use at least {MIN_PASSWORD_LENGTH}")
     salt = salt if salt is not None else secrets.token_bytes(16)
@@ -47,6 +52,9 @@ def hash_password(password: str, salt: bytes | None = None) -> str:
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """True when ``password`` hashes to ``stored`` (a ``hash_password`` string), compared in constant time;
+    False for a wrong password or a malformed or non-scrypt ``stored``.
+    """
     try:
         scheme, n, r, p, salt, digest = stored.strip().split("$")
         if scheme != "scrypt":
@@ -63,6 +71,9 @@ def set_password(home: Path, password: str) -> Path:
 
 
 def stored_password_hash(home: Path) -> str | None:
+    """The dashboard password hash stored in ``home/dashboard_password`` (stripped), or None when there is no
+    such file.
+    """
     path = home / PASSWORD_FILE
     return path.read_text().strip() if path.is_file() else None
 

@@ -29,9 +29,15 @@ class MissingAnalytics(DataSourceError):
 
 
 class DataSource(Protocol):
+    """Where the dashboard reads its figures: the gateway's admin API (ApiSource) or the ledger file read-only
+    (LedgerSource). ``id`` tells sources apart in caches.
+    """
+
     id: str
 
-    def describe(self) -> str: ...
+    def describe(self) -> str:
+        """One phrase for the page captions saying where the data comes from."""
+        ...
 
     def analytics(self, name: str, **params: Any) -> Any:
         """Run the ledger analytics function ``name`` with keyword ``params``; JSON-shaped result."""
@@ -74,6 +80,7 @@ class LedgerSource:
         self.id = f"ledger:{self.home}"
 
     def describe(self) -> str:
+        """Names the ledger's data directory and that it is read read-only with no gateway running."""
         return f"ledger file in {self.home} (read-only; no gateway running)"
 
     def _open(self) -> Any:
@@ -93,6 +100,12 @@ class LedgerSource:
             raise DataSourceError(str(error)) from None
 
     def analytics(self, name: str, **params: Any) -> Any:
+        """Run ``verticals.ledger.analytics.<name>(connection, **params)`` on the ledger opened read-only for
+        this call; the result in the JSON shape the admin API sends (Decimal and datetime as strings, by
+        ``plain``). A missing ledger file reads as an empty one. Raises DataSourceError when the source
+        cannot be read (MissingAnalytics for a function the ledger lacks). Raises also when a gateway holds
+        the ledger.
+        """
         from verticals.ledger import analytics
 
         function = getattr(analytics, name, None)
@@ -105,6 +118,10 @@ class LedgerSource:
             ledger.close()
 
     def control(self, what: str) -> list[dict[str, Any]]:
+        """Control rows of ``what`` (customers, plans, prices or costs) as JSON-shaped dicts, from the ledger
+        opened read-only for this call; KeyError for another ``what``. Raises DataSourceError when the
+        ledger cannot be opened (a gateway holds it).
+        """
         ledger = self._open()
         try:
             result: list[dict[str, Any]] = plain(getattr(ledger, _CONTROL_METHODS[what])())
@@ -125,6 +142,7 @@ class ApiSource:
         self.id = f"api:{self.base_url}"
 
     def describe(self) -> str:
+        """Names the gateway admin API's URL."""
         return f"gateway admin API at {self.base_url}"
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -141,9 +159,16 @@ class ApiSource:
             raise DataSourceError(f"the gateway answered {error.status}: {error}") from None
 
     def analytics(self, name: str, **params: Any) -> Any:
+        """``GET /admin/analytics/<name>`` with ``params`` as the query (dates as ISO 8601, other values
+        JSON-encoded); the JSON result. Raises DataSourceError when the source cannot be read
+        (MissingAnalytics for a function the ledger lacks).
+        """
         return self._get(f"/admin/analytics/{name}", params)
 
     def control(self, what: str) -> list[dict[str, Any]]:
+        """``GET /admin/<what>`` (customers, plans, prices or costs): the rows as dicts. Raises
+        DataSourceError when the gateway is unreachable or answers an error status.
+        """
         result: list[dict[str, Any]] = self._get(f"/admin/{what}")
         return result
 
@@ -181,6 +206,12 @@ def _blank_ledger(path: Path) -> Any:
 
 
 def open_source(kind: str, home: str, gateway_url: str, token: str | None) -> DataSource:
+    """The data source of ``kind``: ``api`` (the gateway at ``gateway_url`` with the admin ``token``) or
+    ``ledger`` (the ledger in ``home``, read-only).
+
+    Raises DataSourceError for ``api`` without a URL or token (naming how to get them), and for any other
+    kind.
+    """
     if kind == "api":
         if not gateway_url:
             raise DataSourceError(

@@ -17,10 +17,19 @@ EVALUATION_HISTORY = "evaluation_history"
 
 
 class DecisionFigures:
+    """Figures for the Pricing lab, Risk and Evaluation pages, read from ``source``'s ledger analytics:
+    selected and labelled, nothing computed here. Money is USD as float.
+    """
+
     source: DataSource
 
     # Risk
     def concentration(self, filters: Filters) -> dict[str, Any]:
+        """Revenue concentration for the filters (all customers, whatever the customer filter): ``{customers,
+        top1_share, top5_share, hhi, total_revenue_usd, shares}``, shares as fractions 0-1 and ``shares`` a
+        DataFrame of customer, revenue_usd, share; figures from the ledger's ``concentration``. Raises
+        DataSourceError when the source cannot be read (MissingAnalytics for a function the ledger lacks).
+        """
         params = {k: v for k, v in filters.params().items() if k != "customer"}
         result = self.source.analytics("concentration", top=1_000_000, **params)
         shares = frame(result.get("top", []), ["customer", "revenue_usd", "share"])
@@ -34,6 +43,11 @@ class DecisionFigures:
         }
 
     def anomalies(self, filters: Filters, k: float, window_days: int) -> pd.DataFrame:
+        """Customer-days whose compute cost (USD) exceeds ``k`` times the customer's median daily cost over
+        the ``window_days`` days before (the ledger's ``cost_anomalies``), highest ratio first: columns
+        customer, day, cost_usd, trailing_median_usd, trailing_days, ratio. Raises DataSourceError when the
+        source cannot be read (MissingAnalytics for a function the ledger lacks).
+        """
         params = {
             "since": filters.since,
             "until": filters.until,
@@ -86,6 +100,9 @@ class DecisionFigures:
         return result
 
     def plans(self) -> list[dict[str, Any]]:
+        """Every plan as a dict (name, monthly_fee_usd, included_units, ...). Raises DataSourceError when the
+        source cannot be read (MissingAnalytics for a function the ledger lacks).
+        """
         return self.source.control("plans")
 
     # Evaluations

@@ -16,6 +16,11 @@ from verticals.dashboard.frames import as_of, frame, grain, number
 
 
 class Figures(DecisionFigures):
+    """The figures the dashboard pages show, read from ``source`` (the ledger's analytics functions):
+    selected, joined and labelled, never computed here. Money is USD as float, shares and rates are
+    fractions 0-1, latencies ms.
+    """
+
     def __init__(self, source: DataSource) -> None:
         self.source = source
 
@@ -33,6 +38,10 @@ class Figures(DecisionFigures):
 
     # Overview
     def summary(self, filters: Filters) -> dict[str, float]:
+        """Totals for the filters: revenue_usd, cost_usd, margin_usd, margin_pct (fraction), requests, errors,
+        and active_customers (customers with at least one request). Raises DataSourceError when the source
+        cannot be read (MissingAnalytics for a function the ledger lacks).
+        """
         rows = self.source.analytics("usage_summary", by=[], **filters.params())
         total = rows[0] if rows else {}
         active = self.source.analytics("usage_summary", by=["customer"], **filters.params())
@@ -47,6 +56,10 @@ class Figures(DecisionFigures):
         }
 
     def timeseries(self, filters: Filters) -> pd.DataFrame:
+        """Revenue, cost and margin (USD), requests and errors per hour (ranges of two days or less) or per
+        day: columns period (UTC timestamp), revenue_usd, cost_usd, margin_usd, requests, errors. Raises
+        DataSourceError when the source cannot be read (MissingAnalytics for a function the ledger lacks).
+        """
         rows = self.source.analytics("usage_summary", by=[grain(filters)], **filters.params())
         df = frame(rows, ["bucket", "revenue_usd", "cost_usd", "margin_usd", "requests", "errors"])
         df["period"] = pd.to_datetime(df["bucket"], utc=True)
@@ -54,6 +67,10 @@ class Figures(DecisionFigures):
 
     # Customers
     def by_customer(self, filters: Filters) -> pd.DataFrame:
+        """One row per customer with traffic: customer, plan, requests, errors, revenue_usd, cost_usd,
+        margin_usd, margin_pct (fraction). Raises DataSourceError when the source cannot be read
+        (MissingAnalytics for a function the ledger lacks).
+        """
         rows = self.source.analytics("usage_summary", by=["customer"], **filters.params())
         plans = {row["name"]: row["plan"] for row in self.source.control("customers")}
         df = frame(
@@ -75,6 +92,11 @@ class Figures(DecisionFigures):
         ]
 
     def budgets(self, filters: Filters) -> pd.DataFrame:
+        """Customers with a budget, as of the range's end (or now): customer, plan, budget_usd, spend_usd,
+        forecast_usd, used_pct and forecast_pct (fractions of the budget), highest forecast first;
+        ``attrs['as_of']`` names the moment. From the ledger's ``budget_status``. Raises DataSourceError
+        when the source cannot be read (MissingAnalytics for a function the ledger lacks).
+        """
         at = as_of(filters)
         rows = self.source.analytics("budget_status", at=at)
         df = frame(
@@ -101,6 +123,11 @@ class Figures(DecisionFigures):
 
     # Models and plugins
     def by_model(self, filters: Filters) -> pd.DataFrame:
+        """One row per model: plugin, model, requests, error_rate (fraction), p50/p95/p99 latency (ms),
+        billing unit, units (in + out), revenue_usd, cost_usd, and cost / revenue per 1,000 units (USD).
+        From the ledger's ``latency_by_model`` and ``unit_economics``. Raises DataSourceError when the
+        source cannot be read (MissingAnalytics for a function the ledger lacks).
+        """
         latency = frame(
             self.source.analytics("latency_by_model", **filters.params()),
             ["model", "requests", "p50_ms", "p95_ms", "p99_ms", "errors", "error_rate"],
@@ -140,12 +167,21 @@ class Figures(DecisionFigures):
         ]
 
     def model_timeseries(self, filters: Filters) -> pd.DataFrame:
+        """Requests per model per hour (ranges of two days or less) or per day: columns period (UTC
+        timestamp), model, requests. Raises DataSourceError when the source cannot be read
+        (MissingAnalytics for a function the ledger lacks).
+        """
         rows = self.source.analytics("usage_summary", by=[grain(filters), "model"], **filters.params())
         df = frame(rows, ["bucket", "model", "requests"])
         df["period"] = pd.to_datetime(df["bucket"], utc=True)
         return df[["period", "model", "requests"]]
 
     def sla_breaches(self, filters: Filters, p95_target_ms: float, error_target: float) -> pd.DataFrame:
+        """The models whose p95 latency exceeds ``p95_target_ms`` (ms) or whose error rate exceeds
+        ``error_target`` (a fraction): model, requests, p95_ms, error_rate, and ``breach`` naming which
+        target was missed. Raises DataSourceError when the source cannot be read (MissingAnalytics for a
+        function the ledger lacks).
+        """
         models = self.by_model(filters)
         breached = models[(models["p95_ms"] > p95_target_ms) | (models["error_rate"] > error_target)]
         out = breached[["model", "requests", "p95_ms", "error_rate"]].copy()
@@ -161,6 +197,11 @@ class Figures(DecisionFigures):
 
     # Compute
     def utilization(self, filters: Filters) -> pd.DataFrame:
+        """Capacity per model and device class up to the range's end (or now): instances, provisioned_hours,
+        busy_hours, utilization (busy / provisioned, a fraction), and provisioned, allocated and idle cost
+        (USD). From the ledger's ``utilization``. Raises DataSourceError when the source cannot be read
+        (MissingAnalytics for a function the ledger lacks).
+        """
         rows = self.source.analytics(
             "utilization",
             since=filters.since,
@@ -209,6 +250,10 @@ class Figures(DecisionFigures):
         return df.sort_values("provisioned_hours", ascending=False).reset_index(drop=True)
 
     def break_even(self, filters: Filters) -> pd.DataFrame:
+        """Per device class with busy hours in the range: usd_per_hour (cost book), revenue_per_busy_hour_usd,
+        break_even_utilization and utilization (fractions). From the ledger's ``break_even``. Raises
+        DataSourceError when the source cannot be read (MissingAnalytics for a function the ledger lacks).
+        """
         rows = self.source.analytics("break_even", since=filters.since, until=as_of(filters))
         df = frame(
             rows,

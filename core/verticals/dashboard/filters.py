@@ -21,6 +21,7 @@ class Filters:
 
     @property
     def days(self) -> int:
+        """How many calendar days the range covers, both ends included (1 for a single day)."""
         return (self.end - self.start).days + 1
 
     @property
@@ -38,6 +39,7 @@ class Filters:
         return replace(self, start=self.start - timedelta(days=self.days), end=self.start - timedelta(days=1))
 
     def key(self) -> tuple[object, ...]:
+        """The filters as a hashable tuple (dates as ISO strings), for Streamlit's caches."""
         return (self.start.isoformat(), self.end.isoformat(), self.customer, self.plugin, self.model)
 
     def params(self) -> dict[str, object]:
@@ -50,6 +52,7 @@ class Filters:
         }
 
     def describe(self) -> str:
+        """The filters in words for a caption, e.g. ``01 Nov 2026 to 30 Nov 2026 (UTC), customer acme``."""
         parts = [f"{self.start:%d %b %Y} to {self.end:%d %b %Y} (UTC)"]
         for label, value in (("customer", self.customer), ("plugin", self.plugin), ("model", self.model)):
             if value is not None:

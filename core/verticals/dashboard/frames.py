@@ -62,6 +62,9 @@ def frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
 
 
 def number(value: Any) -> float:
+    """``value`` as a float (Decimal, int, or numeric string from JSON), None as 0.0; ValueError for a
+    non-numeric string.
+    """
     return 0.0 if value is None else float(value)
 
 

@@ -34,11 +34,14 @@ PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4
 
 @dataclass(frozen=True)
 class Context:
+    """What every page reads: the data source and the filters the sidebar chose."""
+
     source: DataSource
     filters: Filters
 
 
 def set_context(context: Context) -> None:
+    """Store ``context`` in the Streamlit session for the pages of this run (``context()`` reads it)."""
     st.session_state[CONTEXT_KEY] = context
 
 
@@ -88,6 +91,9 @@ def read(method: str, filters: Filters | None = None, *args: Any) -> Any:
 
 
 def page_header(title: str, caption: str) -> Context:
+    """Write the page's title and a caption (``caption``, then the filters and the data source in words);
+    returns the run's Context. Stops the page when it was not opened through ``verticals dashboard``.
+    """
     ctx = context()
     st.title(title)
     st.caption(f"{caption}  \nShowing {ctx.filters.describe()}. Data: {ctx.source.describe()}.")
@@ -95,10 +101,16 @@ def page_header(title: str, caption: str) -> Context:
 
 
 def empty_state(what: str, how: str = HOW_TO_GET_DATA) -> None:
+    """An info box saying there are no ``what`` yet for these filters, followed by ``how`` (default: how to
+    get data).
+    """
     st.info(f"**No {what} yet for these filters.** {how}", icon=":material/info:")
 
 
 def usd(value: float | None, decimals: int = 2) -> str:
+    """``value`` (USD) as ``$1,234.56`` (``-$`` when negative) with ``decimals`` places; ``n/a`` for None or
+    NaN.
+    """
     if value is None or pd.isna(value):
         return "n/a"
     sign = "-" if value < 0 else ""
@@ -106,10 +118,14 @@ def usd(value: float | None, decimals: int = 2) -> str:
 
 
 def pct(value: float | None, decimals: int = 1) -> str:
+    """A fraction as a percentage (0.123 as ``12.3%``) with ``decimals`` places; ``n/a`` for None or NaN."""
     return "n/a" if value is None or pd.isna(value) else f"{value * 100:.{decimals}f}%"
 
 
 def delta_pct(now: float, before: float) -> str | None:
+    """The change from ``before`` to ``now`` as ``+12.3% vs previous period``, relative to ``abs(before)``;
+    None when ``before`` is 0 (no base to compare with).
+    """
     if not before:
         return None
     return f"{(now - before) / abs(before) * 100:+.1f}% vs previous period"
@@ -175,10 +191,14 @@ def table(
 
 
 def money_column(label: str, help: str | None = None) -> Any:
+    """A Streamlit number column shown in dollars, titled ``label``, with an optional ``help`` tooltip."""
     return st.column_config.NumberColumn(label, format="dollar", help=help)
 
 
 def percent_column(label: str, help: str | None = None) -> Any:
+    """A Streamlit number column showing fractions as percentages, titled ``label``, with an optional ``help``
+    tooltip.
+    """
     return st.column_config.NumberColumn(label, format="percent", help=help)
 
 
@@ -338,6 +358,9 @@ def resolve(
 
 
 def filter_options(source: DataSource, dates: Filters) -> dict[str, list[str]]:
+    """The customers, plugins and models the sidebar offers for the dates (see ``Figures.filter_options``),
+    cached for 60 s per source and dates; empty when the source cannot be read.
+    """
     try:
         return dict(_options(source.id, dates.key(), source, dates))
     except DataSourceError:
