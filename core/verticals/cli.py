@@ -124,5 +124,8 @@ def attach_core_commands(group: click.Group) -> None:
 
 
 def main() -> None:
+    """The ``verticals`` console script: add the commands plugins contribute, then run the CLI (click exits
+    the process).
+    """
     add_plugin_commands(cli, get_plugin_manager())
     cli()

@@ -25,6 +25,14 @@ class ConfigError(ValueError):
 
 
 class Settings(BaseSettings):
+    """verticals' settings: init arguments first, then ``VERTICALS_*`` environment variables, then the TOML
+    file (``verticals.toml``, or the path in ``VERTICALS_CONFIG``).
+
+    Paths are as given (``home`` defaults to ``.verticals`` under the working directory); ports 1-65535;
+    ``spool_fsync_ms`` in milliseconds (0-60,000); ``models`` holds the ``[models."NAME"]`` override tables.
+    An unknown key is a validation error (``extra="forbid"``).
+    """
+
     model_config = SettingsConfigDict(env_prefix="VERTICALS_", extra="forbid", toml_file="verticals.toml")
 
     home: Path = Field(Path(".verticals"), description="data directory: ledger, model cache, logs")
@@ -49,14 +57,21 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """pydantic-settings hook: read init arguments, then the environment, then the TOML file named by
+        ``VERTICALS_CONFIG`` (default ``verticals.toml``); .env files and secret directories are not read.
+        """
         toml_file = Path(os.environ.get(CONFIG_FILE_ENV, "verticals.toml"))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
     @property
     def model_dir(self) -> Path:
+        """Where pulled models live: ``model_cache`` when set, else ``<home>/models``."""
         return self.model_cache if self.model_cache is not None else self.home / "models"
 
     def model_override(self, model: str) -> dict[str, Any]:
+        """The ``[models."<model>"]`` table of the settings (source, url, device_class, port, ...), or an
+        empty dict when there is none.
+        """
         return self.models.get(model, {})
 
 

@@ -27,6 +27,10 @@ import click
 
 @dataclass(frozen=True)
 class DemoCustomer:
+    """A demo customer: its plan, monthly budget (Decimal USD; None: none), ``weight`` (its share of the
+    traffic) and ``big_prompts`` (sends long prompts: the one that runs into its budget).
+    """
+
     name: str
     plan: str
     budget_usd: Decimal | None
@@ -75,6 +79,7 @@ def diurnal(phase: float) -> float:
 
 
 def attach(cli: click.Group) -> None:
+    """Add the ``demo`` command to the ``verticals`` CLI group ``cli``."""
     cli.add_command(demo)
 
 
@@ -169,6 +174,11 @@ class Target:
 
 @dataclass
 class LiveTraffic:
+    """Demo traffic through a running gateway: ``server`` is its AdminClient; about ``rps`` requests per
+    second on average, shaped by a simulated day of ``day_seconds`` seconds, with at most ``concurrency``
+    requests at once. ``counts`` tallies answers by HTTP status.
+    """
+
     server: Any  # verticals.serving.admin_client.AdminClient
     rng: random.Random
     rps: float
@@ -181,6 +191,10 @@ class LiveTraffic:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def setup(self) -> None:
+        """Create the demo customers (if missing) and a fresh key for each, and list the ready models to send
+        to; raises click.ClickException when the gateway serves no ready model, and AdminError when an
+        admin call fails.
+        """
         ensure_customers(self.server.get, self.server.post)
         for customer in DEMO_CUSTOMERS:
             created = self.server.post("/admin/keys", {"customer": customer.name})
@@ -193,6 +207,9 @@ class LiveTraffic:
             )
 
     def revoke_keys(self) -> None:
+        """Revoke the keys ``setup`` made, so none keeps access after the run; a key that cannot be revoked is
+        reported on stderr with the command to revoke it.
+        """
         # Demo keys are made per run and revoked after it, so none lingers with access.
         for prefix in self.prefixes:
             try:
@@ -201,6 +218,10 @@ class LiveTraffic:
                 click.echo(f"could not revoke demo key {prefix}: `verticals keys revoke {prefix}`", err=True)
 
     def run(self, duration: float) -> Counter[int]:
+        """Send traffic for ``duration`` seconds (Poisson arrivals at ``rps`` x the time of the simulated day,
+        weighted customers, a burst of long answers from 60% to 65% of the run) with a progress bar;
+        returns the count of answers per HTTP status.
+        """
         from openai import OpenAI
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 

@@ -28,6 +28,9 @@ class Threshold(BaseModel):
         return self
 
     def passes(self, value: float) -> bool:
+        """True when ``value`` is at least ``min`` and at most ``max`` (a None bound is open). NaN passes only
+        when both bounds are None.
+        """
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 
 

@@ -15,6 +15,11 @@ from verticals._naming import check_model_name
 
 
 class Task(StrEnum):
+    """What a model does; decides which endpoints serve it (chat and completion models
+    ``/v1/chat/completions`` and ``/v1/completions``, embedding ``/v1/embeddings``, transcription
+    ``/v1/audio/transcriptions``); the classification and scoring tasks are served over ``/v2`` only.
+    """
+
     CHAT = "chat"
     COMPLETION = "completion"
     EMBEDDING = "embedding"
@@ -25,11 +30,19 @@ class Task(StrEnum):
 
 
 class Backend(StrEnum):
+    """How a model is served: ``torch`` in the gateway's process (a Predictor behind the dynamic batcher) or
+    ``vllm`` (a vLLM server the gateway proxies to, or transformers in process without vLLM).
+    """
+
     VLLM = "vllm"
     TORCH = "torch"
 
 
 class Unit(StrEnum):
+    """What a model's price is per (``price_per_unit_usd``): tokens, images, seconds of audio, table rows, or
+    calls.
+    """
+
     TOKENS = "tokens"
     IMAGES = "images"
     AUDIO_SECONDS = "audio-seconds"
@@ -170,4 +183,5 @@ class ModelSpec(BaseModel):
 
     @property
     def plugin(self) -> str:
+        """The plugin part of the model's name: ``nlp`` for ``nlp/chat``."""
         return self.name.split("/", 1)[0]

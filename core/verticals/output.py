@@ -10,10 +10,16 @@ import click
 
 
 def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON to stdout; values JSON cannot hold (Decimal, datetime) are printed with
+    ``str``.
+    """
     click.echo(json.dumps(data, indent=2, default=str))
 
 
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
+    """Print ``rows`` as a rich table of ``columns`` (None as blank, lists comma-joined) under ``title``; ``no
+    <title>`` when there are no rows.
+    """
     if not rows:
         click.echo(f"no {title.lower() if title else 'rows'}")
         return

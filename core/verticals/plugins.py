@@ -60,10 +60,17 @@ class VerticalsPluginManager(pluggy.PluginManager):
         self.failures: list[PluginFailure] = []
 
     def add_plugin(self, plugin: object, name: str, distribution: str | None, version: str | None) -> None:
+        """Register ``plugin`` (a module or object of hook implementations) under ``name`` and remember its
+        distribution and version for provenance. pluggy raises ValueError when the name is already
+        registered.
+        """
         self.register(plugin, name=name)
         self.info[name] = PluginInfo(name, distribution, version)
 
     def record_failure(self, name: str, error: BaseException | str) -> None:
+        """Record that plugin ``name`` failed (``error``: an exception, kept as ``Type: message``, or a
+        message), with its distribution and version when known; ``verticals plugins list`` shows it.
+        """
         info = self.info.get(name)
         cause = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         self.failures.append(

@@ -29,12 +29,20 @@ class UnknownNameError(KeyError):
 
 @dataclass(frozen=True)
 class Registered(Generic[T]):
+    """A registered model, adapter or evaluation (``item``) and the plugin that registered it
+    (``provenance``).
+    """
+
     item: T
     provenance: PluginInfo
 
 
 @dataclass
 class Registry:
+    """Everything the plugins registered, by name: ``models``, ``adapters`` and ``evaluations``, each with its
+    provenance; build it with ``Registry.load``.
+    """
+
     models: dict[str, Registered[ModelSpec]] = field(default_factory=dict)
     adapters: dict[str, Registered[DataAdapter]] = field(default_factory=dict)
     evaluations: dict[str, Registered[Evaluation]] = field(default_factory=dict)
@@ -82,12 +90,19 @@ class Registry:
 
     @property
     def failures(self) -> list[Any]:
+        """The plugins that failed to load or register, as the plugin manager recorded them; else empty."""
         return self.plugin_manager.failures if self.plugin_manager else []
 
     def model(self, name: str) -> ModelSpec:
+        """The spec of model ``name``; raises UnknownNameError (a KeyError) naming ``verticals models list``
+        when nobody registered it.
+        """
         return _lookup(self.models, name, "model", "verticals models list").item
 
     def adapter(self, name: str) -> DataAdapter:
+        """The data adapter ``name``; raises UnknownNameError (a KeyError) naming ``verticals plugins list``
+        when nobody registered it.
+        """
         return _lookup(self.adapters, name, "adapter", "verticals plugins list").item
 
     def payload_reader(self, spec: ModelSpec) -> PayloadReader | None:
@@ -117,6 +132,9 @@ class Registry:
         return reader
 
     def evaluations_for(self, model: str) -> list[Evaluation]:
+        """The evaluation suites registered for model ``model``, in registration order; empty when there are
+        none.
+        """
         return [r.item for r in self.evaluations.values() if r.item.model == model]
 
     def plugin_rows(self) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ GATEWAY_START_TIMEOUT_S = 900.0  # first start may pull and prepare models and b
 
 
 def attach(cli: click.Group) -> None:
+    """Add the ``up`` command to the ``verticals`` CLI group ``cli``."""
     cli.add_command(up)
 
 

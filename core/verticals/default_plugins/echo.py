@@ -40,9 +40,15 @@ class EchoPredictor(Predictor):
     cut to ``max_tokens`` words."""
 
     def predict(self, batch: Sequence[Any]) -> list[Any]:
+        """The answer to each chat in ``batch`` (one str per item): the last user message's text, cut to the
+        item's ``max_tokens`` words when it has one.
+        """
         return [self._answer(item) for item in batch]
 
     def units(self, item: Any) -> float:
+        """The billable tokens of ``item``: its words (whitespace-separated) over all messages, or of the text
+        when it is a string.
+        """
         messages, _ = chat_input(item)
         if isinstance(messages, str):
             return float(len(messages.split()))
@@ -65,6 +71,9 @@ class EchoPredictor(Predictor):
 
 @hookimpl
 def register_models(register: Callable[[ModelSpec], None]) -> None:
+    """Register ``echo/chat``: a torch chat model that repeats the last user message, priced at 0.000001 USD
+    per token.
+    """
     register(
         ModelSpec(
             name="echo/chat",

@@ -21,10 +21,17 @@ FEATURES = len(WEIGHTS)
 
 
 class LinearPredictor(Predictor):
+    """``sigmoid(0.5 a - 0.25 b + c + 2 d - 1)`` for rows of four numbers ``[a, b, c, d]``: a fixed torch
+    linear layer, the reference torch model.
+    """
+
     def __init__(self) -> None:
         self._layer: Any = None
 
     def load(self, model_dir: Path | None) -> None:
+        """Build the linear layer with the fixed WEIGHTS and BIAS; ``model_dir`` is ignored (there are no
+        files).
+        """
         import torch  # heavy: imported only when the model is loaded
 
         layer = torch.nn.Linear(FEATURES, 1)
@@ -34,6 +41,9 @@ class LinearPredictor(Predictor):
         self._layer = layer.eval()
 
     def predict(self, batch: Sequence[Any]) -> list[Any]:
+        """One score in (0, 1) (float) per row of ``batch`` (each a list of 4 numbers, or ``{"features":
+        [...]}``), loading the layer first if needed; AdapterError for a row that is not 4 numbers.
+        """
         import torch
 
         if self._layer is None:
@@ -65,6 +75,9 @@ def read_rows(source: Any) -> list[list[float]]:
 
 @hookimpl
 def register_models(register: Callable[[ModelSpec], None]) -> None:
+    """Register ``tabular/linear``: the reference torch scoring model, input FP32 ``[-1, 4]``, output FP32
+    ``[-1]``, priced at 0.0001 USD per row.
+    """
     register(
         ModelSpec(
             name="tabular/linear",
@@ -83,6 +96,7 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
 
 @hookimpl
 def register_data_adapters(register: Callable[[DataAdapter], None]) -> None:
+    """Register the ``tabular/rows`` adapter: a JSON list of rows of 4 numbers."""
     register(
         DataAdapter(
             name="tabular/rows",
