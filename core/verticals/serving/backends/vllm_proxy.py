@@ -139,7 +139,7 @@ class VLLMBackend:
 
     @property
     def version(self) -> str:
-        """The spec's version: the proxy cannot tell which weights the upstream server loaded."""
+        """The spec's version, recorded on every usage event this backend answers."""
         return self.spec.version
 
     @property
