@@ -157,7 +157,7 @@ def gateway_server(tmp_path_factory: pytest.TempPathFactory, model_cache: Path) 
         settings_overrides={"model_cache": model_cache},
     )
     # The server writes server.json only under `verticals serve`; the CLI tests need it here too.
-    from verticals.serving.admin_client import write_server_file
+    from verticals.client import write_server_file
 
     write_server_file(home, running.url)
     yield running

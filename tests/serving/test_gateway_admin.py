@@ -12,7 +12,7 @@ from typing import Any as Running
 import httpx
 import pytest
 
-from verticals.serving.admin_client import AdminClient, AdminError, running_server
+from verticals.client import AdminClient, AdminError, running_server
 from verticals.serving.auth import load_admin_token
 
 from .conftest import in_flight_gauge
@@ -130,9 +130,9 @@ def test_requests_in_flight_fall_back_to_zero_whatever_the_outcome(
 
 def test_remote_ledger_answers_like_the_ledger(gateway_server: Running) -> None:
     """What the CLI uses while the server holds the ledger: the same calls and dataclasses over the API."""
+    from verticals.client import open_remote_ledger
     from verticals.config import load_settings
     from verticals.ledger import ApiKey, Customer, LedgerError
-    from verticals.serving.remote_ledger import open_remote_ledger
 
     remote = open_remote_ledger(
         load_settings(home=gateway_server.home, admin_token=gateway_server.admin_token)

@@ -134,7 +134,7 @@ class ApiSource:
     """The admin API of a running gateway."""
 
     def __init__(self, base_url: str, token: str, timeout: float = 30.0) -> None:
-        from verticals.serving.admin_client import AdminClient
+        from verticals.client import AdminClient
 
         self._client = AdminClient(base_url, token, timeout=timeout)
         self.base_url = self._client.base_url
@@ -146,7 +146,7 @@ class ApiSource:
         return f"gateway admin API at {self.base_url}"
 
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        from verticals.serving.admin_client import AdminError
+        from verticals.client import AdminError
 
         query = {k: _query_value(v) for k, v in (params or {}).items()}
         try:

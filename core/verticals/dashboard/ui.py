@@ -340,8 +340,8 @@ def resolve(
     """(kind, gateway URL, token): the admin API while a gateway serves this home (it owns the ledger
     then), else the ledger file read-only. Rechecked every few seconds, so starting or stopping the
     gateway switches the source without restarting the dashboard."""
+    from verticals.client import running_server
     from verticals.config import load_settings
-    from verticals.serving.admin_client import running_server
 
     if requested == "ledger":
         return "ledger", "", None

@@ -22,7 +22,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "verticals.ledger.commands",
     "verticals.training.commands",
     "verticals.dashboard.command",
-    "verticals.demo",
+    "verticals.demo.commands",
     "verticals.up",
 )
 

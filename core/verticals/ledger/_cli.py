@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from verticals.client import RemoteLedger
     from verticals.ledger.ledger import Ledger
-    from verticals.serving.remote_ledger import RemoteLedger
 
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"])
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -25,10 +25,10 @@ def open_ledger() -> Iterator[Ledger | RemoteLedger]:
     While ``verticals serve`` runs it holds DuckDB's only write lock, so the same calls then go
     through its admin API instead of failing on the lock.
     """
+    from verticals.client import open_remote_ledger
     from verticals.config import ConfigError, load_settings
     from verticals.ledger.errors import LedgerError
     from verticals.ledger.ledger import Ledger
-    from verticals.serving.remote_ledger import open_remote_ledger
 
     ledger: Ledger | RemoteLedger
     try:

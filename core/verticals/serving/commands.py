@@ -92,8 +92,8 @@ def attach(cli: click.Group) -> None:
         configure_logging()
         import uvicorn
 
+        from verticals.client import remove_server_file, running_server, write_server_file
         from verticals.registry import Registry
-        from verticals.serving.admin_client import remove_server_file, running_server, write_server_file
         from verticals.serving.app import create_app
         from verticals.serving.auth import load_admin_token
         from verticals.serving.gateway import ServingOptions

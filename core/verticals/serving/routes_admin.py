@@ -2,7 +2,7 @@
 analytics. Only the admin token opens it; a customer key gets 403.
 
 The gateway owns the ledger (DuckDB allows one writing process), so while it runs the CLI's ledger
-commands come through here (``verticals.serving.admin_client``).
+commands come through here (``verticals.client``).
 """
 
 from __future__ import annotations

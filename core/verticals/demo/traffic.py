@@ -1,12 +1,9 @@
-"""``verticals demo``: demo customers on different plans, and realistic traffic through the real gateway.
+"""Live demo traffic through a running gateway, sent exactly as customers send it.
 
-Live traffic goes through the running gateway's public API exactly as customers send it: the openai
-SDK for chat, completion and embedding models, Open Inference Protocol v2 calls for the rest. It has
-a daily rhythm (a simulated day every ``--day-seconds``), skewed customers, a few bad requests, one
-customer on a small budget that runs into it, and one burst of expensive requests (a cost spike).
-
-``--backfill-days N`` first writes N days of *synthetic* history straight into the ledger (see
-``verticals.demo_backfill``), so the charts have shape on a fresh install.
+The openai SDK for chat, completion and embedding models, Open Inference Protocol v2 calls for the
+rest. It has a daily rhythm (a simulated day every ``day_seconds``), skewed customers, a few bad
+requests, one customer on a small budget that runs into it, and one burst of expensive requests (a
+cost spike).
 """
 
 from __future__ import annotations
@@ -16,150 +13,13 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import click
 
-
-@dataclass(frozen=True)
-class DemoCustomer:
-    """A demo customer: its plan, monthly budget (Decimal USD; None: none), ``weight`` (its share of the
-    traffic) and ``big_prompts`` (sends long prompts: the one that runs into its budget).
-    """
-
-    name: str
-    plan: str
-    budget_usd: Decimal | None
-    weight: float  # share of the traffic
-    big_prompts: bool = False  # sends long prompts: the one heading over budget
-
-
-# Skewed on purpose: one large customer, a long tail, one small budget that fills up.
-DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
-    DemoCustomer("demo-northwind", "enterprise", Decimal("500"), 0.40),
-    DemoCustomer("demo-contoso", "pro", Decimal("100"), 0.22),
-    DemoCustomer("demo-fabrikam", "pro", Decimal("60"), 0.14),
-    DemoCustomer("demo-tailspin", "free", Decimal("0.05"), 0.14, big_prompts=True),
-    DemoCustomer("demo-litware", "free", None, 0.06),
-    DemoCustomer("demo-adatum", "pro", None, 0.04),
-)
-SPIKE_CUSTOMER = "demo-contoso"
-WORDS = [
-    "revenue",
-    "forecast",
-    "invoice",
-    "patient",
-    "scan",
-    "ledger",
-    "margin",
-    "claim",
-    "audit",
-    "churn",
-    "summary",
-    "contract",
-    "risk",
-    "quarter",
-    "growth",
-    "model",
-    "latency",
-    "budget",
-    "customer",
-    "report",
-]
-
-
-def diurnal(phase: float) -> float:
-    """Load through a day (phase 0..1 from midnight UTC): quiet at night, peaks mid-afternoon."""
-    wave = 0.5 - 0.5 * math.cos(2 * math.pi * ((phase - 0.125) % 1.0))
-    return 0.25 + 0.75 * float(wave**1.5)
-
-
-def attach(cli: click.Group) -> None:
-    """Add the ``demo`` command to the ``verticals`` CLI group ``cli``."""
-    cli.add_command(demo)
-
-
-@click.command()
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0),
-    default=60.0,
-    show_default=True,
-    help="Seconds of live traffic through the running gateway; 0 sends none.",
-)
-@click.option(
-    "--rps",
-    type=click.FloatRange(0.1, 2000),
-    default=5.0,
-    show_default=True,
-    help="Average requests per second; the daily rhythm moves the rate around it.",
-)
-@click.option(
-    "--backfill-days",
-    type=click.IntRange(0, 3650),
-    default=0,
-    show_default=True,
-    help="First write N days of SYNTHETIC history (generated events, not real requests) straight "
-    "into the ledger. The ledger has one writer, so run this while the gateway is stopped.",
-)
-@click.option(
-    "--day-seconds",
-    type=click.FloatRange(10, 86400),
-    default=600.0,
-    show_default=True,
-    help="Live traffic plays one day's rhythm in this many seconds.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 256),
-    default=8,
-    show_default=True,
-    help="Requests in flight at most.",
-)
-@click.option("--seed", type=int, default=None, help="Random seed, for a repeatable demo.")
-def demo(
-    duration: float, rps: float, backfill_days: int, day_seconds: float, concurrency: int, seed: int | None
-) -> None:
-    """Create demo customers and keys, and drive realistic traffic through the running gateway."""
-    from verticals.config import ConfigError, load_settings
-    from verticals.serving.admin_client import running_server
-
-    try:
-        settings = load_settings()
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
-    rng = random.Random(seed)
-    server = running_server(settings)
-    if backfill_days:
-        if server is not None:
-            raise click.ClickException(
-                f"a gateway is running on {settings.home} and owns the ledger, so the backfill cannot write "
-                "to it: stop `verticals serve`, run `verticals demo --backfill-days "
-                f"{backfill_days} --duration 0`, then start the gateway again"
-            )
-        from verticals.demo_backfill import backfill
-
-        written = backfill(settings.home, backfill_days, DEMO_CUSTOMERS, rng)
-        click.echo(f"backfilled {written:,} synthetic events over {backfill_days} days into {settings.home}")
-    if duration <= 0:
-        return
-    if server is None:
-        raise click.ClickException(
-            f"no gateway is running for {settings.home}: start it with `verticals serve` (or `make up`) "
-            "and run the demo again"
-        )
-    traffic = LiveTraffic(server, rng, rps=rps, day_seconds=day_seconds, concurrency=concurrency)
-    traffic.setup()
-    try:
-        counts = traffic.run(duration)
-    finally:
-        traffic.revoke_keys()
-    summary = ", ".join(f"{count} x {status}" for status, count in sorted(counts.items()))
-    click.echo(f"sent {sum(counts.values()):,} requests: {summary}")
+from verticals.demo.customers import DEMO_CUSTOMERS, SPIKE_CUSTOMER, WORDS, diurnal, ensure_customers
 
 
 @dataclass
@@ -179,7 +39,7 @@ class LiveTraffic:
     requests at once. ``counts`` tallies answers by HTTP status.
     """
 
-    server: Any  # verticals.serving.admin_client.AdminClient
+    server: Any  # verticals.client.AdminClient
     rng: random.Random
     rps: float
     day_seconds: float
@@ -283,21 +143,6 @@ class LiveTraffic:
         )
         with self.lock:
             self.counts[status] += 1
-
-
-def ensure_customers(get: Callable[..., Any], post: Callable[..., Any]) -> None:
-    """Create the demo customers that do not exist yet; existing ones are left as they are."""
-    existing = {row["name"] for row in get("/admin/customers")}
-    for customer in DEMO_CUSTOMERS:
-        if customer.name not in existing:
-            post(
-                "/admin/customers",
-                {
-                    "name": customer.name,
-                    "plan": customer.plan,
-                    "budget_usd": None if customer.budget_usd is None else str(customer.budget_usd),
-                },
-            )
 
 
 def served_targets(models: list[dict[str, Any]]) -> list[Target]:

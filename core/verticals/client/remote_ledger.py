@@ -20,8 +20,8 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
 
+from verticals.client.admin import AdminClient, AdminError, running_server
 from verticals.config import Settings
-from verticals.serving.admin_client import AdminClient, AdminError, running_server
 
 T = TypeVar("T")
 

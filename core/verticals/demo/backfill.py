@@ -20,7 +20,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-from verticals.demo import SPIKE_CUSTOMER, DemoCustomer, diurnal
+from verticals.demo.customers import SPIKE_CUSTOMER, DemoCustomer, diurnal
 
 EVENTS_PER_DAY = 1_500
 NANO = Decimal("0.000000001")

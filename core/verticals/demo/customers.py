@@ -1,0 +1,82 @@
+"""The demo's customers and the rhythm of their day, shared by the live traffic and the back-fill.
+
+``DEMO_CUSTOMERS`` is skewed on purpose (one large customer, a long tail, one small budget that fills
+up); ``SPIKE_CUSTOMER`` is the one whose burst of expensive requests makes the cost spike; ``diurnal``
+gives the load through a day. ``ensure_customers`` creates them through the admin API.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    """A demo customer: its plan, monthly budget (Decimal USD; None: none), ``weight`` (its share of the
+    traffic) and ``big_prompts`` (sends long prompts: the one that runs into its budget).
+    """
+
+    name: str
+    plan: str
+    budget_usd: Decimal | None
+    weight: float  # share of the traffic
+    big_prompts: bool = False  # sends long prompts: the one heading over budget
+
+
+# Skewed on purpose: one large customer, a long tail, one small budget that fills up.
+DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
+    DemoCustomer("demo-northwind", "enterprise", Decimal("500"), 0.40),
+    DemoCustomer("demo-contoso", "pro", Decimal("100"), 0.22),
+    DemoCustomer("demo-fabrikam", "pro", Decimal("60"), 0.14),
+    DemoCustomer("demo-tailspin", "free", Decimal("0.05"), 0.14, big_prompts=True),
+    DemoCustomer("demo-litware", "free", None, 0.06),
+    DemoCustomer("demo-adatum", "pro", None, 0.04),
+)
+SPIKE_CUSTOMER = "demo-contoso"
+WORDS = [
+    "revenue",
+    "forecast",
+    "invoice",
+    "patient",
+    "scan",
+    "ledger",
+    "margin",
+    "claim",
+    "audit",
+    "churn",
+    "summary",
+    "contract",
+    "risk",
+    "quarter",
+    "growth",
+    "model",
+    "latency",
+    "budget",
+    "customer",
+    "report",
+]
+
+
+def diurnal(phase: float) -> float:
+    """Load through a day (phase 0..1 from midnight UTC): quiet at night, peaks mid-afternoon."""
+    wave = 0.5 - 0.5 * math.cos(2 * math.pi * ((phase - 0.125) % 1.0))
+    return 0.25 + 0.75 * float(wave**1.5)
+
+
+def ensure_customers(get: Callable[..., Any], post: Callable[..., Any]) -> None:
+    """Create the demo customers that do not exist yet; existing ones are left as they are."""
+    existing = {row["name"] for row in get("/admin/customers")}
+    for customer in DEMO_CUSTOMERS:
+        if customer.name not in existing:
+            post(
+                "/admin/customers",
+                {
+                    "name": customer.name,
+                    "plan": customer.plan,
+                    "budget_usd": None if customer.budget_usd is None else str(customer.budget_usd),
+                },
+            )
