@@ -3,11 +3,16 @@ empty one, and an AppTest factory bound to either."""
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from verticals.dashboard.command import app_path
@@ -169,3 +174,41 @@ def app_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., object]]
 
     yield make
     config.set_option("server.address", previous)
+
+
+@contextmanager
+def running_dashboard(
+    verticals: Path, port: int, env: dict[str, str], cwd: Path | None = None
+) -> Iterator[str]:
+    """``verticals dashboard --source ledger`` on 127.0.0.1:``port``; yields its URL once Streamlit's
+    health check answers 200 (fails the test with the server's log if it exits or takes over 60 s),
+    and stops the server on exit."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - the server outlives this block; closed below
+    process = subprocess.Popen(
+        [str(verticals), "dashboard", "--port", str(port), "--source", "ledger"],
+        cwd=cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"the dashboard did not come up:\n{log.read().decode(errors='replace')}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+
+from .conftest import running_dashboard
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,35 +37,8 @@ PAGES = (
 def dashboard_url(seeded_home: Path) -> Iterator[str]:
     env = {**os.environ, "VERTICALS_HOME": str(seeded_home)}
     env.pop("VERTICALS_ADMIN_TOKEN", None)
-    verticals = Path(sys.executable).with_name("verticals")
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - the server outlives this block; closed below
-    process = subprocess.Popen(
-        [str(verticals), "dashboard", "--port", str(PORT), "--source", "ledger"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{PORT}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"the dashboard did not come up:\n{log.read().decode(errors='replace')}")
-            time.sleep(0.3)
+    with running_dashboard(Path(sys.executable).with_name("verticals"), PORT, env) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,14 +16,14 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from .conftest import running_dashboard
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGINS = sorted(p for p in (REPO / "plugins").glob("verticals-*") if (p / "pyproject.toml").is_file())
@@ -127,36 +127,10 @@ def free_port() -> int:
 @pytest.fixture
 def dashboard(venv: Venv, seeded_home: Path) -> Iterator[str]:
     port = free_port()
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - the server outlives this block; closed below
     verticals = venv.root / "venv" / "bin" / "verticals"
-    process = subprocess.Popen(
-        [str(verticals), "dashboard", "--port", str(port), "--source", "ledger"],
-        cwd=venv.cwd,
-        env={**venv.env, "VERTICALS_HOME": str(seeded_home)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                pytest.fail(f"the dashboard did not come up:\n{log.read().decode(errors='replace')}")
-            time.sleep(0.3)
+    env = {**venv.env, "VERTICALS_HOME": str(seeded_home)}
+    with running_dashboard(verticals, port, env, cwd=venv.cwd) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def test_verticals_dashboard_starts_from_the_wheel(dashboard: str) -> None:
