@@ -93,7 +93,10 @@ def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 
 
 def test_usage_by_day_and_customer(books: Ledger) -> None:
-    rows = usage_summary(books, by=["day", "customer"], since=NOV)
+    """Gross margin is revenue minus compute spend, idle included: each day's device cost is shared by
+    busy seconds among the customers whose requests it carried; a device no request used that day is
+    the "(idle)" row. What the requests carried alone is the contribution margin."""
+    rows = usage_summary(books, by=["day", "customer"], since=NOV, until=at("2026-11-13 00:00"))
     got = [
         (
             r["bucket"].date(),
@@ -106,17 +109,29 @@ def test_usage_by_day_and_customer(books: Ledger) -> None:
         )
         for r in rows
     ]
+    # 11-10: i1 (cpu) 24 h = $2.40, requests carried $0.17 in 7 busy s: idle $2.23, acme 6/7, globex 1/7
+    # 11-11: i2 (l4) 24 h = $19.20, $0.04 carried in 2 s: idle $19.16, globex 1/4, initech 3/4; i1 unused
+    # 11-12: i1 down; e7 on no recorded device keeps its $0.40; i2 carried no busy second: idle row
     assert got == [
-        (date(2026, 11, 10), "acme", 2, 0, D("0.90"), D("0.15"), D("0.75")),
-        (date(2026, 11, 10), "globex", 1, 1, D("0"), D("0.02"), D("-0.02")),
-        (date(2026, 11, 11), "initech", 1, 0, D("0.06"), D("0.03"), D("0.03")),
-        (date(2026, 11, 11), "globex", 1, 0, D("0.04"), D("0.01"), D("0.03")),
+        (date(2026, 11, 10), "acme", 2, 0, D("0.90"), D("2.061428571"), D("-1.161428571")),
+        (date(2026, 11, 10), "globex", 1, 1, D("0"), D("0.338571429"), D("-0.338571429")),
+        (date(2026, 11, 11), "initech", 1, 0, D("0.06"), D("14.40"), D("-14.34")),
+        (date(2026, 11, 11), "globex", 1, 0, D("0.04"), D("4.80"), D("-4.76")),
+        (date(2026, 11, 11), "(idle)", 0, 0, D("0"), D("2.40"), D("-2.40")),
         (date(2026, 11, 12), "initech", 1, 0, D("3.00"), D("0.40"), D("2.60")),
+        (date(2026, 11, 12), "(idle)", 0, 0, D("0"), D("19.20"), D("-19.20")),
         (date(2026, 11, 12), "acme", 1, 0, D("0"), D("0"), D("0")),
     ]
-    assert rows[0]["margin_pct"] == pytest.approx(0.75 / 0.90)
+    acme = rows[0]
+    assert (acme["request_cost_usd"], acme["idle_cost_usd"]) == (D("0.15"), D("1.911428571"))
+    assert acme["contribution_margin_usd"] == D("0.75")  # what the old figure called margin
+    assert acme["contribution_margin_pct"] == pytest.approx(0.75 / 0.90)
+    assert acme["margin_pct"] == pytest.approx(-1.161428571 / 0.90)
     assert rows[1]["margin_pct"] is None
     assert rows[0]["bucket"] == at("2026-11-10 00:00")
+    # without filters the rows add up to revenue minus everything provisioned: 48 h cpu + 48 h l4 + e7
+    total = usage_summary(books, by=[], since=NOV, until=at("2026-11-13 00:00"))[0]
+    assert total["cost_usd"] == sum(r["cost_usd"] for r in rows) == D("4.80") + D("38.40") + D("0.40")
 
 
 def test_usage_by_hour_model_and_filters(books: Ledger) -> None:
@@ -136,20 +151,22 @@ def test_usage_by_hour_model_and_filters(books: Ledger) -> None:
 
 
 def test_unit_economics(books: Ledger) -> None:
-    rows = {r["model"]: r for r in unit_economics(books)}
+    rows = {r["model"]: r for r in unit_economics(books, until=at("2026-11-13 00:00"))}
     chat = rows["nlp/chat"]
-    # units 150 + 300 + 50 + 1500 + 20 = 2020; revenue 3.94; cost 0.58
-    assert (chat["unit"], chat["requests"], chat["revenue_usd"], chat["cost_usd"]) == (
+    # units 150 + 300 + 50 + 1500 + 20 = 2020; revenue 3.94; requests carried 0.58, and i1 (48 h, $4.80,
+    # serving nlp/chat only) was idle for 4.80 - 0.17: compute spend 5.21
+    assert (chat["unit"], chat["requests"], chat["revenue_usd"], chat["request_cost_usd"]) == (
         "tokens",
         5,
         D("3.94"),
         D("0.58"),
     )
+    assert (chat["idle_cost_usd"], chat["cost_usd"]) == (D("4.63"), D("5.21"))
     assert round(chat["revenue_per_1k_units_usd"], 9) == D("1.950495050")  # 3940 / 2020
-    assert round(chat["cost_per_1k_units_usd"], 9) == D("0.287128713")  # 580 / 2020
-    vision = rows["vision/cls"]
-    assert vision["revenue_per_unit_usd"] == D("0.01") and vision["cost_per_unit_usd"] == D("0.004")
-    assert vision["margin_per_1k_units_usd"] == D("6")
+    assert round(chat["cost_per_1k_units_usd"], 9) == D("2.579207921")  # 5210 / 2020
+    vision = rows["vision/cls"]  # i2: 48 h of l4 at $0.80 = $38.40 over 10 images
+    assert vision["revenue_per_unit_usd"] == D("0.01") and vision["cost_per_unit_usd"] == D("3.84")
+    assert vision["margin_per_1k_units_usd"] == D("-3830")
 
 
 def test_latency_and_errors(books: Ledger) -> None:
@@ -229,13 +246,13 @@ def test_what_if_alternative_prices(books: Ledger) -> None:
             books, prices=[{"model": "nlp/chat", "unit": "tokens", "price_per_unit_usd": "0.001"}]
         )
     }
-    chat = rows["nlp/chat"]  # 2020 tokens x 0.001
+    chat = rows["nlp/chat"]  # 2020 tokens x 0.001; compute spend: 0.58 carried + 4.63 idle of i1
     assert (chat["actual_revenue_usd"], chat["whatif_revenue_usd"], chat["cost_usd"]) == (
         D("3.94"),
         D("2.02"),
-        D("0.58"),
+        D("5.21"),
     )
-    assert (chat["actual_margin_usd"], chat["whatif_margin_usd"]) == (D("3.36"), D("1.44"))
+    assert (chat["actual_margin_usd"], chat["whatif_margin_usd"]) == (D("-1.27"), D("-3.19"))
     assert chat["repriced_requests"] == 5 and chat["revenue_change_usd"] == D("-1.92")
     vision = rows["vision/cls"]
     assert (

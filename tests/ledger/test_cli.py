@@ -128,6 +128,30 @@ def test_usage_report(run: Invoke, verticals_home: Path) -> None:
     refused(run("usage", "report", "--since", "yesterday"), "Invalid value for '--since'")
 
 
+def test_usage_report_gross_margin_includes_idle(run: Invoke, verticals_home: Path) -> None:
+    """The report's margin is revenue minus everything provisioned (a cpu device up 10 h: $1.00), not
+    only what requests carried; that one is the contribution margin, shown beside it."""
+    up = datetime(2026, 11, 10, tzinfo=UTC)
+    with Ledger.open(verticals_home, fsync_ms=20) as ledger:
+        ledger.record_device("cpu-1", "cpu", ["nlp/chat"], up, datetime(2026, 11, 10, 10, tzinfo=UTC))
+        ledger.record(
+            make_event(
+                request_id="r1",
+                ts=datetime(2026, 11, 10, 1, tzinfo=UTC),
+                revenue_usd=Decimal("3"),
+                cost_usd=Decimal("0.25"),
+                compute_seconds=9000.0,
+            )
+        )
+    data = json.loads(ok(run("usage", "report", "--json")).output)
+    assert [(r["customer"], r["cost_usd"], r["margin_usd"], r["contribution_margin_usd"]) for r in data] == [
+        ("acme", "1.000000000", "2.000000000", "2.750000000")
+    ]
+    text = ok(run("usage", "report", "--csv")).output
+    header = text.splitlines()[0].split(",")
+    assert {"request_cost_usd", "idle_cost_usd", "contribution_margin_usd"} <= set(header)
+
+
 def test_ledger_in_use_by_another_process_is_explained(run: Invoke, verticals_home: Path) -> None:
     import subprocess
     import sys

@@ -66,3 +66,42 @@ def test_not_a_ledger(tmp_path: Path) -> None:
     (tmp_path / "ledger.duckdb").write_bytes(b"this is not a database" * 100)
     with pytest.raises(LedgerError, match=r"not a readable ledger|cannot open"):
         Ledger.open(tmp_path, fsync_ms=20)
+
+
+def test_v2_capacity_rows_become_devices(tmp_path: Path) -> None:
+    """Upgrading to v3: each capacity row becomes one device serving its one model; the gateway's old
+    pseudo-model "torch" becomes a device serving the models whose requests it carried; the old
+    ``capacity`` table stays readable as a view."""
+    path = tmp_path / "ledger.duckdb"
+    conn = duckdb.connect(str(path))
+    migrate(conn, str(path), target=2)
+    conn.execute(
+        "INSERT INTO capacity VALUES "
+        "('vllm-1', 'nlp/chat', 'l4', TIMESTAMP '2026-11-01', TIMESTAMP '2026-11-02'), "
+        "('gateway-1', 'torch', 'cpu', TIMESTAMP '2026-11-01', NULL)"
+    )
+    requests = (("r1", "vision/cls", "cpu"), ("r2", "tabular/lin", "cpu"), ("r3", "nlp/chat", "l4"),
+                ("r4", "-", "cpu"))  # fmt: skip
+    for rid, model, device in requests:
+        conn.execute(
+            "INSERT INTO usage_events VALUES (?, TIMESTAMP '2026-11-01 10:00', 'acme', NULL, 'p', ?, '1', "
+            "'/x', 200, 1, 0, NULL, 1, 1, 'rows', 1, ?, 0, 0)",
+            [rid, model, device],
+        )
+    conn.close()
+    with Ledger.open(tmp_path, fsync_ms=20) as ledger:
+        conn = ledger.connection
+        assert conn.execute("SELECT device_id, device_class FROM devices ORDER BY device_id").fetchall() == [
+            ("gateway-1", "cpu"),
+            ("vllm-1", "l4"),
+        ]
+        assert conn.execute("SELECT device_id, model FROM device_models ORDER BY ALL").fetchall() == [
+            ("gateway-1", "tabular/lin"),
+            ("gateway-1", "vision/cls"),
+            ("vllm-1", "nlp/chat"),
+        ]
+        assert conn.execute("SELECT instance_id, model FROM capacity ORDER BY ALL").fetchall() == [
+            ("gateway-1", "tabular/lin"),
+            ("gateway-1", "vision/cls"),
+            ("vllm-1", "nlp/chat"),
+        ]

@@ -123,7 +123,20 @@ def usage() -> None:
     """Reports over the metered requests."""
 
 
-_REPORT_COLUMNS = ["requests", "errors", "units", "revenue_usd", "cost_usd", "margin_usd", "margin_pct"]
+# cost_usd is compute spend, idle included, so margin_usd is the gross margin; what the requests carried
+# alone (request_cost_usd) gives the contribution margin.
+_REPORT_COLUMNS = [
+    "requests",
+    "errors",
+    "units",
+    "revenue_usd",
+    "request_cost_usd",
+    "idle_cost_usd",
+    "cost_usd",
+    "margin_usd",
+    "margin_pct",
+    "contribution_margin_usd",
+]
 
 
 @usage.command(name="report")
@@ -150,7 +163,13 @@ def usage_report(
     as_json: bool,
     as_csv: bool,
 ) -> None:
-    """Requests, revenue, compute cost and gross margin, grouped as asked."""
+    """Requests, revenue, compute spend and gross margin, grouped as asked.
+
+    Compute spend (cost_usd) is everything provisioned in the period, idle included: what requests
+    carried (request_cost_usd) plus the group's busy share of its devices' idle time (idle_cost_usd);
+    capacity no request used is a row "(idle)". gross margin = revenue - cost_usd; contribution
+    margin = revenue - request_cost_usd.
+    """
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
     groups = list(by) or ["customer"]
@@ -174,4 +193,8 @@ def usage_report(
         for row in rows:
             writer.writerow({name: "" if row[name] is None else row[name] for name in writer.fieldnames})
     else:
-        print_table(rows, [*keys, *_REPORT_COLUMNS], title="Usage")
+        print_table(
+            rows,
+            [*keys, *_REPORT_COLUMNS],
+            title="Usage (margin_usd: gross margin, revenue minus compute spend with idle)",
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -385,6 +385,24 @@ class Ledger:
 
     # capacity and evaluations
 
+    def record_device(
+        self,
+        device_id: str,
+        device_class: str,
+        models: Sequence[str],
+        up_at: datetime,
+        down_at: datetime | None = None,
+    ) -> None:
+        """Record a device (a machine's CPUs, one GPU) coming up with the models it serves (UTC times); call
+        again with the same ``up_at`` and a ``down_at`` to close it. It is paid for once, however many
+        models it serves. Raises LedgerError when read-only, without a cost rate for ``device_class`` at
+        ``up_at``, or as ``facts.record_device`` does.
+        """
+        self._writable()
+        self._books.cost_rate(device_class, up_at)
+        with self._lock:
+            facts.record_device(self._conn, device_id, device_class, models, up_at, down_at)
+
     def record_capacity(
         self,
         instance_id: str,
@@ -393,8 +411,7 @@ class Ledger:
         up_at: datetime,
         down_at: datetime | None = None,
     ) -> None:
-        """Record a backend instance coming up; call again with the same ``up_at`` and a ``down_at``
-        to close it."""
+        """``record_device`` of a device serving only ``model``, as callers did before devices."""
         self._writable()
         self._books.cost_rate(device_class, up_at)
         with self._lock:

@@ -137,7 +137,45 @@ def _v2(conn: Any) -> None:
         )
 
 
-MIGRATIONS: tuple[Any, ...] = (_v1, _v2)
+# v3: capacity per device, not per model. One machine's CPUs (or one GPU) serving nine models is one
+# device row and nine device_models rows, so it is paid for once. Each v2 capacity row becomes one device
+# serving its one model; the gateway's pseudo-model "torch" (one row for every in-process model) becomes
+# a device serving the models whose requests it carried: those on its device class while it was up that
+# no other capacity row served. ``capacity`` stays readable as a view, one row per device and model.
+_V3 = """
+CREATE TABLE devices (
+    device_id VARCHAR NOT NULL,
+    device_class VARCHAR NOT NULL,
+    up_at TIMESTAMP NOT NULL,
+    down_at TIMESTAMP,
+    PRIMARY KEY (device_id, up_at)
+);
+CREATE TABLE device_models (
+    device_id VARCHAR NOT NULL,
+    up_at TIMESTAMP NOT NULL,
+    model VARCHAR NOT NULL,
+    PRIMARY KEY (device_id, up_at, model)
+);
+INSERT INTO devices SELECT instance_id, device_class, up_at, down_at FROM capacity;
+INSERT INTO device_models SELECT instance_id, up_at, model FROM capacity WHERE model <> 'torch';
+INSERT INTO device_models
+SELECT DISTINCT c.instance_id, c.up_at, e.model
+FROM capacity c JOIN usage_events e
+  ON e.device_class = c.device_class AND e.ts >= c.up_at AND (c.down_at IS NULL OR e.ts < c.down_at)
+WHERE c.model = 'torch' AND e.model <> '-'
+  AND e.model NOT IN (SELECT model FROM capacity WHERE model <> 'torch');
+DROP TABLE capacity;
+CREATE VIEW capacity AS
+SELECT d.device_id AS instance_id, m.model, d.device_class, d.up_at, d.down_at
+FROM devices d LEFT JOIN device_models m ON m.device_id = d.device_id AND m.up_at = d.up_at;
+"""
+
+
+def _v3(conn: Any) -> None:
+    conn.execute(_V3)
+
+
+MIGRATIONS: tuple[Any, ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -128,8 +128,9 @@ def generate_usage(
     """Insert ``events`` synthetic usage events spread over ``days`` days from ``start``.
 
     Also creates the customers (``customer-001`` ... on the starter plans, with budgets) and, with
-    ``capacity``, one instance per model up for the whole period, so utilization and idle cost have
-    something to show. Small ``events`` (a few thousand) make dashboard and API fixtures.
+    ``capacity``, one device per device class up for the whole period, serving that class's models
+    (the three CPU models share one node), so utilization and idle cost have something to show. Small
+    ``events`` (a few thousand) make dashboard and API fixtures.
     """
     conn = connection_of(source)
     begin = start if start is not None else datetime(2026, 10, 1, tzinfo=UTC)
@@ -146,11 +147,18 @@ def generate_usage(
     )
     if capacity:
         end = begin + timedelta(days=days)
-        for name, _plugin, _unit, device, *_ in MODELS:
+        # one device per device class, shared by the models of that class (the CPU models on one node)
+        for device in sorted({model[3] for model in MODELS}):
+            device_id = f"{device}-{seed}"
             conn.execute(
-                "INSERT INTO capacity VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                [f"{name}-{seed}", name, device, to_db(begin), to_db(end)],
+                "INSERT INTO devices VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [device_id, device, to_db(begin), to_db(end)],
             )
+            for name, *_ in (model for model in MODELS if model[3] == device):
+                conn.execute(
+                    "INSERT INTO device_models VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    [device_id, to_db(begin), name],
+                )
     # refresh the ledger's caches of control data when given a Ledger
     reload = getattr(getattr(source, "_control", None), "reload", None)
     if reload is not None:

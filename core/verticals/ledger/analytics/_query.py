@@ -7,14 +7,39 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from verticals.ledger._time import from_db, to_db
+from verticals.ledger._time import as_utc, from_db, to_db, utc_now
 
 NANO = Decimal("0.000000001")
+
+# The gateway records a request that named no model, or no customer (a refused key), with "-": shown as
+# these labels, which no model, plugin or customer name can take (names have no spaces).
+NONE_MARK = "-"
+NONE_LABELS = {"model": "no model", "plugin": "no plugin", "customer": "no customer"}
+
+
+def label(dimension: str, value: Any) -> Any:
+    """``value`` of ``dimension`` as analytics show it: the "-" mark as "no model" (plugin, customer)."""
+    if value == NONE_MARK and dimension in NONE_LABELS:
+        return NONE_LABELS[dimension]
+    return value
 
 
 def connection_of(source: Any) -> Any:
     """Accept a ``Ledger`` or a DuckDB connection (for example a read-only one)."""
     return getattr(source, "connection", source)
+
+
+def now_of(source: Any) -> datetime:
+    """Now (aware UTC) for ``source``: a ``Ledger``'s own clock (a test's, a back-fill's), else the wall's."""
+    clock = getattr(source, "_clock", None)
+    return as_utc(clock()) if callable(clock) else utc_now()
+
+
+def end_of(source: Any, until: datetime | None) -> datetime:
+    """Where device time stops counting: ``until``, but never later than now (a device still up costs
+    nothing in the future)."""
+    now = now_of(source)
+    return now if until is None else min(as_utc(until), now)
 
 
 @dataclass(frozen=True)
@@ -31,8 +56,8 @@ class Filters:
         """The filters as a SQL condition and its parameters, for ``WHERE``: ``(sql, params)``.
 
         ``alias`` prefixes the columns (``ts``, ``customer``, ``plugin``, ``model``) with ``alias.``; no
-        filter set gives ``"true"`` and no parameters. Times are passed as naive UTC, as the ledger stores
-        them.
+        filter set gives ``"true"`` and no parameters. A label such as "no model" matches the "-" mark.
+        Times are passed as naive UTC, as the ledger stores them.
         """
         prefix = f"{alias}." if alias else ""
         clauses: list[str] = []
@@ -47,7 +72,7 @@ class Filters:
             value = getattr(self, column)
             if value is not None:
                 clauses.append(f"{prefix}{column} = ?")
-                params.append(value)
+                params.append(NONE_MARK if value == NONE_LABELS[column] else value)
         return (" AND ".join(clauses) or "true"), params
 
 

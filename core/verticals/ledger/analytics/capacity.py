@@ -1,52 +1,73 @@
-"""Utilization and idle cost per backend and device class, and break-even utilization.
+"""Utilization and idle cost per device, model and device class, and break-even utilization.
 
-Provisioned cost is the device rate in force when an instance came up times the hours it was up
-(clipped to the window; an instance still up counts until ``now``). Allocated cost is what the
-requests carried (their compute seconds at the rate in force). Idle cost is the difference: the
-capacity paid for and not sold. It is always reported, never netted away.
+Capacity is recorded per device (a machine's CPUs, one GPU) with the models it serves, so a device
+shared by nine models is provisioned, and paid for, once: its class's rate in force when it came up
+times the hours it was up (clipped to the window; a device still up counts until ``until`` or now,
+whichever is earlier). Allocated cost is what the requests carried (their compute seconds at the
+rate in force). Idle cost is the difference: the capacity paid for and not sold. It is always
+reported, never netted away; how a shared device's cost and idle are attributed to models is the rule
+in ``verticals.ledger.analytics._allocation`` (busy share per device, unused devices as an idle line).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from verticals.ledger._time import as_utc, to_db, utc_now
-from verticals.ledger.analytics._query import NANO, Filters, connection_of, money
+from verticals.ledger.analytics._allocation import IDLE, Allocation, Spend, allocate
+from verticals.ledger.analytics._query import NANO, Filters, connection_of, end_of, money, utc
 from verticals.ledger.errors import LedgerError
 
 _HOUR = Decimal(3600)
-_MICRO = timedelta(microseconds=1)
+_BY = {
+    "backend": ["model", "device_class"],
+    "model": ["model", "device_class"],
+    "device_class": ["device_class"],
+}
 
 
-def _provisioned(
-    conn: Any, since: datetime | None, until: datetime, model: str | None
-) -> dict[tuple[str, str], dict[str, Any]]:
-    rows = conn.execute(
-        "SELECT c.model, c.device_class, c.up_at, coalesce(c.down_at, ?), b.usd_per_hour "
-        "FROM capacity c ASOF LEFT JOIN cost_book b "
-        "ON c.device_class = b.device_class AND c.up_at >= b.effective_from "
-        "WHERE (? IS NULL OR c.model = ?) AND c.up_at < ? AND (c.down_at IS NULL OR c.down_at > ?)",
-        [to_db(until), model, model, to_db(until), to_db(since) if since else to_db(datetime.min)],
-    ).fetchall()
-    out: dict[tuple[str, str], dict[str, Any]] = {}
-    for model_name, device, up, down, rate in rows:
-        start = max(up, to_db(since)) if since else up
-        seconds = Decimal((min(down, to_db(until)) - start) // _MICRO) / Decimal(1_000_000)
-        if seconds <= 0:
-            continue
-        if rate is None:
-            raise LedgerError(
-                f"no cost rate for device class {device!r} when {model_name} came up at {up}: "
-                f"add one with `verticals costs set {device} USD_PER_HOUR`"
-            )
-        entry = out.setdefault(
-            (model_name, device), {"instances": 0, "seconds": Decimal(0), "cost": Decimal(0)}
+def _row(names: dict[str, Any], spend: Spend) -> dict[str, Any]:
+    provisioned_hours = float(spend.device_seconds / _HOUR)
+    busy_hours = spend.busy_seconds / 3600
+    return {
+        **names,
+        "instances": len(spend.devices),
+        "provisioned_hours": provisioned_hours,
+        "busy_hours": busy_hours,
+        "utilization": busy_hours / provisioned_hours if provisioned_hours else None,
+        "provisioned_cost_usd": spend.cost,
+        "allocated_cost_usd": spend.request_cost,
+        "idle_cost_usd": spend.idle_cost,
+        "revenue_usd": spend.revenue,
+    }
+
+
+def _by_device(allocation: Allocation) -> list[dict[str, Any]]:
+    out = []
+    for (device_id, up), device in sorted(
+        allocation.devices.items(), key=lambda item: (item[0][1], item[0][0])
+    ):
+        hours = float(device.seconds / _HOUR)
+        busy_hours = device.busy_seconds / 3600
+        allocated = device.request_cost.quantize(NANO)
+        out.append(
+            {
+                "device_id": device_id,
+                "device_class": device.device_class,
+                "models": list(device.models),
+                "up_at": utc(up),
+                "down_at": utc(device.down_at),
+                "provisioned_hours": hours,
+                "busy_hours": busy_hours,
+                "utilization": busy_hours / hours if hours else None,
+                "provisioned_cost_usd": device.cost,
+                "allocated_cost_usd": allocated,
+                "idle_cost_usd": device.cost - allocated,
+                "revenue_usd": device.revenue.quantize(NANO),
+            }
         )
-        entry["instances"] += 1
-        entry["seconds"] += seconds
-        entry["cost"] += (Decimal(rate) * seconds / _HOUR).quantize(NANO)
     return out
 
 
@@ -58,64 +79,31 @@ def utilization(
     model: str | None = None,
     by: str = "backend",
 ) -> list[dict[str, Any]]:
-    """Per backend (model x device class; ``by="backend"``) or per device class (``by="device_class"``):
-    ``instances``, ``provisioned_hours``, ``busy_hours`` (requests' compute seconds / 3600),
-    ``utilization`` (busy / provisioned, None without capacity), ``provisioned_cost_usd``,
-    ``allocated_cost_usd``, ``idle_cost_usd`` (provisioned - allocated) and ``revenue_usd``.
+    """Capacity and what requests used of it, one row per group.
 
-    ``until`` defaults to now; instances still up count until then.
+    ``by``: ``"backend"`` (or ``"model"``: per model x device class), ``"device_class"``, or ``"device"``
+    (per device: ``device_id``, ``models`` it serves, ``up_at``/``down_at``). Each row holds
+    ``instances`` (distinct devices), ``provisioned_hours`` (device-hours; per model, its busy share of
+    the devices it ran on, so rows sum to the device-hours paid for), ``busy_hours`` (requests' compute
+    seconds / 3600), ``utilization`` (busy / provisioned, None without capacity),
+    ``provisioned_cost_usd`` (what the group is charged: requests' cost plus idle share),
+    ``allocated_cost_usd`` (what its requests carried), ``idle_cost_usd`` and ``revenue_usd``.
+
+    Per model, devices that carried no request in the window are the idle line: ``model`` is ``IDLE``
+    ("(idle)"); per device class they count in their class. A request for no model is "no model".
+    ``until`` defaults to now; devices still up count until then. Money is exact Decimal.
     """
-    if by not in ("backend", "device_class"):
-        raise LedgerError(f"utilization by {by!r}: use 'backend' or 'device_class'")
-    end = as_utc(until) if until is not None else utc_now()
+    if by not in (*_BY, "device"):
+        raise LedgerError(f"utilization by {by!r}: use 'backend', 'model', 'device_class' or 'device'")
     conn = connection_of(source)
-    provisioned = _provisioned(conn, since, end, model)
-    where, params = Filters(since, end, None, None, model).where()
-    used = conn.execute(
-        "SELECT model, device_class, sum(compute_seconds), sum(cost_usd), sum(revenue_usd) "  # noqa: S608
-        f"FROM usage_events WHERE {where} GROUP BY model, device_class",
-        params,
-    ).fetchall()
-    usage = {(row[0], row[1]): row[2:] for row in used}
-    groups: dict[tuple[str, ...], dict[str, Any]] = {}
-    for key in sorted(set(provisioned) | set(usage)):
-        group_key: tuple[str, ...] = key if by == "backend" else (key[1],)
-        entry = groups.setdefault(
-            group_key,
-            {"instances": 0, "seconds": Decimal(0), "cost": Decimal(0), "busy": 0.0,
-             "allocated": Decimal(0), "revenue": Decimal(0)},
-        )  # fmt: skip
-        cap = provisioned.get(key)
-        if cap is not None:
-            entry["instances"] += cap["instances"]
-            entry["seconds"] += cap["seconds"]
-            entry["cost"] += cap["cost"]
-        busy, allocated, revenue = usage.get(key, (0.0, None, None))
-        entry["busy"] += busy or 0.0
-        entry["allocated"] += money(allocated)
-        entry["revenue"] += money(revenue)
+    end = end_of(source, until)
+    dims = _BY.get(by, [])
+    allocation = allocate(conn, dims, since=since, until=end, end=end, model=model)
+    if by == "device":
+        return _by_device(allocation)
     out = []
-    for group_key, entry in groups.items():
-        names = (
-            {"model": group_key[0], "device_class": group_key[1]}
-            if by == "backend"
-            else {"device_class": group_key[0]}
-        )
-        provisioned_hours = float(entry["seconds"] / _HOUR)
-        busy_hours = entry["busy"] / 3600
-        out.append(
-            {
-                **names,
-                "instances": entry["instances"],
-                "provisioned_hours": provisioned_hours,
-                "busy_hours": busy_hours,
-                "utilization": busy_hours / provisioned_hours if provisioned_hours else None,
-                "provisioned_cost_usd": entry["cost"],
-                "allocated_cost_usd": entry["allocated"],
-                "idle_cost_usd": entry["cost"] - entry["allocated"],
-                "revenue_usd": entry["revenue"],
-            }
-        )
+    for key, spend in sorted(allocation.groups.items(), key=lambda item: (item[0][0] == IDLE, item[0])):
+        out.append(_row(dict(zip(dims, key, strict=True)), spend))
     return out
 
 
@@ -153,7 +141,7 @@ def break_even(
             params,
         ).fetchall()
     }
-    by_device = utilization(conn, since=since, until=end, by="device_class")
+    by_device = utilization(source, since=since, until=end, by="device_class")
     measured = {row["device_class"]: row["utilization"] for row in by_device}
     out = []
     for device in sorted(set(rates) | set(observed)):

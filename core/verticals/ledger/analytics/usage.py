@@ -1,17 +1,48 @@
-"""Revenue, compute cost, gross margin and request counts, by time bucket and dimension."""
+"""Revenue, compute spend (idle included), gross and contribution margin and request counts, by time
+bucket and dimension; unit economics per model."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from verticals.ledger.analytics._query import Filters, connection_of, money, ratio, utc
+from verticals.ledger.analytics._allocation import Spend, allocate
+from verticals.ledger.analytics._query import (
+    NONE_MARK,
+    Filters,
+    connection_of,
+    end_of,
+    label,
+    money,
+    ratio,
+    utc,
+)
 from verticals.ledger.errors import LedgerError
 
 BUCKETS = {"hour": "hour", "day": "day", "week": "week", "month": "month"}
 DIMENSIONS = ("customer", "plugin", "model", "device_class", "endpoint", "unit")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _record(
+    record: dict[str, Any], requests: int, errors: int, units: Any, revenue: Decimal, spend: Spend
+) -> None:
+    cost = spend.cost
+    record.update(
+        requests=requests,
+        errors=errors,
+        units=units or 0.0,
+        revenue_usd=revenue,
+        request_cost_usd=spend.request_cost,
+        idle_cost_usd=spend.idle_cost,
+        cost_usd=cost,
+        margin_usd=revenue - cost,
+        margin_pct=ratio(revenue - cost, revenue),
+        contribution_margin_usd=revenue - spend.request_cost,
+        contribution_margin_pct=ratio(revenue - spend.request_cost, revenue),
+    )
 
 
 def usage_summary(
@@ -24,13 +55,24 @@ def usage_summary(
     plugin: str | None = None,
     model: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per group: ``requests``, ``errors`` (status >= 500), ``units``, ``revenue_usd``,
-    ``cost_usd``, ``margin_usd`` (revenue - cost) and ``margin_pct`` (margin / revenue, None
-    without revenue).
+    """One row per group: ``requests``, ``errors`` (status >= 500), ``units``, ``revenue_usd``, and
+    compute spend: ``request_cost_usd`` (what the requests carried), ``idle_cost_usd`` (the group's share
+    of the idle time of the devices it ran on), ``cost_usd`` (their sum: everything provisioned in the
+    period, idle included); ``margin_usd`` (gross margin: revenue - cost_usd) and ``margin_pct``
+    (margin / revenue, None without revenue); ``contribution_margin_usd`` (revenue - request_cost_usd)
+    and ``contribution_margin_pct``.
+
+    Idle is attributed by the rule in ``verticals.ledger.analytics._allocation``: each device is paid
+    for once and its idle shared by busy seconds; a device no request used is a row of its own whose
+    dimension values are "(idle)" (its device class under ``device_class``), merged into the group
+    when ``by`` names only a time bucket or device_class, and left out under a customer filter. So
+    without filters the rows add up to revenue minus everything provisioned. A request for no model
+    is grouped as "no model" (no plugin, no customer likewise).
 
     ``by`` names at most one time bucket (hour, day, week, month: a UTC ``bucket`` column, the
     start of the period) and any of customer, plugin, model, device_class, endpoint, unit. Rows come
-    sorted by bucket, then by revenue, largest first. Money is exact Decimal.
+    sorted by bucket, then by revenue, largest first. Devices still up count until ``until`` or now,
+    whichever is earlier. Money is exact Decimal.
     """
     buckets = [name for name in by if name in BUCKETS]
     dims = [name for name in by if name in DIMENSIONS]
@@ -40,32 +82,43 @@ def usage_summary(
             f"cannot group usage by {list(by)}: use at most one of {', '.join(BUCKETS)} and any of "
             f"{', '.join(DIMENSIONS)}"
         )
-    keys = ([f"date_trunc('{BUCKETS[buckets[0]]}', ts) AS bucket"] if buckets else []) + dims
-    names = (["bucket"] if buckets else []) + dims
+    bucket = BUCKETS[buckets[0]] if buckets else None
+    keys = ([f"date_trunc('{bucket}', ts) AS bucket"] if bucket else []) + dims
+    names = (["bucket"] if bucket else []) + dims
     where, params = Filters(since, until, customer, plugin, model).where()
     select = ", ".join([*keys, "count(*)", "count(*) FILTER (WHERE status >= 500)",
-                        "sum(units_in + units_out)", "sum(revenue_usd)", "sum(cost_usd)"])  # fmt: skip
+                        "sum(units_in + units_out)", "sum(revenue_usd)"])  # fmt: skip
     group = f"GROUP BY {', '.join(names)}" if names else ""
-    order = ", ".join((["bucket"] if buckets else []) + ["sum(revenue_usd) DESC", *dims])
-    sql = f"SELECT {select} FROM usage_events WHERE {where} {group} ORDER BY {order}"  # noqa: S608
-    rows = connection_of(source).execute(sql, params).fetchall()
+    sql = f"SELECT {select} FROM usage_events WHERE {where} {group}"  # noqa: S608
+    conn = connection_of(source)
+    rows = conn.execute(sql, params).fetchall()
+    spent = allocate(
+        conn,
+        dims,
+        bucket=bucket,
+        since=since,
+        until=until,
+        end=end_of(source, until),
+        customer=customer,
+        plugin=plugin,
+        model=model,
+    ).groups
     out = []
     for row in rows:
-        record: dict[str, Any] = dict(zip(names, row[: len(names)], strict=True))
-        if buckets:
-            record["bucket"] = utc(record["bucket"])
-        requests, errors, units, revenue, cost = row[len(names) :]
-        revenue, cost = money(revenue), money(cost)
-        record.update(
-            requests=requests,
-            errors=errors,
-            units=units or 0.0,
-            revenue_usd=revenue,
-            cost_usd=cost,
-            margin_usd=revenue - cost,
-            margin_pct=ratio(revenue - cost, revenue),
-        )
+        values = [label(name, value) for name, value in zip(names, row[: len(names)], strict=True)]
+        key = tuple(values)
+        requests, errors, units, revenue = row[len(names) :]
+        record: dict[str, Any] = dict(zip(names, values, strict=True))
+        _record(record, requests, errors, units, money(revenue), spent.pop(key, Spend()))
         out.append(record)
+    for key, spend in spent.items():  # the idle line: capacity no request of these groups used
+        record = dict(zip(names, key, strict=True))
+        _record(record, 0, 0, 0.0, Decimal(0), spend)
+        out.append(record)
+    for record in out:
+        if "bucket" in record:
+            record["bucket"] = utc(record["bucket"])
+    out.sort(key=lambda r: (r.get("bucket") or _EPOCH, -r["revenue_usd"], [str(r[d]) for d in dims]))
     return out
 
 
@@ -78,22 +131,35 @@ def unit_economics(
     plugin: str | None = None,
     model: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Per model and unit: revenue and cost per unit and per 1,000 units (per 1k tokens for LLMs).
+    """Per model and unit: revenue and compute cost per unit and per 1,000 units (per 1k tokens for LLMs).
 
-    Units are units in plus units out. Values per unit are exact Decimals (None without units);
-    ``margin_per_1k_units`` is their difference.
+    ``cost_usd`` is compute spend, idle included (``request_cost_usd`` what the requests carried plus
+    ``idle_cost_usd``, the model's busy share of its devices' idle, as in ``usage_summary``); the per-unit
+    costs divide it. Units are units in plus units out. Values per unit are exact Decimals (None
+    without units); ``margin_per_1k_units`` is their difference. Requests for no model are left out.
     """
     where, params = Filters(since, until, customer, plugin, model).where()
     sql = (
-        "SELECT model, unit, count(*), sum(units_in), sum(units_out), sum(revenue_usd), sum(cost_usd) "  # noqa: S608
-        f"FROM usage_events WHERE {where} GROUP BY model, unit ORDER BY sum(revenue_usd) DESC, model, unit"
+        "SELECT model, unit, count(*), sum(units_in), sum(units_out), sum(revenue_usd) "  # noqa: S608
+        f"FROM usage_events WHERE {where} AND model <> '{NONE_MARK}' GROUP BY model, unit "
+        "ORDER BY sum(revenue_usd) DESC, model, unit"
     )
+    conn = connection_of(source)
+    spent = allocate(
+        conn,
+        ["model", "unit"],
+        since=since,
+        until=until,
+        end=end_of(source, until),
+        customer=customer,
+        plugin=plugin,
+        model=model,
+    ).groups
     out = []
-    for model_name, unit, requests, units_in, units_out, revenue, cost in (
-        connection_of(source).execute(sql, params).fetchall()
-    ):
+    for model_name, unit, requests, units_in, units_out, revenue in conn.execute(sql, params).fetchall():
         units = Decimal(str(units_in or 0)) + Decimal(str(units_out or 0))
-        revenue, cost = money(revenue), money(cost)
+        spend = spent.get((model_name, unit), Spend())
+        revenue, cost = money(revenue), spend.cost
         per_unit = (revenue / units) if units else None
         cost_unit = (cost / units) if units else None
         out.append(
@@ -104,6 +170,8 @@ def unit_economics(
                 "units_in": units_in,
                 "units_out": units_out,
                 "revenue_usd": revenue,
+                "request_cost_usd": spend.request_cost,
+                "idle_cost_usd": spend.idle_cost,
                 "cost_usd": cost,
                 "revenue_per_unit_usd": per_unit,
                 "cost_per_unit_usd": cost_unit,

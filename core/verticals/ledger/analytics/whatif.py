@@ -9,7 +9,8 @@ from typing import Any
 
 from verticals.ledger._time import as_utc, to_db, utc_now
 from verticals.ledger._values import parse_money
-from verticals.ledger.analytics._query import NANO, Filters, connection_of, money, ratio
+from verticals.ledger.analytics._allocation import allocate
+from verticals.ledger.analytics._query import NANO, Filters, connection_of, end_of, label, money, ratio
 from verticals.ledger.errors import LedgerError
 
 Rule = tuple[str | None, str | None, str | None, str]  # model, plugin, task, unit
@@ -78,7 +79,9 @@ def pricing_what_if(
     once per group (the gateway rounds each event, so sums may differ by under a nano-dollar per event); rules
     are matched like the live lookup (model, plugin+task, plugin, task; ``model_tasks`` maps model
     names to tasks, since events do not carry the task). Events no rule matches keep their actual
-    revenue. Cost is unchanged by pricing, so the margins differ by the revenue change.
+    revenue. ``cost_usd`` is compute spend, idle included, attributed as in ``usage_summary`` (a
+    device no request used is an "(idle)" row, or in the total); margins are gross margins. Cost is
+    unchanged by pricing, so the margins differ by the revenue change.
     """
     if (prices is None) == (plan is None):
         raise LedgerError("give either prices (an alternative price book) or plan (price as that plan)")
@@ -96,20 +99,34 @@ def pricing_what_if(
         f"sum(revenue_usd), sum(cost_usd) FROM usage_events WHERE {where} GROUP BY ALL",
         params,
     ).fetchall()
+    spent = allocate(
+        conn,
+        [by] if by else [],
+        since=since,
+        until=until,
+        end=end_of(source, until),
+        customer=customer,
+        plugin=plugin,
+        model=model,
+    ).groups
     tasks = model_tasks or {}
     totals: dict[Any, dict[str, Any]] = {}
-    for key, model_name, plugin_name, unit, requests, units, revenue, cost in rows:
+    for key, model_name, plugin_name, unit, requests, units, revenue, _cost in rows:
         price = _resolve(rules, model_name, plugin_name, tasks.get(model_name), unit)
-        revenue, cost = money(revenue), money(cost)
+        revenue = money(revenue)
+        key = label(by, key) if by else key
         entry = totals.setdefault(key, {"requests": 0, "repriced": 0, "revenue": D0, "cost": D0, "alt": D0})
         entry["requests"] += requests
         entry["revenue"] += revenue
-        entry["cost"] += cost
         if price is None:
             entry["alt"] += revenue
         else:
             entry["repriced"] += requests
             entry["alt"] += price * money(units)
+    for spent_key, spend in spent.items():  # compute spend per group; the idle line as a group of its own
+        key = spent_key[0] if by else "total"
+        entry = totals.setdefault(key, {"requests": 0, "repriced": 0, "revenue": D0, "cost": D0, "alt": D0})
+        entry["cost"] = spend.cost
     out = []
     for key, entry in sorted(totals.items(), key=lambda item: (-item[1]["revenue"], str(item[0]))):
         revenue, cost, alt_revenue = entry["revenue"], entry["cost"], entry["alt"].quantize(NANO)
