@@ -21,7 +21,12 @@ else:
     devices = ui.read("device_utilization", ctx.filters)
     main = devices.iloc[0]
     cols = st.columns(4)
-    cols[0].metric("Device-hours provisioned", f"{totals['provisioned_hours']:,.1f} h", border=True)
+    cols[0].metric(
+        "Device-hours provisioned",
+        f"{totals['provisioned_hours']:,.1f} h",
+        border=True,
+        help="Each device (a machine's CPUs, one GPU) counted once, however many models it serves.",
+    )
     cols[1].metric(
         "Device-hours busy",
         f"{totals['busy_hours']:,.1f} h",
@@ -39,7 +44,8 @@ else:
         "Idle cost",
         ui.usd(totals["idle_cost_usd"]),
         border=True,
-        help="Provisioned cost minus the cost allocated to requests.",
+        help="Provisioned cost minus the cost allocated to requests. Gross margins include it; a model's "
+        "or customer's share follows its busy seconds on each device.",
     )
     left, right = st.columns(2)
     label = usage["model"].fillna("") + " (" + usage["device_class"] + ")"
@@ -63,18 +69,40 @@ else:
             stacked=True,
             money_axis=True,
         )
+    st.caption(
+        "A device shared by several models is paid for once: each model is charged its busy share of the "
+        "device's hours and idle cost; (idle) is devices no request used in the period."
+    )
     ui.table(
         usage,
         "utilization",
         {
             "device_class": "Device class",
             "model": "Model",
-            "instances": st.column_config.NumberColumn("Instances"),
-            "provisioned_hours": st.column_config.NumberColumn("Provisioned (device-h)", format="%.2f"),
+            "instances": st.column_config.NumberColumn("Devices"),
+            "provisioned_hours": st.column_config.NumberColumn(
+                "Provisioned, busy share (device-h)", format="%.2f"
+            ),
+            "busy_hours": st.column_config.NumberColumn("Busy (device-h)", format="%.2f"),
+            "utilization": ui.percent_column("Utilization"),
+            "provisioned_cost_usd": ui.money_column("Compute cost (USD)"),
+            "allocated_cost_usd": ui.money_column("Allocated to requests (USD)"),
+            "idle_cost_usd": ui.money_column("Idle share (USD)"),
+        },
+    )
+    st.subheader("Devices")
+    ui.table(
+        ui.read("devices", ctx.filters),
+        "devices",
+        {
+            "device_id": "Device",
+            "device_class": "Device class",
+            "models": "Models served",
+            "provisioned_hours": st.column_config.NumberColumn("Up (device-h)", format="%.2f"),
             "busy_hours": st.column_config.NumberColumn("Busy (device-h)", format="%.2f"),
             "utilization": ui.percent_column("Utilization"),
             "provisioned_cost_usd": ui.money_column("Provisioned cost (USD)"),
-            "allocated_cost_usd": ui.money_column("Allocated cost (USD)"),
+            "allocated_cost_usd": ui.money_column("Allocated to requests (USD)"),
             "idle_cost_usd": ui.money_column("Idle cost (USD)"),
         },
     )

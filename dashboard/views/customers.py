@@ -13,6 +13,11 @@ if customers.empty:
     ui.empty_state("customer usage")
 else:
     st.subheader("Revenue, cost and margin per customer")
+    st.caption(
+        "Compute cost is what a customer's requests carried plus its share of the idle time of the devices "
+        "they ran on, in proportion to its busy seconds there; (idle) is capacity no request used. Gross "
+        "margin is revenue minus that cost; contribution margin subtracts only what the requests carried."
+    )
     top = customers.head(15)
     ui.bars(
         top,
@@ -33,9 +38,11 @@ else:
             "requests": st.column_config.NumberColumn("Requests"),
             "errors": st.column_config.NumberColumn("Errors (5xx)"),
             "revenue_usd": ui.money_column("Revenue (USD)"),
-            "cost_usd": ui.money_column("Compute cost (USD)"),
+            "cost_usd": ui.money_column("Compute cost, idle included (USD)"),
+            "idle_cost_usd": ui.money_column("of which idle share (USD)"),
             "margin_usd": ui.money_column("Gross margin (USD)"),
-            "margin_pct": ui.percent_column("Margin (% of revenue)"),
+            "margin_pct": ui.percent_column("Gross margin (% of revenue)"),
+            "contribution_margin_usd": ui.money_column("Contribution margin (USD)"),
         },
     )
 

@@ -54,8 +54,10 @@ else:
             "unit": "Unit",
             "units": st.column_config.NumberColumn("Units", format="%.0f"),
             "revenue_usd": ui.money_column("Revenue (USD)"),
-            "cost_usd": ui.money_column("Compute cost (USD)"),
-            "cost_per_1k_units_usd": st.column_config.NumberColumn("Cost per 1k units (USD)", format="$%.4f"),
+            "cost_usd": ui.money_column("Compute cost, idle share included (USD)"),
+            "cost_per_1k_units_usd": st.column_config.NumberColumn(
+                "Cost per 1k units, idle share included (USD)", format="$%.4f"
+            ),
             "revenue_per_1k_units_usd": st.column_config.NumberColumn(
                 "Revenue per 1k units (USD)", format="$%.4f"
             ),

@@ -1,4 +1,5 @@
-"""Overview: revenue, compute cost, gross margin, requests and active customers, against the period before."""
+"""Overview: revenue, compute cost (idle included), gross margin, requests and active customers, against the
+period before."""
 
 from __future__ import annotations
 
@@ -27,14 +28,18 @@ cols[1].metric(
     ui.usd(now["cost_usd"]),
     ui.delta_pct(now["cost_usd"], before["cost_usd"]),
     delta_color="inverse",
-    help="Compute allocated to requests; idle capacity is on Compute.",
+    help=(
+        "Everything provisioned in the period, idle included: each device paid for once, "
+        f"{ui.usd(now['request_cost_usd'])} carried by requests and {ui.usd(now['idle_cost_usd'])} idle "
+        "(see Compute)."
+    ),
     border=True,
 )
 cols[2].metric(
     "Gross margin",
     ui.usd(now["margin_usd"]),
     ui.delta_pct(now["margin_usd"], before["margin_usd"]),
-    help=f"Revenue minus compute cost: {ui.pct(now['margin_pct'])} of revenue.",
+    help=f"Revenue minus compute cost, idle included: {ui.pct(now['margin_pct'])} of revenue.",
     border=True,
 )
 cols[3].metric(
@@ -50,6 +55,12 @@ cols[4].metric(
     ui.delta_pct(now["active_customers"], before["active_customers"]),
     help="Customers with at least one request in the period.",
     border=True,
+)
+
+st.caption(
+    f"Contribution margin (revenue minus only the compute requests carried): "
+    f"{ui.usd(now['contribution_margin_usd'])}. The gross margin also pays for idle capacity, "
+    f"{ui.usd(now['idle_cost_usd'])} in this period."
 )
 
 series = ui.read("timeseries", ctx.filters)
@@ -77,7 +88,7 @@ ui.table(
             grain, format="YYYY-MM-DD HH:mm" if ctx.filters.days <= 2 else "YYYY-MM-DD"
         ),
         "revenue_usd": ui.money_column("Revenue (USD)"),
-        "cost_usd": ui.money_column("Compute cost (USD)"),
+        "cost_usd": ui.money_column("Compute cost, idle included (USD)"),
         "margin_usd": ui.money_column("Gross margin (USD)"),
         "requests": st.column_config.NumberColumn("Requests"),
         "errors": st.column_config.NumberColumn("Errors (5xx)"),

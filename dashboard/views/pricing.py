@@ -26,7 +26,7 @@ plan: str | None = None
 if mode == "Edit prices per model":
     st.caption(
         "Edit the **Alternative price** column. A model you leave alone keeps the revenue it actually "
-        "earned; usage and compute cost stay as recorded, so margin moves with revenue."
+        "earned; usage and compute cost (idle included) stay as recorded, so margin moves with revenue."
     )
     draft = current.assign(alt_price_usd=current["revenue_per_unit_usd"])
     edited = st.data_editor(
@@ -81,9 +81,9 @@ money = {
     "actual_revenue_usd": ui.money_column("Actual revenue (USD)"),
     "whatif_revenue_usd": ui.money_column("What-if revenue (USD)"),
     "revenue_change_usd": ui.money_column("Revenue change (USD)"),
-    "cost_usd": ui.money_column("Compute cost (USD)"),
-    "actual_margin_usd": ui.money_column("Actual margin (USD)"),
-    "whatif_margin_usd": ui.money_column("What-if margin (USD)"),
+    "cost_usd": ui.money_column("Compute cost, idle included (USD)"),
+    "actual_margin_usd": ui.money_column("Actual gross margin (USD)"),
+    "whatif_margin_usd": ui.money_column("What-if gross margin (USD)"),
 }
 left, right = st.columns(2)
 for column, (title, key) in zip(

@@ -115,7 +115,9 @@ def seed_ledger(home: Path, now: datetime) -> None:
         # the cost spike: one expensive acme request yesterday
         event("acme", "nlp/chat", now - timedelta(days=1, hours=2), 1000, 1000, "tokens", "0.3", "1.5", 9000)
         ledger.flush()
-        ledger.record_capacity("nlp-1", "nlp/chat", "cpu", now - timedelta(days=12))
+        # one cpu device serving nlp/chat for the twelve days to now: 288 h at $0.10, closed so that the
+        # figures do not move while a test runs
+        ledger.record_device("nlp-1", "cpu", ["nlp/chat"], now - timedelta(days=12), now)
         thresholds = {"accuracy": {"min": 0.7, "max": None}}
         ledger.record_evaluation(
             "nlp/chat", "1", "qa", {"accuracy": 0.8}, thresholds, True, at=now - timedelta(days=9)

@@ -61,16 +61,44 @@ def test_overview_equals_ledger_analytics(app_test: Run, seeded_home: Path) -> N
         per_customer = usage_summary(ledger, by=["customer"], since=since, until=until)
     assert shown["Revenue"].value == f"${total['revenue_usd']:,.2f}"
     assert shown["Compute cost"].value == f"${total['cost_usd']:,.2f}"
-    assert shown["Gross margin"].value == f"${total['margin_usd']:,.2f}"
+    margin = total["margin_usd"]
+    assert shown["Gross margin"].value == f"{'-' if margin < 0 else ''}${abs(margin):,.2f}"
     assert shown["Requests"].value == f"{total['requests']:,}"
     assert shown["Active customers"].value == str(len(per_customer))
     # and by hand from the seed: acme 50 x $0.15 + the $0.30 spike, globex 30 x $0.05, initech free
     assert total["revenue_usd"] == Decimal("7.5") + Decimal("0.3") + Decimal("1.5")
     assert shown["Revenue"].value == "$9.30"
-    assert shown["Compute cost"].value == "$2.08"  # 50 x 0.01 + 1.5 + 30 x 0.002 + 20 x 0.001
+    # compute spend, idle included: the nlp/chat device's 288 h x $0.10 (its requests' $2.00 inside it)
+    # + what tabular/linear and echo/chat requests on no recorded device carried, 30 x 0.002 + 20 x 0.001
+    assert shown["Compute cost"].value == "$28.88"
+    assert shown["Gross margin"].value == "-$19.58"
+    contribution = next(c.value for c in at.caption if "Contribution margin" in c.value)
+    assert "$7.22" in contribution  # 9.30 - 2.08 carried by requests
     assert shown["Requests"].value == "101"
     # the period before holds no usage, so there is no delta to show
     assert not shown["Revenue"].delta
+
+
+def test_customers_gross_margin_carries_their_idle_share(app_test: Run, seeded_home: Path) -> None:
+    """acme is the only customer of the nlp/chat device, so it pays all of its idle time: its gross margin
+    is revenue minus the whole device; what its requests carried alone is its contribution margin."""
+    at = app_test(seeded_home, "customers")
+    assert not problems(at), problems(at)
+    table = next(d.value for d in at.dataframe if "contribution_margin_usd" in d.value.columns)
+    acme = table[table["customer"] == "acme"].iloc[0]
+    assert float(acme["cost_usd"]) == pytest.approx(28.80)  # 288 h x $0.10
+    assert float(acme["idle_cost_usd"]) == pytest.approx(26.80)  # 28.80 - 2.00 carried
+    assert float(acme["margin_usd"]) == pytest.approx(7.80 - 28.80)
+    assert float(acme["contribution_margin_usd"]) == pytest.approx(7.80 - 2.00)
+    assert float(table["cost_usd"].sum()) == pytest.approx(28.88)  # equals the Overview's compute cost
+
+
+def test_compute_counts_each_device_once(app_test: Run, seeded_home: Path) -> None:
+    at = app_test(seeded_home, "compute")
+    assert not problems(at), problems(at)
+    assert metrics(at)["Device-hours provisioned"].value == "288.0 h"
+    devices = next(d.value for d in at.dataframe if "device_id" in d.value.columns)
+    assert devices[["device_id", "models"]].values.tolist() == [["nlp-1", "nlp/chat"]]
 
 
 def test_overview_follows_the_customer_filter(app_test: Run, seeded_home: Path) -> None:
@@ -115,7 +143,7 @@ def test_pricing_lab_what_if_matches_hand_computation(app_test: Run, seeded_home
     assert shown["Actual revenue"].value == "$9.30"
     assert shown["What-if revenue"].value == "$10.80"
     assert shown["What-if revenue"].delta == "$1.50"
-    assert shown["What-if gross margin"].value == "$8.72"  # 10.80 - 2.08
+    assert shown["What-if gross margin"].value == "-$18.08"  # 10.80 - 28.88, idle included
     per_customer = next(d.value for d in at.dataframe if "customer" in d.value.columns)
     globex = per_customer[per_customer["customer"] == "globex"].iloc[0]
     assert float(globex["whatif_revenue_usd"]) == pytest.approx(3.0)

@@ -25,11 +25,13 @@ class Figures(DecisionFigures):
         self.source = source
 
     def filter_options(self, dates: Filters) -> dict[str, list[str]]:
-        """Every customer; the plugins and models with traffic between the dates."""
+        """Every customer; the plugins and models with traffic between the dates ("no model" for requests
+        that named none; not the "(idle)" row of unused capacity, which has no requests)."""
         customers = sorted(row["name"] for row in self.source.control("customers"))
         rows = self.source.analytics(
             "usage_summary", by=["plugin", "model"], since=dates.since, until=dates.until
         )
+        rows = [row for row in rows if row["requests"]]
         return {
             "customers": customers,
             "plugins": sorted({row["plugin"] for row in rows}),
@@ -38,8 +40,10 @@ class Figures(DecisionFigures):
 
     # Overview
     def summary(self, filters: Filters) -> dict[str, float]:
-        """Totals for the filters: revenue_usd, cost_usd, margin_usd, margin_pct (fraction), requests, errors,
-        and active_customers (customers with at least one request). Raises DataSourceError when the source
+        """Totals for the filters: revenue_usd; cost_usd (compute spend, idle included) = request_cost_usd
+        (what requests carried) + idle_cost_usd; margin_usd and margin_pct (gross margin: revenue - cost_usd,
+        fraction of revenue); contribution_margin_usd (revenue - request_cost_usd); requests, errors, and
+        active_customers (customers with at least one request). Raises DataSourceError when the source
         cannot be read (MissingAnalytics for a function the ledger lacks).
         """
         rows = self.source.analytics("usage_summary", by=[], **filters.params())
@@ -48,10 +52,14 @@ class Figures(DecisionFigures):
         return {
             "revenue_usd": number(total.get("revenue_usd")),
             "cost_usd": number(total.get("cost_usd")),
+            "request_cost_usd": number(total.get("request_cost_usd")),
+            "idle_cost_usd": number(total.get("idle_cost_usd")),
             "margin_usd": number(total.get("margin_usd")),
             "margin_pct": number(total.get("margin_pct")),
+            "contribution_margin_usd": number(total.get("contribution_margin_usd")),
             "requests": int(total.get("requests") or 0),
             "errors": int(total.get("errors") or 0),
+            # the "(idle)" row of capacity no request used has no requests, so it is not a customer
             "active_customers": sum(1 for row in active if row["requests"]),
         }
 
@@ -67,9 +75,11 @@ class Figures(DecisionFigures):
 
     # Customers
     def by_customer(self, filters: Filters) -> pd.DataFrame:
-        """One row per customer with traffic: customer, plan, requests, errors, revenue_usd, cost_usd,
-        margin_usd, margin_pct (fraction). Raises DataSourceError when the source cannot be read
-        (MissingAnalytics for a function the ledger lacks).
+        """One row per customer with traffic: customer, plan, requests, errors, revenue_usd, cost_usd (compute
+        spend: what its requests carried plus its busy share of idle devices, idle_cost_usd), margin_usd and
+        margin_pct (gross margin, fraction), contribution_margin_usd (revenue minus what requests carried);
+        and a row "(idle)" for capacity no request used. Raises DataSourceError when the source cannot be
+        read (MissingAnalytics for a function the ledger lacks).
         """
         rows = self.source.analytics("usage_summary", by=["customer"], **filters.params())
         plans = {row["name"]: row["plan"] for row in self.source.control("customers")}
@@ -82,14 +92,15 @@ class Figures(DecisionFigures):
                 "units",
                 "revenue_usd",
                 "cost_usd",
+                "idle_cost_usd",
                 "margin_usd",
                 "margin_pct",
+                "contribution_margin_usd",
             ],
         )
         df.insert(1, "plan", df["customer"].map(plans))
-        return df[
-            ["customer", "plan", "requests", "errors", "revenue_usd", "cost_usd", "margin_usd", "margin_pct"]
-        ]
+        columns = ["customer", "plan", "requests", "errors", "revenue_usd", "cost_usd", "idle_cost_usd"]
+        return df[[*columns, "margin_usd", "margin_pct", "contribution_margin_usd"]]
 
     def budgets(self, filters: Filters) -> pd.DataFrame:
         """Customers with a budget, as of the range's end (or now): customer, plan, budget_usd, spend_usd,
@@ -172,6 +183,7 @@ class Figures(DecisionFigures):
         (MissingAnalytics for a function the ledger lacks).
         """
         rows = self.source.analytics("usage_summary", by=[grain(filters), "model"], **filters.params())
+        rows = [row for row in rows if row["requests"]]  # not the "(idle)" rows of unused capacity
         df = frame(rows, ["bucket", "model", "requests"])
         df["period"] = pd.to_datetime(df["bucket"], utc=True)
         return df[["period", "model", "requests"]]
@@ -197,10 +209,12 @@ class Figures(DecisionFigures):
 
     # Compute
     def utilization(self, filters: Filters) -> pd.DataFrame:
-        """Capacity per model and device class up to the range's end (or now): instances, provisioned_hours,
-        busy_hours, utilization (busy / provisioned, a fraction), and provisioned, allocated and idle cost
-        (USD). From the ledger's ``utilization``. Raises DataSourceError when the source cannot be read
-        (MissingAnalytics for a function the ledger lacks).
+        """Capacity per model and device class up to the range's end (or now): instances (devices),
+        provisioned_hours (the model's busy share of its devices' hours, so rows add up to the device-hours
+        paid for, each device once), busy_hours, utilization (busy / provisioned, a fraction), and
+        provisioned (charged), allocated (carried by requests) and idle cost (USD); devices no request used
+        are the model "(idle)". From the ledger's ``utilization``. Raises DataSourceError when the source
+        cannot be read (MissingAnalytics for a function the ledger lacks).
         """
         rows = self.source.analytics(
             "utilization",
@@ -236,6 +250,19 @@ class Figures(DecisionFigures):
                 "idle_cost_usd",
             ]
         ]
+
+    def devices(self, filters: Filters) -> pd.DataFrame:
+        """One row per device up in the range (a machine's CPUs, one GPU; paid for once): device_id,
+        device_class, models (comma-separated), provisioned_hours, busy_hours, utilization (a fraction),
+        provisioned, allocated and idle cost (USD). From the ledger's ``utilization(by="device")``. Raises
+        DataSourceError when the source cannot be read (MissingAnalytics for a function the ledger lacks).
+        """
+        rows = self.source.analytics("utilization", since=filters.since, until=as_of(filters), by="device")
+        columns = ["device_id", "device_class", "models", "provisioned_hours", "busy_hours", "utilization"]
+        costs = ["provisioned_cost_usd", "allocated_cost_usd", "idle_cost_usd"]
+        df = frame(rows, [*columns, *costs])
+        df["models"] = [", ".join(models) if isinstance(models, list) else "" for models in df["models"]]
+        return df[[*columns, *costs]]
 
     def device_utilization(self, filters: Filters) -> pd.DataFrame:
         """Per device class, largest provisioned first."""

@@ -54,6 +54,7 @@ def frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
                 "requests",
                 "errors",
                 "margin_pct",
+                "contribution_margin_pct",
                 "value",
             )
         ):
