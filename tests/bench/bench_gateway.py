@@ -509,7 +509,7 @@ def test_streaming_overhead_against_vllm(tmp_path: Path) -> None:
       overlaps generation.
     """
     from verticals.registry import Registry
-    from verticals.serving.vllm_engine import vllm_available
+    from verticals.serving.backends.vllm.server import vllm_available
 
     if not vllm_available() or "nlp/chat" not in Registry.load().models:
         pytest.skip("needs vLLM and the verticals-nlp plugin")

@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 
 from verticals.registry import Registry
-from verticals.serving.vllm_engine import TransformersChat, VLLMServer
+from verticals.serving.backends.transformers import TransformersChat
+from verticals.serving.backends.vllm.server import VLLMServer
 from verticals.store import ModelStore
 
 REPO = Path(__file__).resolve().parents[2]

@@ -30,9 +30,10 @@ from typing import Any
 import pytest
 
 from verticals.models import Backend, ModelSpec, Task, Unit
-from verticals.serving.backends.vllm_proxy import Usage, VLLMBackend
-from verticals.serving.batcher import DynamicBatcher
-from verticals.serving.supervisor import Supervisor
+from verticals.serving.backends.batcher import DynamicBatcher
+from verticals.serving.backends.vllm.proxy import VLLMBackend
+from verticals.serving.backends.vllm.supervisor import Supervisor
+from verticals.serving.backends.vllm.upstream import Usage
 
 # --- 1. health checks and the event loop ---------------------------------------------------------
 

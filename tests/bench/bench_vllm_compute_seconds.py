@@ -35,7 +35,7 @@ def compute_seconds(url: str, model: str) -> float:
 
 def test_compute_seconds_match_the_busy_time_a_client_measures(tmp_path: Path) -> None:
     from verticals.registry import Registry
-    from verticals.serving.vllm_engine import vllm_available
+    from verticals.serving.backends.vllm.server import vllm_available
 
     if not vllm_available() or "nlp/chat" not in Registry.load().models:
         pytest.skip("needs vLLM and the verticals-nlp plugin")

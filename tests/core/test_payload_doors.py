@@ -75,8 +75,8 @@ def test_a_model_whose_input_adapter_reads_no_payloads_is_not_served(make_regist
 def test_the_gateway_reads_items_through_the_payload_door_only(make_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
+    from verticals.serving.backends.torch import TorchBackend
     from verticals.serving.errors import APIError
-    from verticals.serving.inference import adapt
 
     class Both:
         name = "both"
@@ -115,7 +115,8 @@ def test_the_gateway_reads_items_through_the_payload_door_only(make_registry, tm
     (tmp_path / "rows.txt").write_text("secret-row")
     registry = make_registry(Both())
     spec = registry.model("both/m")
-    assert asyncio.run(adapt(registry, spec, [1, 2])) == [1, 2]
+    backend = TorchBackend(spec, None, reader=registry.payload_reader(spec))
+    assert asyncio.run(backend.adapt([1, 2])) == [1, 2]
     with pytest.raises(APIError) as refused:
-        asyncio.run(adapt(registry, spec, str(tmp_path / "rows.txt")))
+        asyncio.run(backend.adapt(str(tmp_path / "rows.txt")))
     assert refused.value.status == 400 and "secret-row" not in str(refused.value)

@@ -75,7 +75,7 @@ def test_transformers_fallback_answers_with_a_warning(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    import verticals.serving.vllm_engine as engine
+    import verticals.serving.backends.vllm.server as engine
 
     monkeypatch.setattr(engine, "vllm_available", lambda: False)
     spec = Registry.load().model("nlp/chat")

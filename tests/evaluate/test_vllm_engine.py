@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from verticals.serving import vllm_engine
-from verticals.serving.vllm_engine import (
+from verticals.serving.backends.vllm import server as vllm_engine
+from verticals.serving.backends.vllm.server import (
     EngineError,
     VLLMServer,
     autogroup_nice,

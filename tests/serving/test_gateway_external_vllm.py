@@ -14,7 +14,7 @@ from typing import Any
 import openai
 import pytest
 
-from verticals.serving.vllm_engine import VLLMServer, vllm_available
+from verticals.serving.backends.vllm.server import VLLMServer, vllm_available
 
 from .conftest import CAPITAL_QUESTION
 

@@ -18,7 +18,7 @@ def fallback_gateway(
     tmp_path_factory: pytest.TempPathFactory, model_cache: Path, launch_gateway: Callable[..., Any]
 ) -> Iterator[Any]:
     from verticals.registry import Registry
-    from verticals.serving.backends.transformers_backend import TransformersBackend
+    from verticals.serving.backends.transformers import TransformersBackend
     from verticals.store import ModelStore
 
     registry = Registry.load()

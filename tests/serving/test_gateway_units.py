@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from verticals.adapters import AdapterError
-from verticals.serving.batcher import DynamicBatcher
-from verticals.serving.busy import BusyClock
+from verticals.serving.backends.batcher import DynamicBatcher
+from verticals.serving.backends.vllm.busy import BusyClock
 from verticals.serving.limits import InMemoryLimits, OverBudget, RateLimited
 
 

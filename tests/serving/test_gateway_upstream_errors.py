@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from verticals.serving.backends.vllm_proxy import VLLMBackend
+from verticals.serving.backends.vllm.proxy import VLLMBackend
 
 from .conftest import start_gateway
 
@@ -38,7 +38,7 @@ class NotOpenAI(BaseHTTPRequestHandler):
 class Broken(VLLMBackend):
     """A backend with a bug: the gateway must answer 500 and log it under the request id."""
 
-    async def complete(self, path: str, body: dict[str, Any], request_id: str) -> Any:
+    async def post(self, path: str, body: dict[str, Any], request_id: str) -> Any:
         raise RuntimeError("a bug in a backend")
 
 
@@ -60,7 +60,7 @@ def gateway(not_openai: str, tmp_path_factory: pytest.TempPathFactory, model_cac
         pytest.skip("needs the verticals-nlp plugin")
     backends = {
         "nlp/chat": VLLMBackend(registry.model("nlp/chat"), base_url=not_openai),
-        # any vllm-backed name will do for the broken one: the route only checks the backend's type
+        # any model name will do for the broken one: the route calls whichever backend it has
         "echo/chat": Broken(registry.model("echo/chat"), base_url=not_openai),
     }
     server, running = start_gateway(

@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from verticals.serving.vllm_engine import autogroup_nice, autogroups_enabled, vllm_available
+from verticals.serving.backends.vllm.server import autogroup_nice, autogroups_enabled, vllm_available
 
 from .conftest import CAPITAL_QUESTION, in_flight_gauge
 

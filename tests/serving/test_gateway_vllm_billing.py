@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from verticals.serving.backends.vllm_proxy import VLLMBackend
+from verticals.serving.backends.vllm.proxy import VLLMBackend
 
 from .conftest import Running, money, start_gateway
 

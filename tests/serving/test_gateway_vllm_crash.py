@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from verticals.serving.vllm_engine import vllm_available
+from verticals.serving.backends.vllm.server import vllm_available
 
 pytestmark = [
     pytest.mark.slow,

@@ -39,9 +39,9 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from starlette.requests import Request
 
 from verticals.models import ModelSpec
+from verticals.serving.admission import admit
 from verticals.serving.errors import APIError
 from verticals.serving.limits import WINDOW_S, InMemoryLimits
 from verticals.serving.metering import MICRO, RequestContext
@@ -218,7 +218,7 @@ class MoneyAndLimits(RuleBasedStateMachine):
             account.budget is not None and account.spent + account.reserved + amount > account.budget
         )
         try:
-            self.gateway.admit(Request({"type": "http", "state": {"ctx": ctx}}), worst)
+            admit(self.gateway, ctx, worst)
         except APIError as error:
             expected = 429 if rate_limited else 402
             assert (rate_limited or over_budget) and error.status == expected, error.body()

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from verticals.serving.relay import RelayResponse, Write
+from verticals.serving.backends.vllm.relay import RelayResponse, Write
 
 from .conftest import ServerThread
 

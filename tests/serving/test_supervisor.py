@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from verticals.serving.supervisor import Supervisor
+from verticals.serving.backends.vllm.supervisor import Supervisor
 
 
 class Health(BaseHTTPRequestHandler):

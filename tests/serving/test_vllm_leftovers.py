@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from verticals.serving import deathwatch, leftovers
-from verticals.serving.vllm_engine import EngineError, VLLMServer
+from verticals.serving.backends.vllm import deathwatch, leftovers
+from verticals.serving.backends.vllm.server import EngineError, VLLMServer
 
 PORT_A, PORT_B, PORT_C = 18262, 18263, 18264
 # A server that forks a worker, as vLLM forks its engine core, and writes its pid down. The worker

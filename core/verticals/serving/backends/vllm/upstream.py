@@ -1,4 +1,4 @@
-"""The vllm backend: proxy OpenAI requests to a vLLM OpenAI server, streamed or not, and meter them.
+"""The upstream side of the vllm backend: an HTTP client of a vLLM OpenAI server, streamed or not.
 
 The server is either a local subprocess kept alive by a ``Supervisor`` or an external URL from the
 config (``[models."nlp/chat"] url = "http://host:8000/v1"``), the scale-out path. Streams always ask
@@ -22,9 +22,9 @@ from typing import Any
 import aiohttp
 
 from verticals.models import ModelSpec
-from verticals.serving.backends import Unavailable
-from verticals.serving.busy import BusyClock
-from verticals.serving.supervisor import Supervisor
+from verticals.serving.backends.base import Unavailable
+from verticals.serving.backends.vllm.busy import BusyClock
+from verticals.serving.backends.vllm.supervisor import Supervisor
 
 # The server went away: refused connection, dropped connection, or a reset while the request was sent.
 _RETRYABLE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
@@ -89,14 +89,14 @@ class UpstreamError(Exception):
         self.message = message
 
 
-class VLLMBackend:
-    """Serves ``spec`` by proxying OpenAI requests to a vLLM server: an external one at ``base_url``, or a
+class VLLMClient:
+    """Sends ``spec``'s OpenAI requests to a vLLM server: an external one at ``base_url``, or a
     local one kept up by ``supervisor`` (exactly one of the two, else ValueError).
 
     ``served_name`` is the model name the upstream server knows (rewritten to ``spec.name`` in answers);
     ``device_class`` prices its compute in the cost book; ``accept_wait_s`` (seconds) is how long a request
     already accepted waits for a crashed local server to come back. ``clock`` allocates compute seconds among
-    requests (see ``verticals.serving.busy``).
+    requests (see ``verticals.serving.backends.vllm.busy``).
     """
 
     def __init__(
@@ -214,7 +214,7 @@ class VLLMBackend:
             return response
         raise AssertionError("unreachable")
 
-    async def complete(
+    async def post(
         self, path: str, body: dict[str, Any], request_id: str
     ) -> tuple[dict[str, Any], Usage, float]:
         """Non-streamed completion: the response JSON, its usage and its allocated compute seconds."""

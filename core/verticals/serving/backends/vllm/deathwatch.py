@@ -1,6 +1,6 @@
 """Run a server so that it ends with the process that started it, even when that one is killed.
 
-``python -m verticals.serving.deathwatch --parent PID [--nice N] -- COMMAND ...``
+``python -m verticals.serving.backends.vllm.deathwatch --parent PID [--nice N] -- COMMAND ...``
 
 The gateway starts each vLLM server in a session of its own, so that stopping it stops the engine
 processes vLLM forks too. A session is not tied to its parent's life: after ``kill -9`` of the
@@ -60,7 +60,8 @@ def _parse(argv: Sequence[str]) -> tuple[int, int, list[str]]:
     """``--parent PID [--nice N] -- COMMAND ...`` -> (parent pid, nice, command)."""
     if "--" not in argv:
         raise SystemExit(
-            "usage: python -m verticals.serving.deathwatch --parent PID [--nice N] -- COMMAND ..."
+            "usage: python -m verticals.serving.backends.vllm.deathwatch --parent PID [--nice N] "
+            "-- COMMAND ..."
         )
     split = list(argv).index("--")
     options, command = list(argv[:split]), list(argv[split + 1 :])
@@ -115,7 +116,7 @@ def _stop_session(child: subprocess.Popen[bytes]) -> None:
 
     Process by process, not by process group: an engine process may have made a group of its own.
     """
-    from verticals.serving.leftovers import signal_session
+    from verticals.serving.backends.vllm.leftovers import signal_session
 
     me = os.getpid()
     with contextlib.suppress(PermissionError):

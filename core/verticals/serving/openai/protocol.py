@@ -251,3 +251,18 @@ class ModelList(BaseModel):
 
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class TranscriptionJson(BaseModel):
+    """CreateTranscriptionResponseJson: the text of the audio."""
+
+    text: str
+
+
+class TranscriptionVerbose(TranscriptionJson):
+    """CreateTranscriptionResponseVerboseJson: the text, with the task, the ``language`` (ISO-639-1) and the
+    audio's ``duration`` in seconds (null when the model does not report it)."""
+
+    task: Literal["transcribe"] = "transcribe"
+    language: str
+    duration: float | None

@@ -13,21 +13,18 @@ or equal-length lists of numbers come back as a numeric tensor, anything else as
 
 from __future__ import annotations
 
-import asyncio
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from verticals import __version__
-from verticals.serving.backends import Unavailable
-from verticals.serving.backends.torch_backend import TorchBackend
-from verticals.serving.backends.vllm_proxy import UpstreamError, VLLMBackend
+from verticals.models import ModelSpec
+from verticals.serving.admission import authenticated, context_of, gateway_of, open_call
+from verticals.serving.calls import Finished
 from verticals.serving.errors import APIError
-from verticals.serving.gateway import Gateway, unavailable
-from verticals.serving.inference import adapt, infer_many, to_jsonable
-from verticals.serving.routes_openai import authenticated
-from verticals.serving.v2_codec import bad, decode_input, encode_outputs, pack, request_items, split_body
+from verticals.serving.v2.codec import bad, decode_input, encode_outputs, pack, request_items, split_body
 
 router = APIRouter(tags=["Open Inference Protocol v2"])
 
@@ -66,11 +63,6 @@ _INFER_SCHEMA = {
 }
 
 
-def _gateway(request: Request) -> Gateway:
-    gw: Gateway = request.app.state.gateway
-    return gw
-
-
 def _name(path: str) -> str:
     """``a/b`` or ``a/b/versions/1`` -> ``a/b``."""
     head, sep, _ = path.partition("/versions/")
@@ -88,7 +80,7 @@ async def ready(request: Request) -> JSONResponse:
     """``GET /v2/health/ready``: ``{"ready": bool}``, 200 when every backend is ready and the gateway is not
     draining, else 503. No key needed.
     """
-    gw = _gateway(request)
+    gw = gateway_of(request)
     ok = not gw.draining and all(b.ready for b in gw.backends.values())
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
@@ -107,10 +99,10 @@ async def model_ready(request: Request, name: str) -> JSONResponse:
     for an unknown model. Not metered. Needs a customer key (401 without a valid one, 403 for a suspended
     customer).
     """
-    gw = _gateway(request)
+    gw = gateway_of(request)
     name = _name(name)
     backend = gw.backends.get(name)
-    gw.context(request).recorded = True  # a readiness probe is not a model call
+    context_of(request).recorded = True  # a readiness probe is not a model call
     if name not in gw.registry.models:
         raise APIError(404, f"the model {name!r} does not exist; see GET /v1/models", code="model_not_found")
     ok = backend is not None and backend.ready
@@ -122,54 +114,54 @@ async def model_ready(request: Request, name: str) -> JSONResponse:
 )
 async def model_infer(request: Request, name: str) -> Response:
     """``POST /v2/models/{name}/infer``: Open Inference Protocol v2 inference, JSON or binary tensors (see
-    ``v2_codec``); each row of the first input is one item.
+    ``verticals.serving.v2.codec``); each row of the first input is one item.
 
     Answers ``{model_name, model_version, outputs[, id]}`` with the outputs asked for (binary when asked), and
     the request's price in the ``x-verticals-cost-usd`` header (USD). 400 for a malformed request or a model
     served by the transformers fallback; 404 unknown model; 402 over budget; 429 over a rate limit; 503 while
     the model is not ready. Needs a customer key (401 without a valid one, 403 for a suspended customer).
     """
-    gw = _gateway(request)
-    spec, backend = gw.resolve(request, _name(name))
-    ctx = gw.context(request)
+    call, backend = open_call(request, _name(name))
+    spec = backend.spec
     body, binary = split_body(await request.body(), request.headers.get("inference-header-content-length"))
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise bad("the request needs `inputs`: a list with at least one tensor", "inputs")
     requested = _requested_outputs(body, [t.name for t in spec.outputs] or ["output"])
     elements, shape, datatype, _ = decode_input(inputs[0], binary, 0)
-    raw_items = request_items(elements, shape, datatype, str(inputs[0].get("name", "?")))
-    if not raw_items:
+    items = request_items(elements, shape, datatype, str(inputs[0].get("name", "?")))
+    if not items:
         raise bad("the first input has no rows", "inputs")
-    raw_params = body.get("parameters")
-    params: dict[str, Any] = raw_params if isinstance(raw_params, dict) else {}
-    if isinstance(backend, VLLMBackend):
-        outputs, units_in, units_out, seconds = await _generate(gw, request, backend, raw_items, params)
-    elif not isinstance(backend, TorchBackend):
-        raise APIError(
-            400,
-            f"{spec.name!r} runs on the transformers fallback here (vLLM is not installed), which serves "
-            "/v1/chat/completions and /v1/completions only",
-            code="not_served_over_v2",
-        )
-    else:
-        items: list[Any] = []
-        for raw in raw_items:
-            items.extend(await adapt(gw.registry, spec, raw, param="inputs"))
-        units_in = sum(backend.units(item) for item in items)
-        gw.admit(request, units_in)
-        results = await infer_many(backend, items, param="inputs")
-        outputs = [to_jsonable(r.output) for r in results]
-        units_out, seconds = 0.0, sum(r.compute_seconds for r in results)
-        ctx.queue_ms = max(r.queue_seconds for r in results) * 1000
-    cost = gw.meter.finish(ctx, 200, units_in=units_in, units_out=units_out, compute_seconds=seconds)
+    parameters = body.get("parameters")
+    result = await backend.infer(call, items, parameters if isinstance(parameters, dict) else {})
     tensors = [
-        t for t in encode_outputs(spec.outputs, outputs) if requested is None or t["name"] in requested
+        t for t in encode_outputs(spec.outputs, result.outputs) if requested is None or t["name"] in requested
     ]
-    response: dict[str, Any] = {"model_name": spec.name, "model_version": backend.version, "outputs": tensors}
+
+    def render(cost: Decimal, headers: dict[str, str]) -> Response:
+        return _inference_response(spec, backend.version, body, tensors, headers)
+
+    answer = Finished(
+        result.units_in,
+        render,
+        units_out=result.units_out,
+        compute_seconds=result.compute_seconds,
+        queue_seconds=result.queue_seconds,
+    )
+    return answer.respond(call)
+
+
+def _inference_response(
+    spec: ModelSpec,
+    version: str,
+    body: dict[str, Any],
+    tensors: list[dict[str, Any]],
+    headers: dict[str, str],
+) -> Response:
+    """``{model_name, model_version, outputs[, id]}``, JSON, or with the outputs asked for in binary."""
+    response: dict[str, Any] = {"model_name": spec.name, "model_version": version, "outputs": tensors}
     if isinstance(body.get("id"), str):
         response["id"] = body["id"]
-    headers = {"x-verticals-cost-usd": f"{cost:f}"}
     blobs = []
     for tensor in tensors:
         if _wants_binary(body, tensor["name"]):
@@ -189,8 +181,8 @@ async def model_metadata(request: Request, name: str) -> dict[str, Any]:
     input/output tensor specs (a BYTES ``[-1]`` tensor when the spec declares none); 404 for an unknown
     model. Not metered. Needs a customer key (401 without a valid one, 403 for a suspended customer).
     """
-    gw = _gateway(request)
-    gw.context(request).recorded = True  # metadata is not a model call
+    gw = gateway_of(request)
+    context_of(request).recorded = True  # metadata is not a model call
     name = _name(name)
     registered = gw.registry.models.get(name)
     if registered is None:
@@ -233,44 +225,3 @@ def _wants_binary(body: dict[str, Any], name: str) -> bool:
             p = out.get("parameters")
             return isinstance(p, dict) and p.get("binary_data") is True
     return False
-
-
-async def _generate(
-    gw: Gateway, request: Request, backend: VLLMBackend, items: list[Any], params: dict[str, Any]
-) -> tuple[list[Any], float, float, float]:
-    """An LLM over v2: a text element is a prompt, a JSON list of messages a chat."""
-    max_tokens = params.get("max_tokens", 64)
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens <= 100_000:
-        raise bad("parameters.max_tokens must be an integer from 1 to 100000", "parameters")
-    calls = []
-    worst = 0.0
-    for item in items:
-        if isinstance(item, list):
-            calls.append(("/chat/completions", {"messages": item, "max_tokens": max_tokens}))
-        elif isinstance(item, str):
-            calls.append(("/completions", {"prompt": item, "max_tokens": max_tokens}))
-        else:
-            raise bad(f"{backend.spec.name!r} takes text prompts or JSON lists of chat messages", "inputs")
-        worst += len(str(item).encode()) + 8 + max_tokens
-    gw.admit(request, worst)
-    rid = gw.context(request).request_id
-    try:
-        answers = await asyncio.gather(
-            *(backend.complete(path, body, f"{rid}-{i}") for i, (path, body) in enumerate(calls))
-        )
-    except Unavailable as error:
-        raise unavailable(error) from None
-    except UpstreamError as error:
-        raise APIError(400 if error.status < 500 else 502, error.message, code="upstream_error") from None
-    outputs = []
-    for (path, _), (data, _, _) in zip(calls, answers, strict=True):
-        choice = (data.get("choices") or [{}])[0]
-        outputs.append(
-            choice.get("message", {}).get("content") if path == "/chat/completions" else choice.get("text")
-        )
-    return (
-        outputs,
-        sum(a[1].prompt_tokens for a in answers),
-        sum(a[1].completion_tokens for a in answers),
-        sum(a[2] for a in answers),
-    )

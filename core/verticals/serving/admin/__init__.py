@@ -1,0 +1,1 @@
+"""The admin API: customers, keys, books and analytics behind the admin token."""
