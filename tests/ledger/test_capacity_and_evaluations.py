@@ -149,7 +149,7 @@ def test_device_records_and_refusals(ledger: Ledger) -> None:
 def test_shared_device_idle_follows_busy_share_per_customer(ledger: Ledger) -> None:
     """Two customers on one device shared by two models: each pays its busy share of the idle time;
     the contribution margin is what their requests carried; a device no one used is the idle line."""
-    from verticals.ledger.analytics import usage_summary
+    from verticals.ledger.analytics import latency_by_model, unit_economics, usage_summary
 
     from .conftest import make_event
 
@@ -188,3 +188,5 @@ def test_shared_device_idle_follows_busy_share_per_customer(ledger: Ledger) -> N
     assert models == {"nlp/chat", "vision/cls", "no model", "(idle)"}
     [none] = usage_summary(ledger, by=["model"], model="no model", since=UP, until=DOWN)
     assert none["requests"] == 1
+    assert {r["model"] for r in latency_by_model(ledger)} == {"nlp/chat", "vision/cls", "no model"}
+    assert "no model" not in {r["model"] for r in unit_economics(ledger)}  # it has no units to price

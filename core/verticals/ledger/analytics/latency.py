@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from verticals.ledger.analytics._query import Filters, connection_of
+from verticals.ledger.analytics._query import Filters, connection_of, label
 
 
 def latency_by_model(
@@ -22,7 +22,8 @@ def latency_by_model(
     ``client_error_rate`` (share of 400-499).
 
     Percentiles interpolate linearly between the two nearest requests (numpy's default), over
-    every request including failed ones: a timeout is latency a customer saw.
+    every request including failed ones: a timeout is latency a customer saw. Requests that named no
+    model are the row "no model".
     """
     where, params = Filters(since, until, customer, plugin, model).where()
     sql = (
@@ -37,7 +38,7 @@ def latency_by_model(
     ):
         out.append(
             {
-                "model": name,
+                "model": label("model", name),
                 "requests": requests,
                 "p50_ms": latency[0],
                 "p95_ms": latency[1],
