@@ -56,7 +56,9 @@ if budgets.empty:
 else:
     st.caption(
         f"Month to {budgets.attrs.get('as_of', ctx.filters.end)}; the forecast extends this month's "
-        "run-rate to month end."
+        "run-rate to month end, the run-rate taken over at least one day: a customer with less history "
+        "this month counts as having spent its spend so far in one day, so a first test's few minutes "
+        "are not extrapolated over the month."
     )
     ui.bars(
         budgets,
@@ -77,6 +79,11 @@ else:
             "plan": "Plan",
             "budget_usd": ui.money_column("Monthly budget (USD)"),
             "spend_usd": ui.money_column("Spent this month (USD)"),
+            "history_days": st.column_config.NumberColumn(
+                "History this month (days)",
+                format="%.1f",
+                help="Time since the month began, or since the customer was created if later.",
+            ),
             "forecast_usd": ui.money_column("Forecast month end (USD)"),
             "used_pct": ui.percent_column("Budget used"),
             "forecast_pct": ui.percent_column("Forecast / budget"),

@@ -15,7 +15,7 @@ if models.empty:
     ui.empty_state("model traffic")
 else:
     traffic = ui.read("model_timeseries", ctx.filters)
-    grain = "Hour (UTC)" if ctx.filters.days <= 2 else "Day (UTC)"
+    grain, per = ui.period(ctx.filters)
     left, right = st.columns(2)
     with left:
         st.subheader("Requests per model")
@@ -27,7 +27,7 @@ else:
             "period",
             {m: m for m in wide.columns if m != "period"},
             grain,
-            "Requests per period",
+            f"Requests per {per}",
             stacked=True,
         )
     with right:

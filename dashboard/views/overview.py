@@ -64,7 +64,7 @@ st.caption(
 )
 
 series = ui.read("timeseries", ctx.filters)
-grain = "Hour (UTC)" if ctx.filters.days <= 2 else "Day (UTC)"
+grain, per = ui.period(ctx.filters)
 left, right = st.columns(2)
 with left:
     st.subheader("Revenue, cost and margin")
@@ -73,12 +73,12 @@ with left:
         "period",
         {"revenue_usd": "Revenue", "cost_usd": "Compute cost", "margin_usd": "Gross margin"},
         grain,
-        "USD per period",
+        f"USD per {per}",
         money_axis=True,
     )
 with right:
     st.subheader("Requests")
-    ui.bars(series, "period", {"requests": "Requests"}, grain, "Requests per period")
+    ui.bars(series, "period", {"requests": "Requests"}, grain, f"Requests per {per}")
 st.subheader("By period")
 ui.table(
     series,

@@ -321,3 +321,26 @@ def test_cost_anomalies(tmp_path: Path) -> None:
         assert cost_anomalies(ledger, k=3, window_days=2, min_days=3) == []
         with pytest.raises(LedgerError, match="k > 0"):
             cost_anomalies(ledger, k=0)
+
+
+def test_forecast_does_not_extrapolate_a_new_customers_first_hour(ledger: Ledger, clock: Clock) -> None:
+    """A customer created an hour ago with $0.18 spent, 13.5 days before month end: the run-rate's basis
+    is at least a day (MIN_FORECAST_HISTORY), so the forecast is 0.18 + 0.18 x 13.5 = $2.61, not
+    0.18 x (1 + 324) = $58.50 from extrapolating one hour over 324."""
+    clock.now = at("2026-11-02 00:00")
+    ledger.create_customer("oldco", "pro", "10")
+    clock.now = at("2026-11-17 11:00")
+    ledger.create_customer("newco", "pro", "10")
+    for n, (customer, ts) in enumerate((("newco", "2026-11-17 11:30"), ("oldco", "2026-11-03 12:00"))):
+        ledger.record(make_event(request_id=f"f{n}", customer=customer, ts=at(ts), revenue_usd=D("0.18")))
+    ledger.flush()
+    rows = {r["customer"]: r for r in budget_status(ledger, at=at("2026-11-17 12:00"))}
+    new = rows["newco"]
+    assert new["spend_usd"] == D("0.18") and new["history_days"] == pytest.approx(1 / 24)
+    assert new["run_rate_usd_per_day"] == D("0.18") and new["forecast_usd"] == D("2.61")
+    assert not new["over_budget_forecast"]
+    # a customer with more than a day of history keeps the plain run-rate: 0.18 over its 15.5 days
+    old = rows["oldco"]
+    assert old["history_days"] == pytest.approx(15.5)
+    assert old["forecast_usd"] == (D("0.18") + D("0.18") / D("15.5") * D("13.5")).quantize(D("0.000001"))
+

@@ -104,7 +104,8 @@ class Figures(DecisionFigures):
 
     def budgets(self, filters: Filters) -> pd.DataFrame:
         """Customers with a budget, as of the range's end (or now): customer, plan, budget_usd, spend_usd,
-        forecast_usd, used_pct and forecast_pct (fractions of the budget), highest forecast first;
+        history_days (the month's time behind the run-rate), forecast_usd (the run-rate over at least one
+        day, to month end), used_pct and forecast_pct (fractions of the budget), highest forecast first;
         ``attrs['as_of']`` names the moment. From the ledger's ``budget_status``. Raises DataSourceError
         when the source cannot be read (MissingAnalytics for a function the ledger lacks).
         """
@@ -117,6 +118,7 @@ class Figures(DecisionFigures):
                 "plan",
                 "budget_usd",
                 "spend_usd",
+                "history_days",
                 "forecast_usd",
                 "budget_used",
                 "forecast_vs_budget",
@@ -130,7 +132,8 @@ class Figures(DecisionFigures):
         )
         df = df.sort_values("forecast_pct", ascending=False)
         df.attrs["as_of"] = f"{at:%d %b %Y %H:%M} UTC"
-        return df[["customer", "plan", "budget_usd", "spend_usd", "forecast_usd", "used_pct", "forecast_pct"]]
+        columns = ["customer", "plan", "budget_usd", "spend_usd", "history_days", "forecast_usd"]
+        return df[[*columns, "used_pct", "forecast_pct"]]
 
     # Models and plugins
     def by_model(self, filters: Filters) -> pd.DataFrame:

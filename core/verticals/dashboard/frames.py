@@ -40,7 +40,7 @@ def frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     for column in df.columns:
         if (
             column in MONEY
-            or column.endswith(("_usd", "_ms", "_hours", "_share", "_rate"))
+            or column.endswith(("_usd", "_ms", "_hours", "_days", "_share", "_rate"))
             or column
             in (
                 "utilization",

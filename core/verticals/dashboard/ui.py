@@ -14,22 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
+from verticals.dashboard import charts
 from verticals.dashboard.datasource import DataSource, DataSourceError, open_source
 from verticals.dashboard.figures import Figures
 from verticals.dashboard.filters import Filters
+from verticals.dashboard.frames import grain
 
 CONTEXT_KEY = "_verticals_context"
 HOW_TO_GET_DATA = (
     "Start the gateway (`verticals serve`) and send traffic with a customer key, or run "
     "`verticals demo --backfill-days 30` to load 30 days of synthetic history and live demo traffic."
 )
-CHART_HEIGHT = 340
 # The mode bar sat on top of the legend; zoom, pan and hover still work without it.
 PLOTLY_CONFIG = {"displayModeBar": False, "displaylogo": False}
-PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +97,14 @@ def page_header(title: str, caption: str) -> Context:
     st.title(title)
     st.caption(f"{caption}  \nShowing {ctx.filters.describe()}. Data: {ctx.source.describe()}.")
     return ctx
+
+
+def period(filters: Filters) -> tuple[str, str]:
+    """The time axis' title and the unit of one period for ``filters``' grain: ("Hour (UTC)", "hour") for
+    ranges of two days or less, ("Day (UTC)", "day") otherwise.
+    """
+    unit = grain(filters)
+    return f"{unit.capitalize()} (UTC)", unit
 
 
 def empty_state(what: str, how: str = HOW_TO_GET_DATA) -> None:
@@ -202,92 +209,24 @@ def percent_column(label: str, help: str | None = None) -> Any:
     return st.column_config.NumberColumn(label, format="percent", help=help)
 
 
-def figure(
-    fig: go.Figure,
-    x_title: str,
-    y_title: str,
-    *,
-    money_axis: bool = False,
-    percent_axis: bool = False,
-    log_axis: bool = False,
-    height: int = CHART_HEIGHT,
-) -> None:
-    """Lay a chart out the same way everywhere: titled axes with units, legend on top, no clutter."""
-    fig.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        colorway=PALETTE,
-        hovermode="x unified",
-    )
-    fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text=y_title, rangemode="tozero")
-    if log_axis:
-        # powers of ten only: plotly's default log ticks ("2", "5" between decades) read as noise
-        fig.update_yaxes(type="log", dtick=1, tickformat=",")
-    if money_axis:
-        fig.update_yaxes(tickprefix="$", tickformat=",.2~f")
-    if percent_axis:
-        fig.update_yaxes(tickformat=".0%")
-    st.plotly_chart(fig, config=PLOTLY_CONFIG)
-
-
 def lines(
-    df: pd.DataFrame, x: str, series: Mapping[str, str], x_title: str, y_title: str, **kwargs: Any
+    df: pd.DataFrame, x: str, series: Mapping[str, str], x_title: str, y_title: str, **axes: Any
 ) -> None:
-    """One line per column in ``series`` ({column: legend label})."""
-    fig = go.Figure()
-    for column, label in series.items():
-        fig.add_trace(go.Scatter(x=df[x], y=df[column], name=label, mode="lines"))
-    figure(fig, x_title, y_title, **kwargs)
+    """Draw ``charts.line_chart``: one line per column in ``series`` ({column: legend label}), styled so none
+    hides another, with a caption on how the legend shows one line alone.
+    """
+    st.plotly_chart(charts.line_chart(df, x, series, x_title, y_title, **axes), config=PLOTLY_CONFIG)
+    if len(series) > 1:
+        st.caption(charts.LEGEND_HINT)
 
 
 def bars(
-    df: pd.DataFrame,
-    x: str,
-    series: Mapping[str, str],
-    x_title: str,
-    y_title: str,
-    stacked: bool = False,
-    horizontal: bool = False,
-    reference: tuple[float, str] | None = None,
-    **kwargs: Any,
+    df: pd.DataFrame, x: str, series: Mapping[str, str], x_title: str, y_title: str, **options: Any
 ) -> None:
-    """Bars per column in ``series``; ``reference`` draws a dashed line (value, label) on the value axis."""
-    fig = go.Figure()
-    for column, label in series.items():
-        if horizontal:
-            fig.add_trace(go.Bar(y=df[x], x=df[column], name=label, orientation="h"))
-        else:
-            fig.add_trace(go.Bar(x=df[x], y=df[column], name=label))
-    fig.update_layout(barmode="stack" if stacked else "group")
-    if horizontal:
-        fig.update_layout(hovermode="y unified")
-        fig.update_yaxes(autorange="reversed")
-        # A horizontal bar swaps the axes: the value axis is x.
-        fig.update_layout(height=kwargs.pop("height", CHART_HEIGHT))
-        fig.update_xaxes(title_text=y_title)
-        fig.update_yaxes(title_text=x_title)
-        if kwargs.get("money_axis"):
-            fig.update_xaxes(tickprefix="$", tickformat=",.2~f")
-        if kwargs.get("percent_axis"):
-            fig.update_xaxes(tickformat=".0%")
-        if reference is not None:
-            fig.add_vline(
-                x=reference[0],
-                line_dash="dash",
-                line_color="#111827",
-                annotation_text=reference[1],
-                annotation_position="top",
-            )
-        fig.update_layout(
-            margin={"l": 10, "r": 10, "t": 40, "b": 10},
-            colorway=PALETTE,
-            legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        )
-        st.plotly_chart(fig, config=PLOTLY_CONFIG)
-        return
-    figure(fig, x_title, y_title, **kwargs)
+    """Draw ``charts.bar_chart``: bars per column in ``series``; ``options`` are its stacked, horizontal,
+    reference and axis options.
+    """
+    st.plotly_chart(charts.bar_chart(df, x, series, x_title, y_title, **options), config=PLOTLY_CONFIG)
 
 
 # -- sidebar ------------------------------------------------------------------------------------------
