@@ -246,6 +246,32 @@ class RemoteLedger:
 
         return [_build(CostRow, row) for row in self._call("GET", "/admin/costs")]
 
+    # facts
+
+    def record_evaluation(
+        self,
+        model: str,
+        version: str,
+        suite: str,
+        metrics: dict[str, float],
+        thresholds: dict[str, dict[str, float | None]],
+        passed: bool,
+    ) -> str:
+        """Store one evaluation run (``metrics``: name to value; ``thresholds``: name to ``{"min", "max"}``)
+        through ``POST /admin/evaluations``, timed by the server's clock; returns its run id. Raises
+        LedgerError with the server's message when it refuses the call or cannot be reached (a gateway
+        older than this route answers 404).
+        """
+        body = {
+            "model": model,
+            "version": version,
+            "suite": suite,
+            "metrics": metrics,
+            "thresholds": thresholds,
+            "passed": passed,
+        }
+        return str(self._call("POST", "/admin/evaluations", body)["run_id"])
+
     # usage
 
     def flush(self) -> None:

@@ -110,6 +110,20 @@ def run_evaluations(
     return results
 
 
+def fast_models(registry: Registry) -> list[str]:
+    """The models whose suites run in seconds on a CPU, by name: every torch model with a suite.
+
+    A vLLM model's suite starts a vLLM engine of its own (about a minute and 1.4 GB for the smallest
+    model on a CPU, beside the gateway's own) or loads it in transformers, which generates tokens about 9x
+    slower: ``verticals eval MODEL`` runs those on request.
+    """
+    return sorted(
+        name
+        for name, registered in registry.models.items()
+        if registered.item.backend is Backend.TORCH and registry.evaluations_for(name)
+    )
+
+
 def _pick_suites(registry: Registry, model: str, suite: str | None) -> list[Evaluation]:
     suites = registry.evaluations_for(model)
     if not suites:
@@ -190,11 +204,17 @@ class _Bar:
 
 
 def record_results(home: Path, results: list[SuiteResult]) -> str | None:
-    """Store every run in the ledger; the problem (e.g. the server holds the ledger) or None."""
+    """Store every run in the ledger of ``home``, setting each result's ``run_id``: through the admin API of
+    the gateway serving ``home`` while one runs (it holds the ledger), else in the ledger file. Returns
+    the problem (the scores are still printed) or None.
+    """
     try:
+        from verticals.client import open_remote_ledger
+        from verticals.config import load_settings
         from verticals.ledger import Ledger
 
-        with Ledger.open(home) as ledger:
+        remote = open_remote_ledger(load_settings(home=home))
+        with remote if remote is not None else Ledger.open(home) as ledger:
             for result in results:
                 result.run_id = ledger.record_evaluation(
                     result.model,
@@ -204,9 +224,6 @@ def record_results(home: Path, results: list[SuiteResult]) -> str | None:
                     result.thresholds,
                     result.passed,
                 )
-    except Exception as error:  # DuckDB's lock error and the ledger's own; the scores are still printed
-        return (
-            f"the evaluation ran but could not be stored in the ledger under {home}: {error}. If `verticals "
-            "serve` is running it holds the ledger: stop it, or run the evaluation where it is not running"
-        )
+    except Exception as error:  # DuckDB's lock error, the ledger's and the gateway's: scores still print
+        return f"the evaluation ran but could not be stored in the ledger under {home}: {error}"
     return None
