@@ -6,6 +6,11 @@ import streamlit as st
 
 from verticals.dashboard import ui
 
+EVAL_HINT = (
+    "`verticals eval MODEL` runs one model's suites, `verticals eval --fast` those of every model that "
+    "evaluates in seconds on a CPU (`make up` runs it once the gateway is ready)."
+)
+
 ctx = ui.page_header(
     "Models and plugins", "Which models carry the traffic, how fast, how reliably, at what unit cost?"
 )
@@ -58,12 +63,22 @@ else:
             "cost_per_1k_units_usd": st.column_config.NumberColumn(
                 "Cost per 1k units, idle share included (USD)", format="$%.4f"
             ),
+            "evaluation": st.column_config.TextColumn(
+                "Latest evaluation scores",
+                help="The latest run of each of the model's evaluation suites up to the range's end.",
+            ),
+            "evaluation_passed": st.column_config.CheckboxColumn(
+                "Evaluation passed", help="Every metric of those runs within its thresholds."
+            ),
             "revenue_per_1k_units_usd": st.column_config.NumberColumn(
                 "Revenue per 1k units (USD)", format="$%.4f"
             ),
         },
     )
-    st.caption("For token models a unit is a token, so 'per 1k units' reads as per 1k tokens.")
+    st.caption(
+        "For token models a unit is a token, so 'per 1k units' reads as per 1k tokens. A model without "
+        f"evaluation scores has had no suite run: {EVAL_HINT}"
+    )
 
 st.subheader("Evaluation results over time")
 evaluations = ui.read("evaluations", ctx.filters)
@@ -72,7 +87,7 @@ if "missing" in evaluations.attrs:
         f"Evaluation results cannot be shown: {evaluations.attrs['missing']}.", icon=":material/update:"
     )
 elif evaluations.empty:
-    ui.empty_state("evaluation runs", "Run a model's evaluation suites: `verticals eval run MODEL`.")
+    ui.empty_state("evaluation runs", EVAL_HINT)
 else:
     for (model, metric), runs in evaluations.groupby(["model", "metric"], sort=True):
         with st.container(border=True):

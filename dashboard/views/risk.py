@@ -28,6 +28,15 @@ with st.expander("Targets and thresholds", icon=":material/tune:"):
     error_target = c[0].number_input("Error rate target (%)", 0.0, 100.0, 1.0, 0.1, key="risk_errors") / 100
     k = c[1].number_input("Anomaly: cost above k x trailing median, k =", 1.1, 100.0, 3.0, 0.5, key="risk_k")
     window = int(c[2].number_input("Anomaly: trailing window (days)", 2, 90, 14, 1, key="risk_window"))
+    min_excess = c[3].number_input(
+        "Anomaly: at least this much above the median (USD)",
+        0.0,
+        1_000_000.0,
+        1.0,
+        0.5,
+        key="risk_min_excess",
+        help="Against a $0.00 median any cent is k times it: days closer to their median are not shown.",
+    )
 
 st.subheader("Revenue concentration")
 conc = ui.read("concentration", ctx.filters)
@@ -109,10 +118,11 @@ else:
     )
 
 st.subheader("Cost anomalies")
-anomalies = ui.read("anomalies", ctx.filters, float(k), window)
+anomalies = ui.read("anomalies", ctx.filters, float(k), window, float(min_excess))
 if anomalies.empty:
     st.success(
-        f"No customer-day cost above {k:g} x the median of its trailing {window} days.",
+        f"No customer-day cost above {k:g} x the median of its trailing {window} days and at least "
+        f"{ui.usd(min_excess)} above it.",
         icon=":material/check_circle:",
     )
 else:
@@ -126,16 +136,31 @@ else:
         },
     )
 
-st.subheader("Failing evaluations")
+st.subheader("Evaluations")
 failing = ui.read("failing_evaluations", ctx.filters)
+suites = int(failing.attrs.get("suites", 0))
 if "missing" in failing.attrs:
     st.warning(f"Evaluation results cannot be checked: {failing.attrs['missing']}.", icon=":material/update:")
+elif not suites:
+    st.warning(
+        "No evaluation has run, so nothing says the models still answer well. `verticals eval --fast` "
+        "runs the suites of every model that evaluates in seconds on a CPU; `verticals eval MODEL` one "
+        "model's.",
+        icon=":material/help:",
+    )
 elif failing.empty:
     st.success(
-        "The latest run of every evaluation passed its thresholds (or none ran yet).",
+        f"Evaluations passed: the latest run of each of {suites} model suites met its thresholds.",
         icon=":material/check_circle:",
     )
 else:
+    pairs = len(failing.groupby(["model", "suite"]))
+    # a warning, not st.error: the page works, it is the models that fell short
+    st.warning(
+        f"Evaluations failed: the latest run of {pairs} of {suites} model suites missed a threshold "
+        "(the metrics below).",
+        icon=":material/error:",
+    )
     ui.table(
         failing,
         "failing-evaluations",

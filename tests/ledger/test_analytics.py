@@ -344,3 +344,29 @@ def test_forecast_does_not_extrapolate_a_new_customers_first_hour(ledger: Ledger
     assert old["history_days"] == pytest.approx(15.5)
     assert old["forecast_usd"] == (D("0.18") + D("0.18") / D("15.5") * D("13.5")).quantize(D("0.000001"))
 
+
+def test_cost_anomalies_ignore_cents_above_a_zero_median(tmp_path: Path) -> None:
+    """Free days ($0.00) then a $0.03 day: k x $0 is $0, but three cents is no risk. A day must also cost
+    at least ``min_excess_usd`` (default $1.00) more than its trailing median; $5.00 against $0.00 does."""
+    daily = {1: "0", 2: "0", 3: "0", 4: "0.03", 5: "0", 6: "0", 7: "5.00"}
+    with Ledger.open(tmp_path, fsync_ms=20) as ledger:
+        for day, cost in daily.items():
+            ledger.record(
+                make_event(
+                    request_id=f"z{day}",
+                    customer="acme",
+                    ts=datetime(2026, 9, day, 10, tzinfo=UTC),
+                    cost_usd=D(cost),
+                )
+            )
+        ledger.flush()
+        rows = cost_anomalies(ledger, k=3, window_days=7, min_days=3)
+        assert [(r["day"], r["cost_usd"], r["trailing_median_usd"]) for r in rows] == [
+            (date(2026, 9, 7), D("5.00"), D("0"))
+        ]
+        assert [r["day"] for r in cost_anomalies(ledger, k=3, min_days=3, min_excess_usd="0.01")] == [
+            date(2026, 9, 4),
+            date(2026, 9, 7),
+        ]
+        with pytest.raises(LedgerError, match="min_excess_usd"):
+            cost_anomalies(ledger, min_excess_usd="-1")

@@ -42,18 +42,23 @@ class DecisionFigures:
             "shares": shares,
         }
 
-    def anomalies(self, filters: Filters, k: float, window_days: int) -> pd.DataFrame:
+    def anomalies(
+        self, filters: Filters, k: float, window_days: int, min_excess_usd: float = 1.0
+    ) -> pd.DataFrame:
         """Customer-days whose compute cost (USD) exceeds ``k`` times the customer's median daily cost over
-        the ``window_days`` days before (the ledger's ``cost_anomalies``), highest ratio first: columns
-        customer, day, cost_usd, trailing_median_usd, trailing_days, ratio. Raises DataSourceError when the
-        source cannot be read (MissingAnalytics for a function the ledger lacks).
+        the ``window_days`` days before, and that median by at least ``min_excess_usd`` (USD, so cents
+        against a $0.00 median are not reported; the ledger's ``cost_anomalies``), highest ratio first:
+        columns customer, day, cost_usd, trailing_median_usd, trailing_days, ratio. Raises DataSourceError
+        when the source cannot be read (MissingAnalytics for a function the ledger lacks).
         """
         params = {
             "since": filters.since,
             "until": filters.until,
             **({"customer": filters.customer} if filters.customer else {}),
         }
-        rows = self.source.analytics("cost_anomalies", k=k, window_days=window_days, **params)
+        rows = self.source.analytics(
+            "cost_anomalies", k=k, window_days=window_days, min_excess_usd=str(min_excess_usd), **params
+        )
         df = frame(rows, ["customer", "day", "cost_usd", "trailing_median_usd", "trailing_days", "ratio"])
         df["ratio"] = pd.to_numeric(df["ratio"], errors="coerce")
         return df.sort_values("ratio", ascending=False)
@@ -106,10 +111,13 @@ class DecisionFigures:
         return self.source.control("plans")
 
     # Evaluations
-    def evaluations(self, filters: Filters) -> pd.DataFrame:
-        """One row per run and metric: time, model, version, suite, metric, value, passed."""
+    def evaluations(self, filters: Filters, up_to_end: bool = False) -> pd.DataFrame:
+        """One row per run and metric in the range (``up_to_end``: any time before its end): time (UTC),
+        model, version, suite, metric, value, min, max (thresholds), passed. Empty, with
+        ``attrs['missing']`` saying why, when the ledger has no evaluation_history.
+        """
         params = {
-            "since": filters.since,
+            "since": None if up_to_end else filters.since,
             "until": filters.until,
             **({"model": filters.model} if filters.model else {}),
         }
@@ -127,11 +135,55 @@ class DecisionFigures:
             df = df[df["model"].str.split("/", n=1).str[0] == filters.plugin]
         return df[["time", "model", "version", "suite", "metric", "value", "min", "max", "passed"]]
 
-    def failing_evaluations(self, filters: Filters) -> pd.DataFrame:
-        """The latest run of each model x suite, where it failed."""
-        runs = self.evaluations(filters)
-        if runs.empty:  # attrs say why when the ledger cannot tell
+    def latest_evaluations(self, filters: Filters) -> pd.DataFrame:
+        """The metrics of the latest run of each model x suite up to the range's end, whenever it ran (scores
+        stay valid until the next run): the rows of ``evaluations``, with ``run_passed`` (every metric of
+        that run within its thresholds). Empty, with ``attrs['missing']`` saying why, when the ledger has no
+        evaluation_history.
+        """
+        runs = self.evaluations(filters, up_to_end=True)
+        if runs.empty:
             return runs
         latest = runs.sort_values("time").groupby(["model", "suite"]).tail(1)[["model", "suite", "time"]]
-        failed = runs.merge(latest, on=["model", "suite", "time"])
-        return failed[~failed["passed"].astype(bool)]
+        df = runs.merge(latest, on=["model", "suite", "time"])
+        df["run_passed"] = df.groupby(["model", "suite", "time"])["passed"].transform(
+            lambda passed: bool(passed.astype(bool).all())
+        )
+        return df
+
+    def evaluation_scores(self, filters: Filters) -> pd.DataFrame:
+        """One row per model with an evaluation: model, ``evaluation`` (each latest suite run's metrics as
+        ``suite: metric value, ...`` joined by ``; ``), ``evaluation_passed`` (every latest run passed),
+        ``evaluated_at`` (the newest of those runs, UTC).
+        """
+        latest = self.latest_evaluations(filters)
+        if latest.empty:
+            return pd.DataFrame(columns=["model", "evaluation", "evaluation_passed", "evaluated_at"])
+        rows = []
+        for model, runs in latest.groupby("model", sort=True):
+            text = "; ".join(
+                f"{suite}: " + ", ".join(f"{m.metric} {m.value:.3g}" for m in metrics.itertuples())
+                for suite, metrics in runs.groupby("suite", sort=True)
+            )
+            rows.append(
+                {
+                    "model": model,
+                    "evaluation": text,
+                    "evaluation_passed": bool(runs["run_passed"].all()),
+                    "evaluated_at": runs["time"].max(),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def failing_evaluations(self, filters: Filters) -> pd.DataFrame:
+        """The metrics out of their thresholds in the latest run of each model x suite up to the range's end;
+        ``attrs['suites']`` counts the model x suite pairs judged (0: none ran), ``attrs['missing']`` says
+        why nothing can be judged when the ledger has no evaluation_history.
+        """
+        latest = self.latest_evaluations(filters)
+        if latest.empty:  # attrs say why when the ledger cannot tell
+            latest.attrs["suites"] = 0
+            return latest
+        failed = latest[~latest["passed"].astype(bool)].drop(columns=["run_passed"])
+        failed.attrs["suites"] = len(latest.groupby(["model", "suite"]))
+        return failed

@@ -138,9 +138,11 @@ class Figures(DecisionFigures):
     # Models and plugins
     def by_model(self, filters: Filters) -> pd.DataFrame:
         """One row per model: plugin, model, requests, error_rate (fraction), p50/p95/p99 latency (ms),
-        billing unit, units (in + out), revenue_usd, cost_usd, and cost / revenue per 1,000 units (USD).
-        From the ledger's ``latency_by_model`` and ``unit_economics``. Raises DataSourceError when the
-        source cannot be read (MissingAnalytics for a function the ledger lacks).
+        billing unit, units (in + out), revenue_usd, cost_usd, cost per 1,000 units (USD) and beside it the
+        latest evaluation scores (``evaluation`` text and ``evaluation_passed``, None where none ran, see
+        ``evaluation_scores``), then revenue per 1,000 units (USD). From the ledger's ``latency_by_model``,
+        ``unit_economics`` and ``evaluation_history``. Raises DataSourceError when the source cannot be
+        read (MissingAnalytics for a usage function the ledger lacks).
         """
         latency = frame(
             self.source.analytics("latency_by_model", **filters.params()),
@@ -161,6 +163,8 @@ class Figures(DecisionFigures):
         )
         economics["units"] = economics["units_in"].fillna(0) + economics["units_out"].fillna(0)
         df = latency.merge(economics.drop(columns=["requests"], errors="ignore"), on="model", how="left")
+        scores = self.evaluation_scores(filters)[["model", "evaluation", "evaluation_passed"]]
+        df = df.merge(scores, on="model", how="left")
         df.insert(0, "plugin", df["model"].str.split("/", n=1).str[0])
         return df[
             [
@@ -176,6 +180,8 @@ class Figures(DecisionFigures):
                 "revenue_usd",
                 "cost_usd",
                 "cost_per_1k_units_usd",
+                "evaluation",
+                "evaluation_passed",
                 "revenue_per_1k_units_usd",
             ]
         ]

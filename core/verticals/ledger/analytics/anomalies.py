@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from verticals.ledger._time import as_utc
 from verticals.ledger.analytics._query import Filters, connection_of, money
 from verticals.ledger.errors import LedgerError
+
+# Below this excess over the trailing median a day is not worth a look: against a $0.00 median any cent
+# is "k times" it, and a risk page full of three-cent days hides the one that matters.
+MIN_EXCESS_USD = Decimal("1.00")
 
 
 def cost_anomalies(
@@ -16,12 +21,14 @@ def cost_anomalies(
     k: float = 3.0,
     window_days: int = 7,
     min_days: int = 3,
+    min_excess_usd: Decimal | str | float = MIN_EXCESS_USD,
     since: datetime | None = None,
     until: datetime | None = None,
     customer: str | None = None,
 ) -> list[dict[str, Any]]:
     """Customer-days (UTC) whose compute cost exceeds ``k`` x the median daily cost of the same
-    customer over the ``window_days`` calendar days before it.
+    customer over the ``window_days`` calendar days before it, and exceeds that median by at least
+    ``min_excess_usd`` (USD, default ``MIN_EXCESS_USD`` = $1.00; 0 reports every such day).
 
     Only days with usage count toward the median, and a day is judged only when at least
     ``min_days`` such days lie in its window (a new customer's first days are not anomalies).
@@ -30,6 +37,12 @@ def cost_anomalies(
     """
     if not isinstance(window_days, int) or window_days < 1 or min_days < 1 or k <= 0:
         raise LedgerError("anomalies need k > 0, window_days >= 1 and min_days >= 1")
+    try:
+        min_excess = Decimal(str(min_excess_usd))
+    except InvalidOperation:
+        min_excess = Decimal(-1)
+    if not min_excess.is_finite() or min_excess < 0:
+        raise LedgerError(f"min_excess_usd must be an amount of 0 or more in USD, not {min_excess_usd!r}")
     lookback = as_utc(since) - timedelta(days=window_days + 1) if since is not None else None
     where, params = Filters(lookback, until, customer).where()
     sql = f"""
@@ -46,11 +59,16 @@ def cost_anomalies(
         )
         SELECT customer, day, cost, trailing_median, trailing_days FROM judged
         WHERE trailing_days >= ? AND CAST(cost AS DOUBLE) > ? * CAST(trailing_median AS DOUBLE)
+            AND cost - trailing_median >= CAST(? AS DECIMAL(38, 9))
             AND (? IS NULL OR day >= CAST(? AS DATE))
         ORDER BY day, customer
     """  # noqa: S608
     since_day = as_utc(since).date() if since is not None else None
-    rows = connection_of(source).execute(sql, [*params, min_days, k, since_day, since_day]).fetchall()
+    rows = (
+        connection_of(source)
+        .execute(sql, [*params, min_days, k, str(min_excess), since_day, since_day])
+        .fetchall()
+    )
     out = []
     for name, day, cost, median, days in rows:
         cost, median = money(cost), money(median)
