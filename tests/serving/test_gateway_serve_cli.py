@@ -113,3 +113,9 @@ def test_serve_drains_flushes_and_cleans_up_on_sigterm(tmp_path: Path) -> None:
         assert rows[0] == answered  # every answered request was flushed to the ledger before exit
         capacity = ledger.connection.execute("SELECT down_at FROM capacity").fetchall()
         assert capacity and all(row[0] is not None for row in capacity)
+        # both models ran on this process's CPUs: one device, paid for once, serving the two
+        devices = ledger.connection.execute("SELECT device_id, down_at FROM devices").fetchall()
+        [(device, down_at)] = devices
+        assert device.startswith("gateway-") and down_at is not None
+        served = ledger.connection.execute("SELECT model FROM device_models ORDER BY model").fetchall()
+        assert [model for (model,) in served] == ["echo/chat", "tabular/linear"]

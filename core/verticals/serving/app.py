@@ -11,12 +11,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
-import socket
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -78,6 +74,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from verticals.serving.backends.build import build_backends
+        from verticals.serving.capacity import record_gateway_capacity
 
         gateway.backends = backends if backends is not None else build_backends(gateway)
         await start_backends(gateway)
@@ -144,47 +141,3 @@ async def start_backends(gateway: Gateway) -> None:
             gateway.metrics.backend_up.labels(name).set(0)
 
     await asyncio.gather(*(start(name, backend) for name, backend in gateway.backends.items()))
-
-
-def record_gateway_capacity(gateway: Gateway) -> Callable[[], None]:
-    """Open capacity records for what this gateway serves with; returns the function that closes them.
-
-    One record per device the backends name (``ModelBackend.hosted_on``): the CPU this process runs
-    in-process models on, and each external vLLM ``url`` (this gateway does not run that server, but
-    it is paid for while the gateway routes to it, and without a record its idle time would cost
-    nothing in the ledger). Local vLLM servers are recorded by their supervisor, per process, restarts
-    included.
-    """
-    recorder = getattr(gateway.ledger, "record_capacity", None)
-    if recorder is None:
-        return lambda: None
-    records: list[tuple[str, str, str]] = []  # (instance id, model, device class)
-    devices: dict[str, tuple[str, list[str]]] = {}  # device key -> (device class, models on it)
-    for name, backend in sorted(gateway.backends.items()):
-        key = backend.hosted_on()
-        if key is not None:
-            devices.setdefault(key, (backend.device_class, []))[1].append(name)
-    for key, (device_class, models) in devices.items():
-        suffix = uuid.uuid4().hex[:6]
-        if key == "gateway":
-            records.append((f"gateway-{socket.gethostname()}-{os.getpid()}-{suffix}", "torch", device_class))
-        else:
-            records.append((f"{key}-{suffix}", models[0], device_class))
-    up_at = datetime.now(UTC)
-    opened: list[tuple[str, str, str]] = []
-    for record in records:
-        try:
-            recorder(*record, up_at, None)
-            opened.append(record)
-        except Exception as error:
-            log.warning("capacity of %s not recorded: %s", record[0], error)
-
-    def close() -> None:
-        down_at = datetime.now(UTC)
-        for record in opened:
-            try:
-                recorder(*record, up_at, down_at)
-            except Exception as error:
-                log.warning("capacity of %s not closed: %s", record[0], error)
-
-    return close

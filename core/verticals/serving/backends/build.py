@@ -9,8 +9,6 @@ name there), ``device_class`` (for the cost book), ``max_batch_size`` and ``max_
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from verticals.serving.backends.vllm import leftovers
 from verticals.serving.backends.vllm.proxy import VLLMBackend
 from verticals.serving.backends.vllm.server import ENGINE_NICE, vllm_available
 from verticals.serving.backends.vllm.supervisor import ServerLike, Supervisor
+from verticals.serving.capacity import supervisor_hook
 from verticals.serving.gateway import Gateway
 
 log = logging.getLogger("verticals.serving")
@@ -121,20 +120,9 @@ def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBac
     supervisor = Supervisor(
         spec.name,
         factory,
-        on_capacity=_capacity_hook(gateway, spec.name, device),
+        on_capacity=supervisor_hook(gateway, spec.name, device),
         on_restart=lambda: gateway.metrics.restarts.labels(spec.name).inc(),
     )
     return VLLMBackend(
         spec, supervisor=supervisor, device_class=device, default_max_tokens=options.default_max_tokens
     )
-
-
-def _capacity_hook(
-    gateway: Gateway, model: str, device: str
-) -> Callable[[str, datetime, datetime | None], None]:
-    def record(instance: str, up_at: datetime, down_at: datetime | None) -> None:
-        recorder = getattr(gateway.ledger, "record_capacity", None)
-        if recorder is not None:
-            recorder(instance, model, device, up_at, down_at)
-
-    return record
