@@ -85,7 +85,7 @@ class LedgerSource:
 
     def _open(self) -> Any:
         from verticals.ledger import Ledger, LedgerError
-        from verticals.ledger.ledger import LEDGER_FILE
+        from verticals.ledger.opening import LEDGER_FILE
 
         if not (self.home / LEDGER_FILE).exists():
             return _blank_ledger(self.home / LEDGER_FILE)

@@ -8,7 +8,6 @@ DuckDB connection it is for one thread at a time (take ``connection.cursor()`` i
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -23,34 +22,10 @@ from verticals.ledger.books import Books, CostRow, PriceRow, Span
 from verticals.ledger.control import ApiKey, Control, Customer, Plan
 from verticals.ledger.errors import LedgerError
 from verticals.ledger.events import UsageEvent
-from verticals.ledger.schema import SCHEMA_VERSION, check_not_newer, migrate, schema_version
+from verticals.ledger.opening import open_database
 from verticals.ledger.writer import SpendTally, SpoolWriter
 
-LEDGER_FILE = "ledger.duckdb"
 SPOOL_DIR = "ledger.spool"
-
-
-def _connect(path: Path, read_only: bool) -> Any:
-    import duckdb
-
-    try:
-        conn = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as error:
-        text = str(error)
-        if "lock" in text.lower():
-            raise LedgerError(
-                f"the ledger at {path} is in use by another process ({text.splitlines()[0]}): stop "
-                "`verticals serve` first, or make the change through the admin API of the running server"
-            ) from None
-        raise LedgerError(f"cannot open the ledger at {path}: {text}") from None
-    except duckdb.Error as error:
-        raise LedgerError(
-            f"{path} is not a readable ledger ({error}); move it aside to start afresh"
-        ) from None
-    # A DuckDB built without ICU has no time zones at all, which is UTC too.
-    with contextlib.suppress(duckdb.Error):
-        conn.execute("SET TimeZone = 'UTC'")
-    return conn
 
 
 class Ledger:
@@ -88,34 +63,11 @@ class Ledger:
         setting); ``clock`` replaces the wall clock, for tests and back-fills.
         """
         home = Path(home)
-        path = home / LEDGER_FILE
         clock = clock or utc_now
+        path, conn = open_database(home, read_only=read_only)
         if read_only:
-            if not path.exists():
-                raise LedgerError(
-                    f"no ledger at {path}: start the server once, or run `verticals customers list`"
-                )
-            conn = _connect(path, read_only=True)
-            version = schema_version(conn)
-            if version != SCHEMA_VERSION:
-                conn.close()
-                check_not_newer(version, str(path))
-                raise LedgerError(
-                    f"the ledger at {path} has schema version {version} and needs upgrading to "
-                    f"{SCHEMA_VERSION}: open it read-write once (e.g. `verticals customers list`)"
-                )
             return cls(path, conn, None, clock)
-        home.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            # check the version read-only first, so that a ledger from a newer release is not touched
-            probe = _connect(path, read_only=True)
-            try:
-                check_not_newer(schema_version(probe), str(path))
-            finally:
-                probe.close()
-        conn = _connect(path, read_only=False)
         try:
-            migrate(conn, str(path))
             if fsync_ms is None:
                 from verticals.config import load_settings
 
