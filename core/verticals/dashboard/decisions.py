@@ -117,7 +117,7 @@ class DecisionFigures:
         ``attrs['missing']`` saying why, when the ledger has no evaluation_history.
         """
         params = {
-            "since": None if up_to_end else filters.since,
+            **({} if up_to_end else {"since": filters.since}),  # the admin API takes no since=null
             "until": filters.until,
             **({"model": filters.model} if filters.model else {}),
         }
