@@ -152,9 +152,11 @@ class DecisionFigures:
         return df
 
     def evaluation_scores(self, filters: Filters) -> pd.DataFrame:
-        """One row per model with an evaluation: model, ``evaluation`` (each latest suite run's metrics as
+        """One row per model with an evaluation: model, ``evaluation`` (each latest suite run's scores as
         ``suite: metric value, ...`` joined by ``; ``), ``evaluation_passed`` (every latest run passed),
-        ``evaluated_at`` (the newest of those runs, UTC).
+        ``evaluated_at`` (the newest of those runs, UTC). The scores are the metrics with a threshold (a
+        suite's gate; vision's also reports 100 confusion-matrix cells), or the first four of a suite
+        without thresholds.
         """
         latest = self.latest_evaluations(filters)
         if latest.empty:
@@ -162,7 +164,7 @@ class DecisionFigures:
         rows = []
         for model, runs in latest.groupby("model", sort=True):
             text = "; ".join(
-                f"{suite}: " + ", ".join(f"{m.metric} {m.value:.3g}" for m in metrics.itertuples())
+                f"{suite}: " + ", ".join(f"{m.metric} {m.value:.3g}" for m in _scores(metrics).itertuples())
                 for suite, metrics in runs.groupby("suite", sort=True)
             )
             rows.append(
@@ -187,3 +189,8 @@ class DecisionFigures:
         failed = latest[~latest["passed"].astype(bool)].drop(columns=["run_passed"])
         failed.attrs["suites"] = len(latest.groupby(["model", "suite"]))
         return failed
+
+
+def _scores(metrics: pd.DataFrame) -> pd.DataFrame:
+    gated = metrics[metrics["min"].notna() | metrics["max"].notna()]
+    return gated if not gated.empty else metrics.head(4)
