@@ -156,7 +156,9 @@ def test_line_chart_styles_each_series_apart() -> None:
     fig = charts.line_chart(df, "t", {"a": "A", "b": "B"}, "Day (UTC)", "USD per day", money_axis=True)
     first, second = fig.data
     assert first.line.width > second.line.width and first.line.dash != second.line.dash
-    assert fig.layout.yaxis.title.text == "USD per day" and fig.layout.yaxis.tickprefix == "$"
+    assert fig.layout.yaxis.title.text == "USD per day"
+    # in dollars, the sign before the dollar sign: -$2, not $-2 as a "$" tick prefix drew it
+    assert fig.layout.yaxis.tickformat.startswith("$") and fig.layout.yaxis.tickprefix is None
 
 
 def test_customers_page_says_how_the_forecast_is_made(app_test: Run, seeded_home: Path) -> None:

@@ -84,7 +84,8 @@ def layout(
         # powers of ten only: plotly's default log ticks ("2", "5" between decades) read as noise
         value.update(type="log", dtick=1, tickformat=",")
     if money_axis:
-        value.update(tickprefix="$", tickformat=",.2~f", hoverformat="$,.4~f")
+        # d3's "$" puts the sign first (-$2); a "$" tickprefix read "$-2"
+        value.update(tickformat="$,.2~f", hoverformat="$,.4~f")
     if percent_axis:
         shown = [*also, *(v for trace in fig.data for v in _values(trace, horizontal))]
         value.update(tickformat=percent_format(shown), hoverformat=".2~%")
