@@ -58,6 +58,29 @@ def test_non_finite_input_is_a_400_naming_the_tensor(
     assert response.json()["code"] == "invalid_tensor"
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        '"temperature": NaN',
+        '"top_p": Infinity',
+        '"logit_bias": {"50256": -Infinity}',
+        '"stop": ["x"], "seed": 1e999',
+    ],
+)
+def test_non_finite_openai_parameters_are_a_400_naming_the_field(
+    gateway_server: Running, new_customer: Callable[..., str], extra: str
+) -> None:
+    """Fields the gateway passes on to vLLM as sent: a non-finite number never reaches the engine."""
+    body = f'{{"model": "echo/chat", "messages": [{{"role": "user", "content": "hi"}}], {extra}}}'
+    response = post_raw(gateway_server.url + "/v1/chat/completions", new_customer(), body)
+    field = extra.split(":")[0].strip('"') if "seed" not in extra else "seed"
+    assert response.status_code == 400, response.text
+    message = response.json()["error"]["message"]
+    assert f"`{field}`" in message and "not finite" in message, message
+    [event] = gateway_server.events(request_id=response.headers["x-request-id"])
+    assert event["status"] == 400 and Decimal(str(event["revenue_usd"])) == 0
+
+
 def test_non_finite_inside_a_bytes_record_is_a_400_naming_the_tensor(
     gateway_server: Running, new_customer: Callable[..., str]
 ) -> None:

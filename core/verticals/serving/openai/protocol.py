@@ -8,14 +8,51 @@ through as vLLM wrote them) carry every key that OpenAI's OpenAPI spec (github.c
 
 from __future__ import annotations
 
+import math
 import time
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 
-class Message(BaseModel):
+class _PassedOn(BaseModel):
+    """A request whose other fields are passed on to vLLM as sent: those must hold finite numbers only.
+
+    Python's ``json`` reads ``NaN``, ``Infinity`` and ``1e999``; no engine can use them, and vLLM could
+    fail on them, so a request holding one is refused with a 400 naming the field.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _finite_extras(self) -> _PassedOn:
+        for name, value in (self.model_extra or {}).items():
+            if _non_finite(value):
+                raise ValueError(
+                    f"`{name}` holds a number that is not finite (NaN or Infinity); send a finite number"
+                )
+        return self
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+class Message(_PassedOn):
     """One chat message: a role and its content (text, OpenAI content parts, or None); other OpenAI fields
     (name, tool_calls, ...) are kept and passed on.
     """
@@ -34,7 +71,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(_PassedOn):
     """Body of ``POST /v1/chat/completions``; ``max_tokens`` / ``max_completion_tokens`` are in tokens (1 to
     1,000,000), ``n`` is 1-128. Other OpenAI fields are kept and passed on to vLLM.
     """
@@ -50,7 +87,7 @@ class ChatRequest(BaseModel):
     n: int = Field(1, ge=1, le=128, description="choices per request; more than 1 on vLLM models only")
 
 
-class CompletionRequest(BaseModel):
+class CompletionRequest(_PassedOn):
     """Body of ``POST /v1/completions``: a prompt or list of prompts (text, not token arrays); ``max_tokens``
     in tokens (1 to 1,000,000), ``n`` 1-128 per prompt. Other OpenAI fields are passed on to vLLM.
     """
@@ -67,7 +104,7 @@ class CompletionRequest(BaseModel):
     n: int = Field(1, ge=1, le=128, description="choices per prompt; more than 1 on vLLM models only")
 
 
-class EmbeddingRequest(BaseModel):
+class EmbeddingRequest(_PassedOn):
     """Body of ``POST /v1/embeddings``: a text or list of texts (not token arrays), ``encoding_format`` float
     or base64, and optionally the ``dimensions`` expected.
     """
