@@ -161,6 +161,13 @@ def test_line_chart_styles_each_series_apart() -> None:
     assert fig.layout.yaxis.tickformat.startswith("$") and fig.layout.yaxis.tickprefix is None
 
 
+def test_a_series_with_one_value_is_a_marker() -> None:
+    """One evaluation run per version: a line through a single point draws nothing."""
+    df = pd.DataFrame({"t": [1, 2], "v1": [0.8, None], "v2": [None, 0.6]})
+    fig = charts.line_chart(df, "t", {"v1": "version 1", "v2": "version 2"}, "Run time (UTC)", "score")
+    assert [trace.mode for trace in fig.data] == ["markers", "markers"]
+
+
 def test_customers_page_says_how_the_forecast_is_made(app_test: Run, seeded_home: Path) -> None:
     at = app_test(seeded_home, "customers")
     said = " ".join(c.value for c in at.caption)

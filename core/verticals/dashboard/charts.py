@@ -107,12 +107,16 @@ def line_chart(
     df: pd.DataFrame, x: str, series: Mapping[str, str], x_title: str, y_title: str, **axes: Any
 ) -> go.Figure:
     """One line per column in ``series`` ({column: legend label}) over ``df[x]``, in ``LINE_WIDTHS`` and
-    ``LINE_DASHES`` order so that coinciding lines stay visible; ``axes`` as for ``layout``.
+    ``LINE_DASHES`` order so that coinciding lines stay visible; a series with a single value (one
+    evaluation run of a version) is drawn as a marker, which a line cannot show. ``axes`` as for
+    ``layout``.
     """
     fig = go.Figure()
     for n, (column, label) in enumerate(series.items()):
         style = {"width": LINE_WIDTHS[n % len(LINE_WIDTHS)], "dash": LINE_DASHES[n % len(LINE_DASHES)]}
-        fig.add_trace(go.Scatter(x=df[x], y=df[column], name=label, mode="lines", line=style))
+        mode = "lines" if df[column].notna().sum() > 1 else "markers"
+        marker = {"size": 10, "symbol": n % 8}
+        fig.add_trace(go.Scatter(x=df[x], y=df[column], name=label, mode=mode, line=style, marker=marker))
     return layout(fig, x_title, y_title, **axes)
 
 

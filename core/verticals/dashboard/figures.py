@@ -137,10 +137,10 @@ class Figures(DecisionFigures):
 
     # Models and plugins
     def by_model(self, filters: Filters) -> pd.DataFrame:
-        """One row per model: plugin, model, requests, error_rate (fraction), p50/p95/p99 latency (ms),
-        billing unit, units (in + out), revenue_usd, cost_usd, cost per 1,000 units (USD) and beside it the
-        latest evaluation scores (``evaluation`` text and ``evaluation_passed``, None where none ran, see
-        ``evaluation_scores``), then revenue per 1,000 units (USD). From the ledger's ``latency_by_model``,
+        """One row per model: plugin, model, requests, billing unit, cost per 1,000 units (USD) and beside
+        it the latest evaluation scores (``evaluation`` text and ``evaluation_passed``, None where none ran,
+        see ``evaluation_scores``), revenue per 1,000 units (USD), error_rate (fraction), p50/p95/p99
+        latency (ms), units (in + out), revenue_usd and cost_usd. From the ledger's ``latency_by_model``,
         ``unit_economics`` and ``evaluation_history``. Raises DataSourceError when the source cannot be
         read (MissingAnalytics for a usage function the ledger lacks).
         """
@@ -168,21 +168,22 @@ class Figures(DecisionFigures):
         df.insert(0, "plugin", df["model"].str.split("/", n=1).str[0])
         return df[
             [
+                # unit cost and quality first, side by side: the table is wider than the page
                 "plugin",
                 "model",
                 "requests",
-                "error_rate",
-                "p50_ms",
-                "p95_ms",
-                "p99_ms",
                 "unit",
-                "units",
-                "revenue_usd",
-                "cost_usd",
                 "cost_per_1k_units_usd",
                 "evaluation",
                 "evaluation_passed",
                 "revenue_per_1k_units_usd",
+                "error_rate",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "units",
+                "revenue_usd",
+                "cost_usd",
             ]
         ]
 
