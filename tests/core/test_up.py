@@ -133,10 +133,6 @@ def test_evaluation_line_says_how_the_background_evaluations_ended() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs POST /admin/evaluations in the gateway's admin API (asked of the serving owner)",
-)
 def test_up_evaluates_the_fast_models_once_serving_is_up(tmp_path: Path, site_packages) -> None:  # type: ignore[no-untyped-def]
     """A plugin with a suite on the torch echo model: once the gateway is ready, up runs it in the
     background, logs one line, and the run is in the ledger the gateway holds."""

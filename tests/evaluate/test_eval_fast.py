@@ -60,10 +60,6 @@ def test_eval_takes_a_model_or_fast(verticals_home: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs POST /admin/evaluations in the gateway's admin API (asked of the serving owner)",
-)
 def test_runs_are_recorded_through_a_running_gateway(verticals_home: Path) -> None:
     """While `verticals serve` holds the ledger, the runs go through its admin API, not the file."""
     port = free_port()

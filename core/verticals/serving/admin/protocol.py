@@ -74,3 +74,17 @@ class CostIn(BaseModel):
     usd_per_hour: Decimal = Field(ge=0, max_digits=18)
     effective_from: datetime | None = None
     note: str = ""
+
+
+class EvaluationIn(BaseModel):
+    """Body of ``POST /admin/evaluations``: one evaluation run of ``model`` at ``version`` on ``suite``, its
+    ``metrics`` (name to value), ``thresholds`` (name to ``{"min", "max"}``, None for an open bound) and
+    whether the run ``passed``.
+    """
+
+    model: str = Field(min_length=1, max_length=200)
+    version: str = Field(min_length=1, max_length=200)
+    suite: str = Field(min_length=1, max_length=200)
+    metrics: dict[str, float] = Field(min_length=1)
+    thresholds: dict[str, dict[str, float | None]] = Field(default_factory=dict)
+    passed: bool

@@ -12,7 +12,15 @@ from fastapi.responses import Response
 
 from verticals.serving.admin import analytics
 from verticals.serving.admin.access import AdminGateway, json_response, ledger_call, require_admin
-from verticals.serving.admin.protocol import CostIn, CustomerIn, CustomerPatch, KeyIn, PlanIn, PriceIn
+from verticals.serving.admin.protocol import (
+    CostIn,
+    CustomerIn,
+    CustomerPatch,
+    EvaluationIn,
+    KeyIn,
+    PlanIn,
+    PriceIn,
+)
 
 router = APIRouter(prefix="/admin", tags=["Admin"], dependencies=[Depends(require_admin)])
 
@@ -161,6 +169,25 @@ async def set_cost(body: CostIn, gw: AdminGateway) -> Response:
         note=body.note,
     )
     return json_response(row, 201)
+
+
+@router.post("/evaluations", status_code=201)
+async def record_evaluation(body: EvaluationIn, gw: AdminGateway) -> Response:
+    """``POST /admin/evaluations``: store one evaluation run, as `verticals eval` does while the gateway
+    holds the ledger; 201 with ``{"run_id"}``. Admin token only (401 without or with a wrong one, 403 for a
+    customer key). A ledger refusal is a 400 ``ledger_error``; a malformed body a 400.
+    """
+    run_id = ledger_call(
+        gw,
+        "record_evaluation",
+        body.model,
+        body.version,
+        body.suite,
+        body.metrics,
+        body.thresholds,
+        body.passed,
+    )
+    return json_response({"run_id": run_id}, 201)
 
 
 @router.get("/plugins")
