@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Protocol
 
+from verticals.ledger.events import UsageEvent
 from verticals.models import ModelSpec, Unit
 from verticals.serving.limits import Limits, Reservation, TokenHold
 from verticals.serving.metrics import Metrics
@@ -318,8 +319,6 @@ class Meter:
         revenue: Decimal,
         cost: Decimal,
     ) -> None:
-        from verticals.ledger import UsageEvent
-
         spec = ctx.spec
         principal = ctx.principal
         # model_construct skips validation (a third of the gateway's metering time): every value
