@@ -107,9 +107,11 @@ def create_app(
 
     from verticals.serving.admin import router as admin_router
     from verticals.serving.openai import router as openai_router
+    from verticals.serving.openai import usage as usage_router
     from verticals.serving.v2 import router as v2_router
 
     app.include_router(openai_router.router)
+    app.include_router(usage_router.router)
     app.include_router(v2_router.router)
     app.include_router(admin_router.router)
 
