@@ -10,15 +10,36 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from verticals.ledger.allowances import Allowance
+    from verticals.ledger.billing_usage import UsageTotal
     from verticals.ledger.books import CostRow, PriceRow
     from verticals.ledger.control import ApiKey, Customer, Plan
+    from verticals.ledger.credits import CreditGrant
     from verticals.ledger.errors import LedgerError
     from verticals.ledger.events import UsageEvent
     from verticals.ledger.ledger import Ledger
+    from verticals.ledger.subscriptions import Subscription
 
-__all__ = ["ApiKey", "CostRow", "Customer", "Ledger", "LedgerError", "Plan", "PriceRow", "UsageEvent"]
+__all__ = [
+    "Allowance",
+    "ApiKey",
+    "CostRow",
+    "CreditGrant",
+    "Customer",
+    "Ledger",
+    "LedgerError",
+    "Plan",
+    "PriceRow",
+    "Subscription",
+    "UsageEvent",
+    "UsageTotal",
+]
 
 _WHERE = {
+    "Allowance": "allowances",
+    "CreditGrant": "credits",
+    "Subscription": "subscriptions",
+    "UsageTotal": "billing_usage",
     "ApiKey": "control",
     "Customer": "control",
     "Plan": "control",

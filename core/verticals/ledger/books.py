@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from verticals.billing.model import ChargeModel, Tier
+from verticals.ledger import price_models
 from verticals.ledger._time import as_utc, from_db, to_db
 from verticals.ledger._values import check_name, parse_money
 from verticals.ledger.errors import LedgerError
+
+V = TypeVar("V")
 
 PriceKey = tuple[str, str | None, str | None, str | None, str]  # plan, model, plugin, task, unit
 
@@ -30,6 +34,11 @@ class PriceRow:
 
     ``model`` / ``plugin`` / ``task`` narrow the row (None: any); ``id`` is the row's key, ``created_at`` when
     it was written (UTC), ``note`` free text.
+
+    ``charge_model`` says how an invoice charges the month's quantity (see ``verticals.ledger.price_models``
+    for each with an example): for ``package`` ``price_per_unit_usd`` is the price of one package of
+    ``package_size`` units; for ``graduated`` and ``volume`` ``tiers`` carry the prices and
+    ``price_per_unit_usd`` is the first tier's.
     """
 
     id: int
@@ -42,6 +51,15 @@ class PriceRow:
     effective_from: datetime
     created_at: datetime
     note: str
+    charge_model: ChargeModel = ChargeModel.PER_UNIT
+    package_size: Decimal | None = None
+    tiers: tuple[Tier, ...] = ()
+
+    @property
+    def unit_price_usd(self) -> Decimal:
+        """USD per unit for pricing one request as it goes (the gateway): the package price over its size
+        for a package row, else ``price_per_unit_usd``."""
+        return price_models.per_request_price(self.charge_model, self.price_per_unit_usd, self.package_size)
 
 
 @dataclass(frozen=True)
@@ -82,19 +100,19 @@ class Span:
         return (self.since is None or self.since <= when) and (self.until is None or when < self.until)
 
 
-class _Timeline:
+class _Timeline(Generic[V]):
     """Values keyed by effective time; ``at(t)`` is the one in force at t."""
 
     def __init__(self) -> None:
         self.times: list[datetime] = []
-        self.values: list[Decimal] = []
+        self.values: list[V] = []
 
-    def add(self, when: datetime, value: Decimal) -> None:
+    def add(self, when: datetime, value: V) -> None:
         index = bisect.bisect_right(self.times, when)
         self.times.insert(index, when)
         self.values.insert(index, value)
 
-    def at(self, when: datetime) -> Decimal | None:
+    def at(self, when: datetime) -> V | None:
         index = bisect.bisect_right(self.times, when)
         return self.values[index - 1] if index else None
 
@@ -107,7 +125,7 @@ class _Timeline:
         )
 
 
-def _span(value: Decimal | None, timelines: list[_Timeline], when: datetime) -> Span:
+def _span(value: Decimal | None, timelines: Sequence[_Timeline[Any]], when: datetime) -> Span:
     """``value`` with the interval over which none of ``timelines`` changes around ``when``."""
     since: datetime | None = None
     until: datetime | None = None
@@ -131,19 +149,19 @@ class Books:
         self._conn = conn
         self._lock = lock
         self._clock = clock
-        self._prices: dict[PriceKey, _Timeline] = {}
-        self._costs: dict[str, _Timeline] = {}
+        self._prices: dict[PriceKey, _Timeline[PriceRow]] = {}
+        self._costs: dict[str, _Timeline[Decimal]] = {}
         self.reload()
 
     def reload(self) -> None:
         """Rebuild the in-memory price and cost timelines from the ``price_book`` and ``cost_book`` tables;
         called after every write here.
         """
-        prices: dict[PriceKey, _Timeline] = {}
-        costs: dict[str, _Timeline] = {}
+        prices: dict[PriceKey, _Timeline[PriceRow]] = {}
+        costs: dict[str, _Timeline[Decimal]] = {}
         for row in self.list_prices():
             key = (row.plan, row.model, row.plugin, row.task, row.unit)
-            prices.setdefault(key, _Timeline()).add(row.effective_from, row.price_per_unit_usd)
+            prices.setdefault(key, _Timeline()).add(row.effective_from, row)
         for cost in self.list_costs():
             costs.setdefault(cost.device_class, _Timeline()).add(cost.effective_from, cost.usd_per_hour)
         self._prices, self._costs = prices, costs
@@ -173,9 +191,17 @@ class Books:
         task: str | None = None,
         effective_from: datetime | None = None,
         note: str = "",
+        charge_model: ChargeModel | str = ChargeModel.PER_UNIT,
+        package_size: Decimal | str | int | None = None,
+        tiers: Sequence[Tier] | None = None,
     ) -> PriceRow:
-        """Append a price for ``plan`` x (``model`` | ``plugin``/``task`` default) x ``unit``."""
+        """Append a price for ``plan`` x (``model`` | ``plugin``/``task`` default) x ``unit``, charged by
+        ``charge_model`` (a package price needs ``package_size``, a graduated or volume one ``tiers``; see
+        ``price_models.check_charge``). Raises LedgerError for a bad price, target, charge model, date in the
+        past, or a row for the same target starting at the same moment.
+        """
         price = parse_money(price_per_unit_usd, "price per unit", places=12)
+        model_kind, size, checked_tiers = price_models.check_charge(charge_model, price, package_size, tiers)
         if not unit:
             raise LedgerError("a price needs a unit, such as tokens, images, audio-seconds, rows or calls")
         if model is None and plugin is None and task is None:
@@ -191,11 +217,31 @@ class Books:
         if timeline is not None and when in timeline.times:
             raise LedgerError(f"a price for this plan, target and unit already starts at {when.isoformat()}")
         with self._lock:
-            row_id = self._conn.execute(
-                "INSERT INTO price_book (plan, model, plugin, task, unit, price_per_unit_usd, "
-                "effective_from, created_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                [plan, model, plugin, task, unit, price, to_db(when), to_db(self._clock()), note],
-            ).fetchone()[0]
+            self._conn.execute("BEGIN TRANSACTION")
+            try:
+                row_id = self._conn.execute(
+                    "INSERT INTO price_book (plan, model, plugin, task, unit, price_per_unit_usd, "
+                    "effective_from, created_at, note, charge_model, package_size) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    [
+                        plan,
+                        model,
+                        plugin,
+                        task,
+                        unit,
+                        price,
+                        to_db(when),
+                        to_db(self._clock()),
+                        note,
+                        model_kind.value,
+                        size,
+                    ],
+                ).fetchone()[0]
+                price_models.insert_tiers(self._conn, row_id, checked_tiers)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
         self.reload()
         return next(row for row in self.list_prices() if row.id == row_id)
 
@@ -206,10 +252,11 @@ class Books:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, plan, model, plugin, task, unit, price_per_unit_usd, effective_from, "
-                "created_at, note FROM price_book WHERE ? IS NULL OR plan = ? "
+                "created_at, note, charge_model, package_size FROM price_book WHERE ? IS NULL OR plan = ? "
                 "ORDER BY plan, model, plugin, task, unit, effective_from",
                 [plan, plan],
             ).fetchall()
+            tiers = price_models.load_tiers(self._conn)
         return [
             PriceRow(
                 row[0],
@@ -222,14 +269,18 @@ class Books:
                 from_db(row[7]),
                 from_db(row[8]),
                 row[9],
+                ChargeModel(row[10]),
+                row[11],
+                tiers.get(row[0], ()),
             )
             for row in rows
         ]
 
-    def price_for_plan(
+    def price_row(
         self, plan: str, model: str, plugin: str, task: str, unit: str, at: datetime | None = None
-    ) -> Decimal | None:
-        """Price in force: plan x model, then plan x plugin+task, plan x plugin, plan x task; else None."""
+    ) -> PriceRow | None:
+        """The price row in force at ``at`` (UTC; None: now): plan x model, then plan x plugin+task, plan x
+        plugin, plan x task; None when none is (the model's list price applies)."""
         when = as_utc(at) if at is not None else as_utc(self._clock())
         for key in (
             (plan, model, None, None, unit),
@@ -239,10 +290,18 @@ class Books:
         ):
             timeline = self._prices.get(key)
             if timeline is not None:
-                price = timeline.at(when)
-                if price is not None:
-                    return price
+                row = timeline.at(when)
+                if row is not None:
+                    return row
         return None
+
+    def price_for_plan(
+        self, plan: str, model: str, plugin: str, task: str, unit: str, at: datetime | None = None
+    ) -> Decimal | None:
+        """USD per unit for pricing a request, of the row ``price_row`` finds (its ``unit_price_usd``: a
+        package row's package price over its size); None when no row is in force."""
+        row = self.price_row(plan, model, plugin, task, unit, at)
+        return None if row is None else row.unit_price_usd
 
     def price_span(
         self, plan: str, model: str, plugin: str, task: str, unit: str, at: datetime | None = None

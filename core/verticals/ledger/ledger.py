@@ -8,6 +8,7 @@ DuckDB connection it is for one thread at a time (take ``connection.cursor()`` i
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any
 
 from verticals.ledger import facts
 from verticals.ledger._time import month_start, next_month_start, to_db, utc_now
+from verticals.ledger.billing_facade import BillingFacade
 from verticals.ledger.books import Books, CostRow, PriceRow, Span
 from verticals.ledger.control import ApiKey, Control, Customer, Plan
 from verticals.ledger.errors import LedgerError
@@ -28,8 +30,9 @@ from verticals.ledger.writer import SpendTally, SpoolWriter
 SPOOL_DIR = "ledger.spool"
 
 
-class Ledger:
-    """The business's DuckDB file: control data (plans, customers, keys), the price and cost books, and usage.
+class Ledger(BillingFacade):
+    """The business's DuckDB file: control data (plans, customers, keys), the price and cost books, usage,
+    and billing (allowances, subscriptions, credits, invoices: ``BillingFacade``).
 
     Build it with ``Ledger.open``. ``writer`` is None for a read-only ledger, in which case every write raises
     LedgerError; ``clock`` returns aware UTC. Usable as a context manager, which closes it.
@@ -45,6 +48,7 @@ class Ledger:
         self._lock = threading.RLock()
         self._control = Control(conn, self._lock, clock)
         self._books = Books(conn, self._lock, clock)
+        self._init_billing()
         self._spend_cache: dict[tuple[str, int, int], Decimal] = {}
         self._closed = False
 
@@ -155,7 +159,9 @@ class Ledger:
         input is refused.
         """
         self._writable()
-        return self._control.create_customer(name, plan, budget_usd)
+        customer = self._control.create_customer(name, plan, budget_usd)
+        self._start_history(customer)
+        return customer
 
     def update_customer(
         self,
@@ -170,17 +176,28 @@ class Ledger:
         LedgerError when the ledger is closed or read-only, or the input is refused.
         """
         self._writable()
-        return self._control.update_customer(
+        # a plan change is a subscription change from now; checked before anything is written
+        change = plan is not None and plan != self.get_customer(name).plan
+        if change and plan is not None:
+            self._control.get_plan(plan)
+            self._subscriptions.check_start(name, plan, self._now())
+        customer = self._control.update_customer(
             name, plan=plan, budget_usd=budget_usd, clear_budget=clear_budget, status=status
         )
+        if change and plan is not None:
+            self._subscriptions.start(name, plan, self._now())
+        return customer
 
     def list_customers(self) -> list[Customer]:
-        """Every customer, by name."""
-        return self._control.list_customers()
+        """Every customer, by name, each with the plan it is on now (see ``get_customer``)."""
+        return [self.get_customer(c.name) for c in self._control.list_customers()]
 
     def get_customer(self, name: str) -> Customer:
-        """The customer ``name``; raises LedgerError when there is none."""
-        return self._control.get_customer(name)
+        """The customer ``name``, on the plan of its subscription in force now (a change dated in the future
+        shows from its date); raises LedgerError when there is none."""
+        customer = self._control.get_customer(name)
+        plan = self._subscriptions.plan_at(name, self._now())
+        return customer if plan is None or plan == customer.plan else dataclasses.replace(customer, plan=plan)
 
     def create_key(self, customer: str, rpm: int | None = None, tpm: int | None = None) -> tuple[str, ApiKey]:
         """A new key: returns the plaintext (show it once, it is stored nowhere) and its record."""
@@ -204,57 +221,11 @@ class Ledger:
 
     # books
 
-    def set_price(
-        self,
-        plan: str,
-        unit: str,
-        price_per_unit_usd: Decimal | str | int,
-        *,
-        model: str | None = None,
-        plugin: str | None = None,
-        task: str | None = None,
-        effective_from: datetime | None = None,
-        note: str = "",
-    ) -> PriceRow:
-        """Append a price of ``price_per_unit_usd`` (USD per ``unit``, Decimal/str/int, up to 12 places) for
-        ``plan``, optionally narrowed to ``model`` or ``plugin``/``task``, from ``effective_from`` (UTC;
-        None: now) on; returns the new row.
-
-        Raises LedgerError when the ledger is closed or read-only, the plan is unknown, or the books refuse
-        the row (see ``Books.set_price``).
-        """
-        self._writable()
-        self._control.get_plan(plan)
-        return self._books.set_price(
-            plan,
-            unit,
-            price_per_unit_usd,
-            model=model,
-            plugin=plugin,
-            task=task,
-            effective_from=effective_from,
-            note=note,
-        )
-
     def list_prices(self, plan: str | None = None) -> list[PriceRow]:
         """Every price row, of ``plan`` only when given; raises LedgerError for an unknown plan."""
         if plan is not None:
             self._control.get_plan(plan)
         return self._books.list_prices(plan)
-
-    def price_per_unit(
-        self, customer: str, model: str, plugin: str, task: str, unit: str, at: datetime | None = None
-    ) -> Decimal | None:
-        """The price in force for the customer's plan, or None: then the model's own list price applies."""
-        plan = self._control.get_customer(customer).plan
-        return self._books.price_for_plan(plan, model, plugin, task, unit, at)
-
-    def price_span(
-        self, customer: str, model: str, plugin: str, task: str, unit: str, at: datetime | None = None
-    ) -> Span:
-        """``price_per_unit`` and the interval ``[since, until)`` it stays in force (see ``Span``)."""
-        plan = self._control.get_customer(customer).plan
-        return self._books.price_span(plan, model, plugin, task, unit, at)
 
     def set_cost(
         self,

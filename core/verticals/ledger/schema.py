@@ -175,7 +175,77 @@ def _v3(conn: Any) -> None:
     conn.execute(_V3)
 
 
-MIGRATIONS: tuple[Any, ...] = (_v1, _v2, _v3)
+# v4: billing. Allowances per plan and unit (optionally per model or plugin pattern; '' in ``model`` is
+# unit-wide, since a key column cannot be NULL); a charge model for each price row, with its package size
+# or its tiers in ``price_tiers``; subscriptions, the customers' plan history, each existing customer
+# getting one from its created_at on its current plan; credit grants; finalized invoices, stored as the
+# JSON snapshot they were issued with (never edited: voiding sets ``voided_at`` beside it), and the credit
+# each applied, so balances are a sum. ``plans.included_units`` stays, readable, but billing uses allowances.
+_V4 = """
+ALTER TABLE price_book ADD COLUMN charge_model VARCHAR NOT NULL DEFAULT 'per_unit';
+ALTER TABLE price_book ADD COLUMN package_size DECIMAL(24,6);
+CREATE TABLE price_tiers (
+    price_id BIGINT NOT NULL,
+    position INTEGER NOT NULL,
+    up_to DECIMAL(24,6),
+    unit_price_usd DECIMAL(24,12) NOT NULL,
+    flat_fee_usd DECIMAL(18,6) NOT NULL DEFAULT 0,
+    PRIMARY KEY (price_id, position)
+);
+CREATE TABLE allowances (
+    plan VARCHAR NOT NULL,
+    unit VARCHAR NOT NULL,
+    model VARCHAR NOT NULL DEFAULT '',
+    quantity DECIMAL(24,6) NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (plan, unit, model)
+);
+CREATE SEQUENCE subscription_id;
+CREATE TABLE subscriptions (
+    id BIGINT PRIMARY KEY DEFAULT nextval('subscription_id'),
+    customer VARCHAR NOT NULL,
+    plan VARCHAR NOT NULL,
+    starts_at TIMESTAMP NOT NULL,
+    ends_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL
+);
+INSERT INTO subscriptions (customer, plan, starts_at, created_at)
+SELECT name, plan, created_at, created_at FROM customers ORDER BY created_at, name;
+CREATE SEQUENCE credit_grant_id;
+CREATE TABLE credit_grants (
+    id BIGINT PRIMARY KEY DEFAULT nextval('credit_grant_id'),
+    customer VARCHAR NOT NULL,
+    amount_usd DECIMAL(18,6) NOT NULL,
+    reason VARCHAR NOT NULL DEFAULT '',
+    granted_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE TABLE invoices (
+    id BIGINT PRIMARY KEY,
+    number VARCHAR NOT NULL UNIQUE,
+    customer VARCHAR NOT NULL,
+    month VARCHAR NOT NULL,
+    total_usd DECIMAL(18,2) NOT NULL,
+    issued_at TIMESTAMP NOT NULL,
+    replaces VARCHAR,
+    voided_at TIMESTAMP,
+    snapshot VARCHAR NOT NULL
+);
+CREATE TABLE invoice_credits (
+    invoice_id BIGINT NOT NULL,
+    grant_id BIGINT NOT NULL,
+    amount_usd DECIMAL(18,6) NOT NULL,
+    PRIMARY KEY (invoice_id, grant_id)
+);
+"""
+
+
+def _v4(conn: Any) -> None:
+    conn.execute(_V4)
+
+
+MIGRATIONS: tuple[Any, ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

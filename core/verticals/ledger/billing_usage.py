@@ -1,0 +1,57 @@
+"""Usage for billing: a customer's billed units per (model, plugin, task, unit) over a period.
+
+Billed units are what the gateway charged for: prompt plus completion for ``tokens``, the units sent in
+for every other unit (images, audio-seconds, rows, calls), of the events it billed (status below 400).
+Failed requests and requests for no model are left out. Plain SQL (no DuckDB-only functions), so it runs
+on any ledger engine.
+
+Events do not carry the model's task (the registry knows it: ``ModelSpec.task``), so ``task`` is ``""``
+here, which no task-scoped price row matches; a caller that prices by task looks it up by model, as the
+what-if analytics do with ``model_tasks``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from verticals.ledger._time import as_utc, to_db
+
+# Units are stored as DOUBLE; summing them as decimals to the micro-unit keeps a month of 0.1-second audio
+# exact, where a float sum would drift.
+_BILLED_UNITS = "CAST(CASE WHEN unit = 'tokens' THEN units_in + units_out ELSE units_in END AS DECIMAL(38,6))"
+
+
+@dataclass(frozen=True)
+class UsageTotal:
+    """A customer's billed usage of one (``model``, ``plugin``, ``task``, ``unit``) over a period:
+    ``quantity`` billed units (Decimal), ``compute_cost_usd`` (Decimal USD, what those requests' compute
+    cost) and ``requests`` (their count). ``task`` is ``""``: events do not record it (see the module)."""
+
+    model: str
+    plugin: str
+    task: str
+    unit: str
+    quantity: Decimal
+    compute_cost_usd: Decimal
+    requests: int
+    #: what the gateway charged for those requests (Decimal USD): the invoice charges it, pro rata to the
+    #: billable units, for a model without a price row (the model's own list price applied)
+    revenue_usd: Decimal = Decimal(0)
+
+
+def usage_totals(conn: Any, customer: str, since: datetime, until: datetime) -> list[UsageTotal]:
+    """``customer``'s billed usage in ``[since, until)`` (UTC) from ``usage_events`` over DuckDB connection
+    ``conn``, one row per (model, plugin, unit), ordered by them."""
+    rows = conn.execute(
+        f"SELECT model, plugin, unit, sum({_BILLED_UNITS}), sum(cost_usd), count(*), sum(revenue_usd) "  # noqa: S608
+        "FROM usage_events WHERE customer = ? AND ts >= ? AND ts < ? AND status < 400 AND model <> '-' "
+        "GROUP BY model, plugin, unit ORDER BY model, plugin, unit",
+        [customer, to_db(as_utc(since)), to_db(as_utc(until))],
+    ).fetchall()
+    return [
+        UsageTotal(row[0], row[1], "", row[2], Decimal(row[3]), Decimal(row[4]), int(row[5]), Decimal(row[6]))
+        for row in rows
+    ]
