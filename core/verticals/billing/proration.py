@@ -78,6 +78,7 @@ def prorate_allowance(quantity: Decimal, start: datetime, end: datetime, month: 
     """An allowance of ``quantity`` units a month prorated like the fee, rounded half-even to the allowance's
     own precision (whole units for a whole allowance, tenths for 10.5 audio-seconds): 100,000 tokens over
     10 days of November include 33,333; the whole month includes all 100,000."""
-    exponent = min(int(quantity.as_tuple().exponent), 0)
+    # normalized, since the ledger stores allowances with six places: 100000.000000 is a whole allowance
+    exponent = min(int(quantity.normalize(_EXACT).as_tuple().exponent), 0)
     step = Decimal(1).scaleb(exponent)
     return prorate(quantity, start, end, month).quantize(step, rounding=ROUND_HALF_EVEN, context=_EXACT)
