@@ -170,7 +170,9 @@ class CostAmount(BaseModel):
 
 
 class CostsResult(UsageResult):
-    """CostsResult: what the customer was charged. ``line_item`` is the model; ``quantity`` its billable
+    """CostsResult: what the customer was charged for usage, the billed revenue of its answered requests
+    (the price in force times the billable units, exact to 9 places), before the plan's fee, allowances,
+    tiers and credits, which its invoices apply. ``line_item`` is the model; ``quantity`` its billable
     units (tokens in plus out, images, audio seconds, rows, calls) and ``quantity_unit`` their unit, both
     only when grouped by line_item.
     """
