@@ -230,11 +230,45 @@ def _read_all(driver: Any, index: int, state: dict[str, Any], timeout: float) ->
     ]
 
 
-def shown_dates(driver: Any) -> tuple[date, date]:
-    """The date range the page says it shows, from its caption ``Showing 01 Nov 2026 to 30 Nov 2026
-    (UTC)``."""
+def shown_filters(driver: Any) -> tuple[date, date, dict[str, str]]:
+    """The filters the page says it applies, from its caption ``Showing 01 Nov 2026 to 30 Nov 2026 (UTC),
+    customer acme``: (first day, last day, {"customer": "acme"}; empty without a customer, plugin or
+    model filter)."""
     text = driver.execute_script("return document.querySelector('[data-testid=\"stMain\"]').innerText;")
-    found = re.search(r"Showing (\d{2} \w{3} \d{4}) to (\d{2} \w{3} \d{4}) \(UTC\)", text)
-    assert found, f"the page does not say which dates it shows: {text[:300]!r}"
-    start, end = (datetime.strptime(day, "%d %b %Y").date() for day in found.groups())
-    return start, end
+    found = re.search(
+        r"Showing (\d{2} \w{3} \d{4}) to (\d{2} \w{3} \d{4}) \(UTC\)((?:, \w+ [^,.\s]+)*)", text
+    )
+    assert found, f"the page does not say which filters it shows: {text[:300]!r}"
+    start, end = (datetime.strptime(day, "%d %b %Y").date() for day in found.groups()[:2])
+    chosen = dict(part.split(" ", 1) for part in found.group(3).split(", ") if part)
+    return start, end, chosen
+
+
+def choose(driver: Any, label: str, value: str, title: str) -> None:
+    """Pick ``value`` in the sidebar's select box ``label`` (e.g. "Customer") and wait until the page
+    ``title`` has run again with it: its caption names the choice and the script has finished."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    boxes = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+    box = next((b for b in boxes if b.text.splitlines()[:1] == [label]), None)
+    assert box is not None, f"no select box {label!r} in the sidebar: {[b.text for b in boxes]}"
+    field = box.find_element(By.CSS_SELECTOR, "input")
+    field.click()
+    field.send_keys(value)
+    field.send_keys(Keys.ENTER)
+    deadline = time.monotonic() + 90
+    while shown_filters(driver)[2].get(label.lower()) != value:
+        assert time.monotonic() < deadline, f"the page did not apply {label} {value!r}"
+        time.sleep(0.2)
+    wait_finished(driver, title)
+    driver.execute_script("document.activeElement.blur();")  # no focus ring in the screenshot
+
+
+def navigation(driver: Any) -> dict[str, str]:
+    """The sidebar's page links: {URL path without the leading slash: page name}."""
+    links = driver.execute_script(
+        "return Array.from(document.querySelectorAll('[data-testid=\"stSidebarNav\"] a'))"
+        ".map((a) => [new URL(a.href).pathname, a.innerText]);"
+    )
+    return {path.strip("/"): text.splitlines()[-1].strip() for path, text in links}

@@ -77,6 +77,17 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("dashboard-screenshots")
 
 
+# Every page the tests below check: {URL path: title}.
+CHECKED = {
+    "": "Overview",
+    "customers": "Customers",
+    "models": "Models and plugins",
+    "compute": "Compute",
+    "pricing": "Pricing lab",
+    "risk": "Risk",
+}
+
+
 def default_dates() -> tuple[date, date]:
     """The sidebar's default range: the last 30 days, today included (UTC)."""
     today = datetime.now(UTC).date()
@@ -85,12 +96,13 @@ def default_dates() -> tuple[date, date]:
 
 class Analytics:
     """The ledger's analytics functions on the demo ledger, opened read-only per call as the dashboard
-    does, for the dates ``start``..``end`` (both included)."""
+    does, for the dates ``start``..``end`` (both included) and optionally one ``customer``."""
 
-    def __init__(self, home: Path, start: date, end: date) -> None:
+    def __init__(self, home: Path, start: date, end: date, customer: str | None = None) -> None:
         self.home = home
         self.since = datetime.combine(start, time.min, tzinfo=UTC)
         self.until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC)
+        self.customer = customer
 
     def __call__(self, name: str, **params: Any) -> Any:
         from verticals.ledger import Ledger, analytics
@@ -101,15 +113,17 @@ class Analytics:
         finally:
             ledger.close()
 
-    def range(self) -> dict[str, datetime]:
-        return {"since": self.since, "until": self.until}
+    def range(self) -> dict[str, Any]:
+        """The filters as the usage analytics take them."""
+        chosen = {"customer": self.customer} if self.customer else {}
+        return {"since": self.since, "until": self.until, **chosen}
 
     def as_of(self) -> dict[str, datetime]:
-        # capacity figures run to the range's end or now, whichever is earlier
+        """The range for capacity: to its end or now, whichever is earlier."""
         return {"since": self.since, "until": min(self.until, datetime.now(UTC))}
 
 
-Figures = dict[str, Decimal]
+Figures = dict[str, Decimal | None]
 
 
 def visit(
@@ -119,16 +133,21 @@ def visit(
     shot: Path,
     demo_home: Path,
     expected: Callable[[Analytics], Figures],
+    customer: str | None = None,
 ) -> tuple[Any, Figures, Figures]:
-    """Open the page, screenshot it, and return (browser, expected figures before, after)."""
+    """Open the page (and pick ``customer`` in the sidebar), screenshot it at ``shot``, check that it
+    shows no error and the default dates; returns (browser, expected figures before, after)."""
     start, end = default_dates()
-    before = expected(Analytics(demo_home, start, end))
+    before = expected(Analytics(demo_home, start, end, customer))
     chromium.open_page(browser, url, title)
-    assert chromium.shown_dates(browser) == (start, end), "the day changed while the page loaded"
+    if customer is not None:
+        chromium.choose(browser, "Customer", customer, title)
+    chosen = {"customer": customer} if customer else {}
+    assert chromium.shown_filters(browser) == (start, end, chosen), "the day changed while the page loaded"
     chromium.screenshot(browser, shot, title)
     assert shot.stat().st_size > 10_000
     assert not chromium.errors(browser), f"{title} shows an error: {chromium.errors(browser)}"
-    after = expected(Analytics(demo_home, start, end))
+    after = expected(Analytics(demo_home, start, end, customer))
     return browser, before, after
 
 
@@ -141,9 +160,14 @@ def parse(text: str) -> Decimal:
     return Decimal(cleaned)
 
 
-def check(what: str, shown: str, before: Decimal, after: Decimal, tolerance: Decimal) -> None:
+def check(what: str, shown: str, before: Decimal | None, after: Decimal | None, tolerance: Decimal) -> None:
     """``shown`` (displayed text) must lie within ``tolerance`` of the analytics value, which moved from
-    ``before`` to ``after`` while the page rendered."""
+    ``before`` to ``after`` while the page rendered; a value the analytics leave out (None, a margin
+    without revenue) must be shown as none."""
+    if before is None or after is None:
+        assert before is None and after is None, f"{what}: the analytics moved from {before} to {after}"
+        assert shown in ("", "None", "null", "n/a"), f"{what}: the page shows {shown}, the analytics none"
+        return
     value = parse(shown)
     low, high = min(before, after), max(before, after)
     assert low - tolerance <= value <= high + tolerance, (
@@ -160,7 +184,7 @@ def check_metrics(page: Any, before: Figures, after: Figures, tolerances: dict[s
         check(label, tiles[label], before[label], after[label], tolerances.get(label, CENT))
 
 
-def rows_of(table: list[tuple[str, dict[str, Decimal]]]) -> Figures:
+def rows_of(table: list[tuple[str, Figures]]) -> Figures:
     """Expected table rows, (row key, {column header: exact value}) in the analytics' order, as Figures
     keyed "row key#n|column": n numbers repeats of a key (a device up twice in the range is two rows)."""
     out: Figures = {}
@@ -191,37 +215,48 @@ def check_rows(
             check(name, row[column], before[name], after[name], EXACT)
 
 
-def money(value: Any) -> Decimal:
-    return Decimal(str(value)) if value is not None else Decimal(0)
+def money(value: Any) -> Decimal | None:
+    """An analytics value (Decimal, float or None) as a Decimal, None kept."""
+    return Decimal(str(value)) if value is not None else None
 
 
+@pytest.fixture(scope="module")
+def least_profitable(demo_home: Path) -> str:
+    """The customer with the lowest gross margin in the default range (the demo has one losing money)."""
+    analytics = Analytics(demo_home, *default_dates())
+    rows = [
+        row for row in analytics("usage_summary", by=["customer"], **analytics.range()) if row["requests"]
+    ]
+    customer: str = min(rows, key=lambda row: row["margin_usd"])["customer"]
+    return customer
+
+
+@pytest.mark.parametrize("filtered", [False, True], ids=["all-customers", "least-profitable-customer"])
 def test_overview_shows_the_ledgers_revenue_cost_and_margin(
-    dashboard: str, browser: Any, shots: Path, demo_home: Path
+    dashboard: str, browser: Any, shots: Path, demo_home: Path, least_profitable: str, filtered: bool
 ) -> None:
+    customer = least_profitable if filtered else None
+
     def expected(analytics: Analytics) -> Figures:
         (total,) = analytics("usage_summary", by=[], **analytics.range())
+        rows = analytics("usage_summary", by=["day"], **analytics.range())
         return {
             "Revenue": money(total["revenue_usd"]),
             "Compute cost": money(total["cost_usd"]),
             "Gross margin": money(total["margin_usd"]),
-        }
-
-    def per_day(analytics: Analytics) -> Figures:
-        rows = analytics("usage_summary", by=["day"], **analytics.range())
-        return rows_of([(f"{row['bucket']:%Y-%m-%d}", {
+        } | rows_of([(f"{row['bucket']:%Y-%m-%d}", {
             "Revenue (USD)": money(row["revenue_usd"]),
             "Compute cost, idle included (USD)": money(row["cost_usd"]),
             "Gross margin (USD)": money(row["margin_usd"]),
         }) for row in rows])  # fmt: skip
 
-    start, end = default_dates()
-    days_before = per_day(Analytics(demo_home, start, end))
-    page, before, after = visit(browser, dashboard, "Overview", shots / "overview.png", demo_home, expected)
-    check_metrics(page, before, after, {})
-    days_after = per_day(Analytics(demo_home, start, end))
+    shot = shots / ("overview-one-customer.png" if filtered else "overview.png")
+    page, before, after = visit(browser, dashboard, "Overview", shot, demo_home, expected, customer)
+    check_metrics(page, {name: value for name, value in before.items() if "|" not in name}, after, {})
+    days = {name: value for name, value in before.items() if "|" in name}
     rows = [{**row, "Day": row["Day (UTC)"][:10]} for row in chromium.table(page, "Day (UTC)")]
     columns = ["Revenue (USD)", "Compute cost, idle included (USD)", "Gross margin (USD)"]
-    check_rows(rows, "Day", days_before, days_after, columns)
+    check_rows(rows, "Day", days, after, columns)
 
 
 def test_customers_page_shows_each_customers_revenue_cost_and_margin(
@@ -232,6 +267,7 @@ def test_customers_page_shows_each_customers_revenue_cost_and_margin(
         "Compute cost, idle included (USD)": "cost_usd",
         "of which idle share (USD)": "idle_cost_usd",
         "Gross margin (USD)": "margin_usd",
+        "Gross margin (% of revenue)": "margin_pct",
     }
 
     def expected(analytics: Analytics) -> Figures:
@@ -271,9 +307,9 @@ def test_compute_page_shows_the_ledgers_utilization_and_idle_cost(
         classes = analytics("utilization", by="device_class", **analytics.as_of())
         main = max(classes, key=lambda row: row["provisioned_hours"])
         figures: Figures = {
-            "Device-hours provisioned": sum((money(d["provisioned_hours"]) for d in devices), Decimal(0)),
+            "Device-hours provisioned": sum(Decimal(str(d["provisioned_hours"])) for d in devices),
             f"Utilization ({main['device_class']})": money(main["utilization"]),
-            "Idle cost": sum((money(d["idle_cost_usd"]) for d in devices), Decimal(0)),
+            "Idle cost": sum(Decimal(str(d["idle_cost_usd"])) for d in devices),
         }
         return figures | rows_of([(device["device_id"], {
             "Utilization": money(device["utilization"]),
@@ -323,3 +359,9 @@ def test_risk_page_shows_the_ledgers_revenue_concentration(
 
     page, before, after = visit(browser, f"{dashboard}/risk", "Risk", shots / "risk.png", demo_home, expected)
     check_metrics(page, before, after, dict.fromkeys(before, Decimal("0.0005")))
+
+
+def test_every_page_of_the_dashboard_is_checked(dashboard: str, browser: Any) -> None:
+    # a page added to the dashboard fails here until a test above renders it and checks its figures
+    chromium.open_page(browser, dashboard, "Overview")
+    assert chromium.navigation(browser) == CHECKED
