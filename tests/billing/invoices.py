@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from verticals.billing.model import (
     ChargeModel,
@@ -109,3 +110,37 @@ def correction_of(invoice: Invoice) -> Invoice:
         credit_note_usd=invoice.total_usd,
         issued_at=datetime(2026, 12, 3, 9, 0, tzinfo=UTC),
     )
+
+
+OCT_1 = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def seed_october(home: Path) -> None:
+    """A ledger in ``home`` with a closed month to invoice: ``acme`` on ``pro`` ($49/month) from 1 October
+    2026 with one chat request on 15 October (3,000 tokens charged $0.30 at list price, no price row),
+    and ``globex`` on ``free`` with nothing to bill. acme's October: fee 49.00 + usage 0.30 = 49.30."""
+    from verticals.ledger import Ledger, UsageEvent
+
+    with Ledger.open(home, fsync_ms=5, clock=lambda: OCT_1) as ledger:
+        ledger.create_customer("acme", "pro")
+        ledger.create_customer("globex", "free")
+        ledger.record(
+            UsageEvent(
+                request_id="req-oct-15",
+                ts=datetime(2026, 10, 15, 12, 0, tzinfo=UTC),
+                customer="acme",
+                plugin="nlp",
+                model="nlp/chat",
+                model_version="1",
+                endpoint="/v1/chat/completions",
+                status=200,
+                latency_ms=120.0,
+                units_in=1000,
+                units_out=2000,
+                unit="tokens",
+                compute_seconds=0.5,
+                revenue_usd=Decimal("0.30"),
+                cost_usd=Decimal("0.01"),
+            )
+        )
+        ledger.flush()

@@ -40,11 +40,14 @@ __all__ = [
     "fixed",
     "from_dict",
     "from_json",
+    "grouped",
     "money",
+    "pdf_bytes",
     "to_csv",
     "to_dict",
     "to_json",
     "to_pdf",
+    "trimmed",
 ]
 
 #: The columns of ``to_csv``, in order.
@@ -84,6 +87,20 @@ def money(value: Decimal) -> str:
     if not isinstance(exponent, int):  # NaN or infinity: say so rather than invent digits
         return str(value)
     return fixed(value.quantize(Decimal("0.01")) if exponent > -2 else value)
+
+
+def trimmed(value: Decimal) -> str:
+    """An amount for reading: trailing zeros past the cents dropped, at least two decimals, never rounded
+    (``2.000000`` -> ``"2.00"``, ``0.1733`` -> ``"0.1733"``). Display only."""
+    return money(value.normalize() if value.is_finite() else value)
+
+
+def grouped(value: Decimal) -> str:
+    """A quantity for reading: thousands separated, trailing zeros dropped, at most 6 decimals
+    (``2500000`` -> ``"2,500,000"``, ``33333.3333333`` -> ``"33,333.333333"``). Display only: the exact
+    figure is in ``to_json`` and ``to_csv``."""
+    shown = value if value == value.to_integral_value() else value.quantize(Decimal("0.000001"))
+    return format(shown.normalize(), ",f")
 
 
 def _money_or_none(value: Decimal | None) -> str | None:
@@ -371,10 +388,17 @@ def to_csv(invoice: Invoice) -> str:
     return out.getvalue()
 
 
-def to_pdf(invoice: Invoice, path: str | Path) -> Path:
-    """Write ``invoice`` as a one- or more-page PDF to ``path`` (its folder must exist); returns the path.
-    The customer's document: lines, tiers, credits and totals, no compute cost or margin. Raises OSError
-    when the file cannot be written."""
+def pdf_bytes(invoice: Invoice) -> bytes:
+    """``invoice`` as a PDF file's bytes: the customer's document, with its lines, tiers, credits and
+    totals and no compute cost or margin (``verticals.billing.pdf``)."""
     from verticals.billing.pdf import render  # fpdf2 is imported only when a PDF is asked for
 
-    return render(invoice, Path(path))
+    return render(invoice)
+
+
+def to_pdf(invoice: Invoice, path: str | Path) -> Path:
+    """Write ``pdf_bytes(invoice)`` to ``path`` (its folder must exist); returns the path. Raises OSError
+    when the file cannot be written."""
+    target = Path(path)
+    target.write_bytes(pdf_bytes(invoice))
+    return target

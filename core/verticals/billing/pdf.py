@@ -13,11 +13,11 @@ say) prints as ``?`` rather than failing the export.
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from verticals.billing.exports import grouped
 from verticals.billing.model import Invoice, InvoiceStatus, TierUsage, UsageLine
 
 _FONT = "Helvetica"
@@ -37,13 +37,6 @@ def usd(value: Decimal) -> str:
         digits = digits.quantize(Decimal("0.01"))
     text = format(abs(digits), ",f")
     return f"-${text}" if value < 0 else f"${text}"
-
-
-def quantity(value: Decimal) -> str:
-    """``1,500,000``; a fractional quantity keeps at most 6 decimals for reading (display only)."""
-    shown = value.quantize(Decimal("0.000001")) if value != value.to_integral_value() else value
-    text = format(shown.normalize(), ",f")
-    return text
 
 
 def _latin1(text: str) -> str:
@@ -107,9 +100,9 @@ def _fees(pdf: FPDF, invoice: Invoice) -> None:
 
 
 def _tier_text(tier: TierUsage) -> str:
-    bound = f"up to {quantity(tier.up_to)}" if tier.up_to is not None else "above"
+    bound = f"up to {grouped(tier.up_to)}" if tier.up_to is not None else "above"
     flat = f" + {usd(tier.flat_fee)} flat" if tier.flat_fee else ""
-    return f"tier {bound}: {quantity(tier.quantity)} x {usd(tier.unit_price)}{flat}"
+    return f"tier {bound}: {grouped(tier.quantity)} x {usd(tier.unit_price)}{flat}"
 
 
 def _shows_tiers(line: UsageLine) -> bool:
@@ -131,9 +124,9 @@ def _usage(pdf: FPDF, invoice: Invoice) -> None:
                     _latin1(line.plan),
                     _latin1(line.model),
                     _latin1(line.unit),
-                    quantity(line.quantity),
-                    quantity(line.included),
-                    quantity(line.billable),
+                    grouped(line.quantity),
+                    grouped(line.included),
+                    grouped(line.billable),
                     line.charge_model.value.replace("_", " "),
                     usd(line.amount_usd),
                 )
@@ -183,10 +176,9 @@ def _totals(pdf: FPDF, invoice: Invoice) -> None:
         pdf.multi_cell(0, 5, _latin1(note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
-def render(invoice: Invoice, path: Path) -> Path:
-    """Draw ``invoice`` into a PDF at ``path`` (see the module docstring); returns ``path``. A finalized
-    invoice's file carries its issue time as the creation date, so the same invoice gives the same
-    document. Raises OSError when ``path`` cannot be written."""
+def render(invoice: Invoice) -> bytes:
+    """``invoice`` drawn as a PDF (see the module docstring), as the file's bytes. A finalized invoice's
+    file carries its issue time as the creation date, so the same invoice gives the same bytes."""
     pdf = _Document(format="A4")
     pdf.set_title(_latin1(f"{_HEADINGS.get(invoice.status, 'Invoice')} {invoice.number or ''}".strip()))
     pdf.set_author("verticals")
@@ -199,5 +191,4 @@ def render(invoice: Invoice, path: Path) -> Path:
     _usage(pdf, invoice)
     _credits(pdf, invoice)
     _totals(pdf, invoice)
-    pdf.output(str(path))
-    return path
+    return bytes(pdf.output())

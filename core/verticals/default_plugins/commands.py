@@ -20,6 +20,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "verticals.evaluate.commands",
     "verticals.serving.commands",
     "verticals.ledger.commands",
+    "verticals.billing.invoice_commands",
     "verticals.training.commands",
     "verticals.dashboard.command",
     "verticals.demo.commands",

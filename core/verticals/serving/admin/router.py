@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from verticals.serving.admin import analytics
+from verticals.serving.admin import analytics, invoices
 from verticals.serving.admin.access import AdminGateway, json_response, ledger_call, require_admin
 from verticals.serving.admin.protocol import (
     CostIn,
@@ -217,3 +217,4 @@ async def flush(gw: AdminGateway) -> Response:
 
 
 router.include_router(analytics.router)
+router.include_router(invoices.router)
