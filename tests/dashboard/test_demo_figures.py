@@ -307,9 +307,11 @@ def test_compute_page_shows_the_ledgers_utilization_and_idle_cost(
         classes = analytics("utilization", by="device_class", **analytics.as_of())
         main = max(classes, key=lambda row: row["provisioned_hours"])
         figures: Figures = {
-            "Device-hours provisioned": sum(Decimal(str(d["provisioned_hours"])) for d in devices),
+            "Device-hours provisioned": sum(
+                (Decimal(str(d["provisioned_hours"])) for d in devices), Decimal(0)
+            ),
             f"Utilization ({main['device_class']})": money(main["utilization"]),
-            "Idle cost": sum(Decimal(str(d["idle_cost_usd"])) for d in devices),
+            "Idle cost": sum((Decimal(str(d["idle_cost_usd"])) for d in devices), Decimal(0)),
         }
         return figures | rows_of([(device["device_id"], {
             "Utilization": money(device["utilization"]),
