@@ -149,3 +149,19 @@ def test_void_issues_a_correction_or_only_voids(app: click.Group, home: Path) ->
     only = json.loads(run(app, "invoices", "void", "VRT-000002", "--no-reissue", "--json").output)
     assert (only["number"], only["status"]) == ("VRT-000002", "void")
     assert "no correction issued" not in json.dumps(only)
+
+
+@pytest.mark.parametrize("month", ["0000-01", "9999-12"])
+def test_a_month_out_of_range_is_refused_without_a_traceback(
+    app: click.Group, home: Path, month: str
+) -> None:
+    refused(
+        app,
+        "out of range: use a month from 0001-01 to 9999-11",
+        "invoices",
+        "preview",
+        "acme",
+        "--month",
+        month,
+    )
+    refused(app, "out of range", "invoices", "finalize", "--month", month)

@@ -91,6 +91,11 @@ def test_refusals_name_the_problem_and_the_fix(billing_gateway: Running) -> None
     assert bad_month.status_code == 400 and "YYYY-MM" in error_of(bad_month)
     nobody = billing_gateway.admin("GET", "/admin/invoices/preview", params={"customer": "nobody"})
     assert nobody.status_code == 400 and "unknown customer 'nobody'" in error_of(nobody)
+    for month in ("0000-01", "9999-12"):
+        beyond = billing_gateway.admin("POST", "/admin/invoices/finalize", json={"month": month})
+        assert beyond.status_code == 400 and "out of range" in error_of(beyond)
+    huge = billing_gateway.admin("GET", "/admin/invoices/" + "9" * 30)
+    assert huge.status_code == 404
     open_month = datetime.now(UTC).strftime("%Y-%m")
     still_open = billing_gateway.admin("POST", "/admin/invoices/finalize", json={"month": open_month})
     assert still_open.status_code == 400 and "still open" in error_of(still_open)

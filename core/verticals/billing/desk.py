@@ -50,6 +50,22 @@ class Invoices(Protocol):
         ...
 
 
+def check_month(month: str) -> str:
+    """``month`` when it is a calendar month ``YYYY-MM`` that has an end (0001-01 to 9999-11); BillingError
+    naming the form otherwise (``proration.month_bounds`` alone lets a year out of range through as a
+    bare ValueError)."""
+    from verticals.billing.errors import BillingError
+    from verticals.billing.proration import month_bounds
+
+    try:
+        month_bounds(month)
+    except BillingError:  # malformed: its message names the form
+        raise
+    except ValueError:  # a well-formed month datetime cannot hold: "year 10000 is out of range"
+        raise BillingError(f"month {month!r} is out of range: use a month from 0001-01 to 9999-11") from None
+    return month
+
+
 class LocalInvoices:
     """``Invoices`` on ``ledger``, a ledger this process opened (the CLI's, or the gateway's own).
 
@@ -72,6 +88,7 @@ class LocalInvoices:
         for an unknown customer or a month that is not ``YYYY-MM``."""
         from verticals.billing.invoices import preview
 
+        check_month(month)
         self.ledger.flush()
         return preview(self.ledger, customer, month, model_tasks=self.model_tasks)
 
@@ -80,6 +97,7 @@ class LocalInvoices:
         customers that already have the month's invoice are skipped (not in the answer)."""
         from verticals.billing.invoices import finalize_month
 
+        check_month(month)
         self.ledger.flush()
         return finalize_month(self.ledger, month, customer, model_tasks=self.model_tasks)
 

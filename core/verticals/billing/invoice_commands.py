@@ -33,12 +33,12 @@ def attach(cli: click.Group) -> None:
 
 def _month(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Check a ``--month`` value is a calendar month, ``YYYY-MM`` (UTC); BadParameter with an example."""
-    from verticals.billing.proration import month_bounds
+    from verticals.billing.desk import check_month
     from verticals.ledger.errors import LedgerError
 
     if value is not None:
         try:
-            month_bounds(value)
+            check_month(value)
         except LedgerError as error:
             raise click.BadParameter(str(error), ctx, param) from None
     return value
