@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from verticals.billing.errors import BillingError
-from verticals.billing.invoices import finalize_month, preview, void_and_reissue
+from verticals.billing.invoices import finalize_month, preview, preview_all, void_and_reissue
 from verticals.billing.model import ChargeModel, CreditLine, Invoice, InvoiceStatus, Tier, UsageLine
 from verticals.ledger import Ledger, UsageEvent
 
@@ -56,6 +56,7 @@ def _use(
     cost: str = "0",
     revenue: str = "0",
     status: int = 200,
+    customer: str = "acme",
 ) -> None:
     plugin = model.split("/")[0]
     unit = "images" if plugin == "vision" else "tokens"
@@ -63,7 +64,7 @@ def _use(
         UsageEvent(
             request_id=f"req-{next(_ids)}",
             ts=when,
-            customer="acme",
+            customer=customer,
             plugin=plugin,
             model=model,
             model_version="1",
@@ -278,3 +279,28 @@ def test_customers_with_nothing_to_bill_get_no_invoice(ledger: Ledger) -> None:
     assert [(i.customer, i.number, i.total_usd) for i in issued] == [("acme", "VRT-000001", D("0.00"))]
     with pytest.raises(BillingError, match="YYYY-MM"):
         preview(ledger, "acme", "November")
+
+
+def test_all_customers_at_once_equals_each_alone(ledger: Ledger) -> None:
+    """``preview_all`` reads the month's usage in one scan (``usage_totals_many``); it gives each customer
+    the invoice ``preview`` gives it alone."""
+    _scenario(ledger)
+    ledger.create_customer("globex", "free")  # nothing to bill: left out
+    ledger.create_customer("initech", "scale")
+    _use(ledger, datetime(2026, 11, 20, tzinfo=UTC), "nlp/chat", 5_000, customer="initech")
+    ledger.flush()
+    drafts = preview_all(ledger, "2026-11")
+    assert [d.customer for d in drafts] == ["acme", "initech"]
+    assert drafts == [preview(ledger, "acme", "2026-11"), preview(ledger, "initech", "2026-11")]
+    windows = [
+        ("acme", NOV_1, NOV_11),
+        ("initech", NOV_1, DEC_1),
+        ("acme", NOV_1, DEC_1),  # overlapping windows each count their own events
+        ("nobody", NOV_1, DEC_1),
+    ]
+    assert ledger.usage_totals_many(windows) == [
+        ledger.usage_totals("acme", NOV_1, NOV_11),
+        ledger.usage_totals("initech", NOV_1, DEC_1),
+        ledger.usage_totals("acme", NOV_1, DEC_1),
+        [],
+    ]

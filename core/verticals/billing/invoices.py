@@ -60,6 +60,8 @@ class _Customer(Protocol):
 
 class _Subscription(Protocol):
     @property
+    def customer(self) -> str: ...
+    @property
     def plan(self) -> str: ...
     @property
     def starts_at(self) -> datetime: ...
@@ -79,7 +81,9 @@ class BillingLedger(Protocol):
     def price_row(
         self, plan: str, model: str, plugin: str, task: str | None, unit: str, at: datetime | None = None
     ) -> PriceRowLike | None: ...
-    def usage_totals(self, customer: str, since: datetime, until: datetime) -> Sequence[UsageTotalLike]: ...
+    def usage_totals_many(
+        self, windows: Sequence[tuple[str, datetime, datetime]]
+    ) -> Sequence[Sequence[UsageTotalLike]]: ...
     def credit_grants(self, customer: str | None = None) -> Sequence[credit_rules.GrantLike]: ...
     def applied_credits(self, grant_id: int) -> Decimal: ...
     def store_invoice(self, invoice: Invoice) -> Invoice: ...
@@ -92,13 +96,16 @@ class BillingLedger(Protocol):
 
 
 class _Reader:
-    """One billing run's reads: plans and allowances are read once per plan, however many customers."""
+    """One billing run's reads, each done once however many customers: plans, allowances, subscription
+    histories and credit grants."""
 
     def __init__(self, ledger: BillingLedger, model_tasks: Mapping[str, str] | None) -> None:
         self.ledger = ledger
         self.model_tasks = model_tasks or {}
         self._fees: dict[str, Decimal] = {}
         self._allowances: dict[str, list[AllowanceLike]] = {}
+        self._history: dict[str, list[_Subscription]] | None = None
+        self._grants: dict[str, list[credit_rules.GrantLike]] | None = None
 
     def fee(self, plan: str) -> Decimal:
         if plan not in self._fees:
@@ -110,6 +117,20 @@ class _Reader:
             self._allowances[plan] = list(self.ledger.allowances(plan))
         return self._allowances[plan]
 
+    def history(self, customer: str) -> list[_Subscription]:
+        if self._history is None:
+            self._history = {}
+            for subscription in self.ledger.subscriptions():
+                self._history.setdefault(subscription.customer, []).append(subscription)
+        return sorted(self._history.get(customer, []), key=lambda s: s.starts_at)
+
+    def grants(self, customer: str) -> list[credit_rules.GrantLike]:
+        if self._grants is None:
+            self._grants = {}
+            for grant in self.ledger.credit_grants():
+                self._grants.setdefault(grant.customer, []).append(grant)
+        return self._grants.get(customer, [])
+
     def price_row(
         self, plan: str, model: str, plugin: str, task: str | None, unit: str, at: datetime | None = None
     ) -> PriceRowLike | None:
@@ -117,16 +138,19 @@ class _Reader:
         return self.ledger.price_row(plan, model, plugin, task or self.model_tasks.get(model), unit, at)
 
 
-def segments(ledger: BillingLedger, customer: str, month: str) -> list[Segment]:
-    """``customer``'s plan segments in ``month``, in time order: one per subscription overlapping it, and
-    one (``subscribed`` False) per stretch of the month after the customer's first subscription that no
-    subscription covers. A customer without any subscription record counts as subscribed to its current
-    plan since it was created."""
-    history = sorted(ledger.subscriptions(customer), key=lambda s: s.starts_at)
-    spans: list[tuple[str, datetime, datetime | None]] = [(s.plan, s.starts_at, s.ends_at) for s in history]
+def segments(
+    history: Sequence[_Subscription], month: str, customer: _Customer | None = None
+) -> list[Segment]:
+    """The plan segments of a customer with subscription ``history`` in ``month``, in time order: one per
+    subscription overlapping it, and one (``subscribed`` False) per stretch of the month after the first
+    subscription's start that no subscription covers. Without any history, ``customer`` counts as
+    subscribed to its current plan since it was created (none: no segments)."""
+    ordered = sorted(history, key=lambda s: s.starts_at)
+    spans: list[tuple[str, datetime, datetime | None]] = [(s.plan, s.starts_at, s.ends_at) for s in ordered]
     if not spans:
-        found = ledger.get_customer(customer)
-        spans = [(found.plan, found.created_at, None)]
+        if customer is None:
+            return []
+        spans = [(customer.plan, customer.created_at, None)]
     first, last = month_bounds(month)
     out: list[Segment] = []
     cursor = max(first, spans[0][1])
@@ -144,18 +168,17 @@ def segments(ledger: BillingLedger, customer: str, month: str) -> list[Segment]:
     return out
 
 
-def _compute(
+def _invoice(
     reader: _Reader,
     customer: str,
     month: str,
+    usage_by_segment: Iterable[tuple[Segment, Sequence[UsageTotalLike]]],
     given_back: Mapping[int, Decimal] | None = None,
 ) -> Invoice:
-    ledger = reader.ledger
     fees: list[FeeLine] = []
     usage: list[UsageLine] = []
     notes: list[str] = []
-    for segment in segments(ledger, customer, month):
-        totals = ledger.usage_totals(customer, segment.start, segment.end)
+    for segment, totals in usage_by_segment:
         if segment.subscribed:
             fees.append(fee_line(segment, reader.fee(segment.plan)))
             lines = usage_lines(segment, totals, reader.allowances(segment.plan), reader.price_row)
@@ -170,7 +193,7 @@ def _compute(
     usage_usd = sum((line.amount_usd for line in usage), _ZERO)
     _, month_end = month_bounds(month)
     credits = credit_rules.apply_credits(
-        ledger.credit_grants(customer), ledger.applied_credits, usage_usd, month_end, given_back
+        reader.grants(customer), reader.ledger.applied_credits, usage_usd, month_end, given_back
     )
     subtotal = sum((line.amount_usd for line in fees), usage_usd)
     credited = sum((line.amount_usd for line in credits), _ZERO)
@@ -188,6 +211,22 @@ def _compute(
     )
 
 
+def _drafts(
+    reader: _Reader,
+    customers: Sequence[_Customer],
+    month: str,
+    given_back: Mapping[int, Decimal] | None = None,
+) -> list[Invoice]:
+    """The drafts of ``customers`` for ``month``, their usage read in one scan (``usage_totals_many``)."""
+    planned = [(found.name, segments(reader.history(found.name), month, found)) for found in customers]
+    windows = [(name, segment.start, segment.end) for name, parts in planned for segment in parts]
+    totals = iter(reader.ledger.usage_totals_many(windows))
+    return [
+        _invoice(reader, name, month, [(segment, next(totals)) for segment in parts], given_back)
+        for name, parts in planned
+    ]
+
+
 def preview(
     ledger: BillingLedger, customer: str, month: str, *, model_tasks: Mapping[str, str] | None = None
 ) -> Invoice:
@@ -195,19 +234,25 @@ def preview(
     module). ``model_tasks`` maps model names to their tasks, for prices set per task (events do not
     record it). Raises BillingError for a malformed month, LedgerError for an unknown customer."""
     month_bounds(month)
-    return _compute(_Reader(ledger, model_tasks), customer, month)
+    (draft,) = _drafts(_Reader(ledger, model_tasks), [ledger.get_customer(customer)], month)
+    return draft
+
+
+def preview_all(
+    ledger: BillingLedger, month: str, *, model_tasks: Mapping[str, str] | None = None
+) -> list[Invoice]:
+    """Every customer's draft for ``month`` that bills anything (usage, or a fee above $0), by customer:
+    what ``finalize_month`` would issue, reading the month's usage once for all of them. Raises
+    BillingError for a malformed month."""
+    month_bounds(month)
+    drafts = _drafts(_Reader(ledger, model_tasks), list(ledger.list_customers()), month)
+    return [draft for draft in drafts if _bills_anything(draft)]
 
 
 def _bills_anything(invoice: Invoice) -> bool:
     """Whether the invoice has usage or a fee above $0: a customer on a free plan that used nothing gets
     no invoice."""
     return bool(invoice.usage) or any(line.amount_usd for line in invoice.fees)
-
-
-def _customers(ledger: BillingLedger, customer: str | None) -> Iterable[str]:
-    if customer is not None:
-        return [ledger.get_customer(customer).name]
-    return [found.name for found in ledger.list_customers()]
 
 
 def finalize_month(
@@ -238,15 +283,13 @@ def finalize_month(
         for invoice in ledger.list_invoices(month=month)
         if invoice.status is InvoiceStatus.FINALIZED
     }
-    reader = _Reader(ledger, model_tasks)
-    stored = []
-    for name in _customers(ledger, customer):
-        if name in done:
-            continue
-        invoice = _compute(reader, name, month)
-        if _bills_anything(invoice):
-            stored.append(ledger.store_invoice(dataclasses.replace(invoice, status=InvoiceStatus.FINALIZED)))
-    return stored
+    candidates = [ledger.get_customer(customer)] if customer is not None else ledger.list_customers()
+    drafts = _drafts(_Reader(ledger, model_tasks), [c for c in candidates if c.name not in done], month)
+    return [
+        ledger.store_invoice(dataclasses.replace(draft, status=InvoiceStatus.FINALIZED))
+        for draft in drafts
+        if _bills_anything(draft)
+    ]
 
 
 def void_and_reissue(
@@ -268,7 +311,9 @@ def void_and_reissue(
     given_back: dict[int, Decimal] = {}
     for line in old.credits:
         given_back[line.grant_id] = given_back.get(line.grant_id, _ZERO) + line.amount_usd
-    fresh = _compute(_Reader(ledger, model_tasks), old.customer, old.month, given_back)
+    (fresh,) = _drafts(
+        _Reader(ledger, model_tasks), [ledger.get_customer(old.customer)], old.month, given_back
+    )
     note = f"replaces {number} (voided); credit note for its total of ${old.total_usd}"
     reissued = dataclasses.replace(
         fresh,

@@ -18,7 +18,7 @@ from typing import Any
 from verticals.billing.model import ChargeModel, Invoice, InvoiceStatus, Tier
 from verticals.ledger._time import as_utc
 from verticals.ledger.allowances import Allowance, Allowances
-from verticals.ledger.billing_usage import UsageTotal, usage_totals
+from verticals.ledger.billing_usage import UsageTotal, usage_totals, usage_totals_many
 from verticals.ledger.books import Books, PriceRow, Span
 from verticals.ledger.control import Control, Customer
 from verticals.ledger.credits import CreditGrant, Credits
@@ -235,6 +235,15 @@ class BillingFacade:
             self.flush()
         with self._lock:
             return usage_totals(self._conn, customer, since, until)
+
+    def usage_totals_many(self, windows: Sequence[tuple[str, datetime, datetime]]) -> list[list[UsageTotal]]:
+        """``usage_totals`` of each (customer, since, until) window, in order, in one scan of the period they
+        span (billing every customer's month at once; see ``billing_usage.usage_totals_many``). An unknown
+        customer's window is empty."""
+        if not self.read_only:
+            self.flush()
+        with self._lock:
+            return usage_totals_many(self._conn, windows)
 
     # invoices
 
