@@ -233,11 +233,17 @@ def _read_all(driver: Any, index: int, state: dict[str, Any], timeout: float) ->
     ]
 
 
+def main_text(driver: Any) -> str:
+    """The text of the page's main area (not the sidebar), as a reader sees it."""
+    text: str = driver.execute_script("return document.querySelector('[data-testid=\"stMain\"]').innerText;")
+    return text
+
+
 def shown_filters(driver: Any) -> tuple[date, date, dict[str, str]]:
     """The filters the page says it applies, from its caption ``Showing 01 Nov 2026 to 30 Nov 2026 (UTC),
     customer acme``: (first day, last day, {"customer": "acme"}; empty without a customer, plugin or
     model filter)."""
-    text = driver.execute_script("return document.querySelector('[data-testid=\"stMain\"]').innerText;")
+    text = main_text(driver)
     found = re.search(
         r"Showing (\d{2} \w{3} \d{4}) to (\d{2} \w{3} \d{4}) \(UTC\)((?:, \w+ [^,.\s]+)*)", text
     )

@@ -48,13 +48,15 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("demo-home")
     env = {**os.environ, "VERTICALS_HOME": str(home)}
     env.pop("VERTICALS_ADMIN_TOKEN", None)
-    subprocess.run(
+    done = subprocess.run(
         [str(VERTICALS), "demo", "--backfill-days", str(BACKFILL_DAYS), "--duration", "0", "--seed", "16"],
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
         timeout=300,
     )
+    if done.returncode != 0:
+        pytest.fail(f"verticals demo --backfill-days failed:\n{done.stdout}\n{done.stderr}")
     return home
 
 
@@ -176,6 +178,16 @@ def check(what: str, shown: str, before: Decimal | None, after: Decimal | None, 
     )
 
 
+def dollars_near(low: Decimal, high: Decimal) -> set[str]:
+    """Every ``$1,234.56`` text within half a cent of [low, high] (two at a tie, when rounding may go
+    either way)."""
+    cent = Decimal("0.01")
+    first = (low - CENT).quantize(cent, rounding="ROUND_CEILING")
+    count = int(((high + CENT) - first) / cent) + 1
+    amounts = (first + cent * n for n in range(count))
+    return {f"{'-' if a < 0 else ''}${abs(a):,.2f}" for a in amounts}
+
+
 def check_metrics(page: Any, before: Figures, after: Figures, tolerances: dict[str, Decimal]) -> None:
     """Every figure in ``before`` names a metric tile's label; its displayed value must match."""
     tiles = chromium.metrics(page)
@@ -244,6 +256,7 @@ def test_overview_shows_the_ledgers_revenue_cost_and_margin(
             "Revenue": money(total["revenue_usd"]),
             "Compute cost": money(total["cost_usd"]),
             "Gross margin": money(total["margin_usd"]),
+            "idle": money(total["idle_cost_usd"]),
         } | rows_of([(f"{row['bucket']:%Y-%m-%d}", {
             "Revenue (USD)": money(row["revenue_usd"]),
             "Compute cost, idle included (USD)": money(row["cost_usd"]),
@@ -252,7 +265,13 @@ def test_overview_shows_the_ledgers_revenue_cost_and_margin(
 
     shot = shots / ("overview-one-customer.png" if filtered else "overview.png")
     page, before, after = visit(browser, dashboard, "Overview", shot, demo_home, expected, customer)
-    check_metrics(page, {name: value for name, value in before.items() if "|" not in name}, after, {})
+    tiles = {name: value for name, value in before.items() if "|" not in name and name != "idle"}
+    check_metrics(page, tiles, after, {})
+    # the idle cost inside the compute cost is said in words, not in a tile of its own
+    idle = sorted(value for value in (before["idle"], after["idle"]) if value is not None)
+    said = dollars_near(idle[0], idle[-1])
+    text = chromium.main_text(page)
+    assert any(amount in text for amount in said), f"the Overview does not say the idle cost {said}"
     days = {name: value for name, value in before.items() if "|" in name}
     rows = [{**row, "Day": row["Day (UTC)"][:10]} for row in chromium.table(page, "Day (UTC)")]
     columns = ["Revenue (USD)", "Compute cost, idle included (USD)", "Gross margin (USD)"]
