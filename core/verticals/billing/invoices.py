@@ -7,6 +7,8 @@
   (``verticals.billing.credits``). Every line is rounded to cents half-even once; ``subtotal_usd`` is
   the sum of the fee and usage lines, ``total_usd`` the subtotal less the credit lines, with no further
   rounding.
+- ``preview_all(ledger, month)``: every customer's draft that bills anything, the month's usage read
+  in one scan for all of them (``Ledger.usage_totals_many``), as ``finalize_month`` does.
 - ``finalize_month(ledger, month)``: once the month has ended, each customer's invoice, numbered and
   stored as a snapshot that later price, plan or allowance edits never change; customers that already
   have one for the month, and customers with nothing to bill (no usage, no fee above $0), are skipped.
@@ -14,9 +16,10 @@
   recomputed from the ledger as it is now, is issued with ``replaces`` naming it and ``credit_note_usd``
   what it had charged.
 
-Usage outside every subscription (after a cancellation, say) is billed on the plan of the nearest
-subscription before it (or after, for usage before the first), with no fee and no allowance, and a note
-says so. Billing reads the ledger only through ``Ledger``'s methods (``BillingLedger``), never SQL.
+Usage outside every subscription after the first one started (after a cancellation, say) is billed on
+the plan of the subscription before it, with no fee and no allowance, and a note says so; a customer's
+history starts when it is created, so nothing it used comes before. Billing reads the ledger only
+through ``Ledger``'s methods (``BillingLedger``), never SQL.
 """
 
 from __future__ import annotations
