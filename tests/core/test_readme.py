@@ -46,6 +46,18 @@ def test_usage_commands_run(tmp_path: Path) -> None:
         assert result.returncode == 0, f"{command}: {result.stderr}"
 
 
+def test_billing_data_commands_run(tmp_path: Path) -> None:
+    """The plans, subscriptions, credits and charge-model examples, for a customer acme on pro."""
+    home = tmp_path / "home"
+    setup = f"VERTICALS_HOME={home} verticals customers create acme --plan pro"
+    assert run(setup, tmp_path).returncode == 0
+    for command in commands(examples()["billing-data"]) + commands(examples()["billing-prices"]):
+        result = run(f"VERTICALS_HOME={home} {command}", tmp_path)
+        assert result.returncode == 0, f"{command}: {result.stderr}"
+    listed = run(f"VERTICALS_HOME={home} verticals prices list --plan growth --json", tmp_path)
+    assert [row["charge_model"] for row in json.loads(listed.stdout)] == ["graduated"]
+
+
 @pytest.mark.slow
 def test_plugin_example_installs_is_found_and_uninstalls(tmp_path: Path) -> None:
     blocks = examples()

@@ -13,14 +13,14 @@ Analytics run inside the server: ``remote.analytics("usage_summary", by=["custom
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
 
 from verticals.client.admin import AdminClient, AdminError, running_server
+from verticals.client.remote_billing import RemoteBilling
+from verticals.client.remote_billing import build_record as _build
 from verticals.config import Settings
 
 T = TypeVar("T")
@@ -34,28 +34,14 @@ def open_remote_ledger(settings: Settings) -> RemoteLedger | None:
     return RemoteLedger(client) if client is not None else None
 
 
-def _build(cls: type[T], data: dict[str, Any]) -> T:
-    """A ledger dataclass from the admin API's JSON (money as strings, times as ISO 8601)."""
-    hints = typing.get_type_hints(cls)
-    values: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        value = data.get(field.name)
-        kind = str(hints[field.name])
-        if value is not None and "Decimal" in kind:
-            value = Decimal(str(value))
-        elif value is not None and "datetime" in kind:
-            value = datetime.fromisoformat(value)
-        values[field.name] = value
-    return cls(**values)
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class RemoteLedger:
-    """``Ledger``'s control and book methods carried out through ``client`` (a running gateway's admin API),
-    answering the same dataclasses; money comes back as Decimal, times as aware datetimes.
+class RemoteLedger(RemoteBilling):
+    """``Ledger``'s control, book and billing-data methods carried out through ``client`` (a running
+    gateway's admin API), answering the same dataclasses; money comes back as Decimal, times as aware
+    datetimes. Prices with charge models, allowances, subscriptions and credits are ``RemoteBilling``'s.
     """
 
     def __init__(self, client: AdminClient) -> None:
@@ -177,36 +163,6 @@ class RemoteLedger:
         self._call("POST", f"/admin/keys/{prefix}/revoke")
 
     # books
-
-    def set_price(
-        self,
-        plan: str,
-        unit: str,
-        price_per_unit_usd: Decimal | str | int,
-        *,
-        model: str | None = None,
-        plugin: str | None = None,
-        task: str | None = None,
-        effective_from: datetime | None = None,
-        note: str = "",
-    ) -> Any:
-        """Append a price of ``price_per_unit_usd`` (USD per ``unit``, sent as a decimal string) for ``plan``
-        from ``effective_from`` (None: now) on; returns the new ``PriceRow``. Raises LedgerError with the
-        server's message when it refuses the call or cannot be reached.
-        """
-        from verticals.ledger import PriceRow
-
-        body = {
-            "plan": plan,
-            "unit": unit,
-            "price_per_unit_usd": str(price_per_unit_usd),
-            "model": model,
-            "plugin": plugin,
-            "task": task,
-            "effective_from": _iso(effective_from),
-            "note": note,
-        }
-        return _build(PriceRow, self._call("POST", "/admin/prices", body))
 
     def list_prices(self, plan: str | None = None) -> list[Any]:
         """The price book, or ``plan``'s rows only, as ``PriceRow``s. Raises LedgerError with the server's

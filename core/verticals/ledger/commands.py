@@ -13,12 +13,15 @@ from verticals.output import print_json, print_table
 
 
 def attach(cli: click.Group) -> None:
-    """Add the ledger's command groups (customers, keys, plans, prices, costs, usage) to the ``verticals`` CLI
-    group ``cli``.
+    """Add the ledger's command groups (customers, keys, plans, prices, costs, usage, subscriptions,
+    credits) to the ``verticals`` CLI group ``cli``.
     """
+    from verticals.ledger.commands_billing import credits, plans_allowance, plans_allowances, subscriptions
     from verticals.ledger.commands_books import costs, prices, usage
 
-    for group in (customers, keys, plans, prices, costs, usage):
+    plans.add_command(plans_allowance)
+    plans.add_command(plans_allowances)
+    for group in (customers, keys, plans, prices, costs, usage, subscriptions, credits):
         cli.add_command(group)
 
 
@@ -128,7 +131,7 @@ def keys_revoke(prefix: str) -> None:
 
 @click.group()
 def plans() -> None:
-    """Create and list plans (monthly fee, included units)."""
+    """Create and list plans (monthly fee) and what their fee includes (allowances)."""
 
 
 @plans.command(name="create")

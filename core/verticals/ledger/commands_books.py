@@ -5,10 +5,15 @@ from __future__ import annotations
 import csv
 import sys
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 import click
 
+from verticals.billing.model import ChargeModel
 from verticals.ledger._cli import DATE, json_option, open_ledger, rows_of, utc
+from verticals.ledger.errors import LedgerError
+from verticals.ledger.price_models import parse_tier
 from verticals.output import print_json, print_table
 
 _FROM = click.option(
@@ -27,25 +32,54 @@ def prices() -> None:
 @prices.command(name="set")
 @click.argument("plan")
 @click.argument("unit")
-@click.argument("price")
+@click.argument("price", required=False)
 @click.option("--model", help="Price this model (e.g. nlp/chat).")
 @click.option("--plugin", help="Default for this plugin's models.")
 @click.option("--task", help="Default for this task (with or without --plugin).")
 @_FROM
 @click.option("--note", default="", help="Why the price changed.")
+@click.option(
+    "--charge-model",
+    type=click.Choice([model.value for model in ChargeModel]),
+    default=ChargeModel.PER_UNIT.value,
+    show_default=True,
+    help="per_unit: PRICE per unit; package: PRICE per started package of --package-size units; graduated: "
+    "each --tier prices its units; volume: every unit at the tier the total reaches.",
+)
+@click.option("--package-size", help="Units in a package (package charge model).")
+@click.option(
+    "--tier",
+    "tiers",
+    multiple=True,
+    metavar="UP_TO:PRICE[:FLAT]",
+    help="A tier, in order (graduated/volume): units up to UP_TO (cumulative; 'inf' for the last) at PRICE "
+    "USD each, plus FLAT USD once reached. PRICE may then be left out: it is the first tier's.",
+)
 @json_option
 def prices_set(
     plan: str,
     unit: str,
-    price: str,
+    price: str | None,
     model: str | None,
     plugin: str | None,
     task: str | None,
     effective_from: datetime | None,
     note: str,
+    charge_model: str,
+    package_size: str | None,
+    tiers: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Set PLAN's PRICE in USD per UNIT (tokens, images, audio-seconds, rows, calls)."""
+    """Set PLAN's PRICE in USD per UNIT (tokens, images, audio-seconds, rows, calls), or per package, or
+    tiered (e.g. --charge-model graduated --tier 1000000:0.000002 --tier inf:0.000001)."""
+    try:
+        parsed = [parse_tier(text) for text in tiers]
+    except LedgerError as error:
+        raise click.BadParameter(str(error), param_hint="--tier") from None
+    if price is None:
+        if not parsed:
+            raise click.UsageError("give the PRICE (USD per unit, or per package), or the --tier list")
+        price = str(parsed[0].unit_price)
     with open_ledger() as ledger:
         row = ledger.set_price(
             plan,
@@ -56,15 +90,49 @@ def prices_set(
             task=task,
             effective_from=utc(effective_from),
             note=note,
+            charge_model=charge_model,
+            package_size=package_size,
+            tiers=parsed or None,
         )
     if as_json:
         print_json(rows_of([row])[0])
     else:
         target = row.model or "/".join(part for part in (row.plugin, row.task) if part)
-        click.echo(
-            f"{row.plan}: {target} costs ${row.price_per_unit_usd} per {row.unit} "
-            f"from {row.effective_from.isoformat()}"
+        click.echo(f"{row.plan}: {target} costs {_charge_text(row)} from {row.effective_from.isoformat()}")
+
+
+def _number(value: Any) -> str:
+    """A decimal without trailing zeros: 0.000002000000 -> 0.000002, 1000.000000 -> 1000."""
+    text = f"{Decimal(str(value)):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _charge_cell(row: dict[str, Any]) -> str:
+    """A price row's charge model for the table, with its package size or its tiers as --tier writes them."""
+    if row["charge_model"] == ChargeModel.PACKAGE:
+        return f"package of {_number(row['package_size'])}"
+    if row["tiers"]:
+        tiers = " ".join(
+            f"{'inf' if t['up_to'] is None else _number(t['up_to'])}:{_number(t['unit_price'])}"
+            + (f":{_number(t['flat_fee'])}" if t["flat_fee"] else "")
+            for t in row["tiers"]
         )
+        return f"{row['charge_model']} {tiers}"
+    return str(row["charge_model"])
+
+
+def _charge_text(row: Any) -> str:
+    """How a price row charges, in words: "$0.002 per tokens", "$0.50 per package of 1000 images", ..."""
+    if row.charge_model == ChargeModel.PACKAGE:
+        return f"${row.price_per_unit_usd} per package of {row.package_size} {row.unit}"
+    if row.charge_model in (ChargeModel.GRADUATED, ChargeModel.VOLUME):
+        tiers = ", ".join(
+            f"{'up to ' + str(t.up_to) if t.up_to is not None else 'above'} at ${t.unit_price}"
+            + (f" + ${t.flat_fee}" if t.flat_fee else "")
+            for t in row.tiers
+        )
+        return f"{row.charge_model} per {row.unit} ({tiers})"
+    return f"${row.price_per_unit_usd} per {row.unit}"
 
 
 @prices.command(name="list")
@@ -77,8 +145,21 @@ def prices_list(plan: str | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
     else:
-        columns = ["plan", "model", "plugin", "task", "unit", "price_per_unit_usd", "effective_from", "note"]
-        print_table(rows, columns, title="Prices")
+        for (
+            row
+        ) in rows:  # how the row charges, compactly: "package of 1000", "graduated 1000000:0.000002 inf:.."
+            row["charge"] = _charge_cell(row)
+        columns = [
+            "plan",
+            "model",
+            "plugin",
+            "task",
+            "unit",
+            "price_per_unit_usd",
+            "charge",
+            "effective_from",
+        ]
+        print_table(rows, [*columns, "note"], title="Prices")
 
 
 @click.group()

@@ -50,9 +50,20 @@ class KeyIn(BaseModel):
     tpm: int | None = Field(None, ge=1)
 
 
+class TierIn(BaseModel):
+    """One tier of a graduated or volume price: units up to ``up_to`` (None: the last, unbounded tier) at
+    ``unit_price`` USD each, plus ``flat_fee`` USD once reached."""
+
+    up_to: Decimal | None = Field(None, gt=0, max_digits=24)
+    unit_price: Decimal = Field(ge=0, max_digits=24)
+    flat_fee: Decimal = Field(Decimal(0), ge=0, max_digits=18)
+
+
 class PriceIn(BaseModel):
     """Body of ``POST /admin/prices``: ``price_per_unit_usd`` (Decimal USD per ``unit``, 0 or more) for
-    ``plan``, optionally narrowed to a model or plugin/task, from ``effective_from`` (None: now) on.
+    ``plan``, optionally narrowed to a model or plugin/task, from ``effective_from`` (None: now) on;
+    ``charge_model`` per_unit (default), package (with ``package_size``: the price is per package),
+    graduated or volume (with ``tiers``, the first tier's unit price being the price).
     """
 
     plan: str = Field(min_length=1)
@@ -63,6 +74,9 @@ class PriceIn(BaseModel):
     task: str | None = None
     effective_from: datetime | None = None
     note: str = ""
+    charge_model: str = "per_unit"
+    package_size: Decimal | None = Field(None, max_digits=24)  # the ledger refuses 0, naming the fix
+    tiers: list[TierIn] | None = None
 
 
 class CostIn(BaseModel):

@@ -10,7 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from verticals.serving.admin import analytics, invoices
+from verticals.billing.model import Tier
+from verticals.serving.admin import analytics, billing_data, invoices
 from verticals.serving.admin.access import AdminGateway, json_response, ledger_call, require_admin
 from verticals.serving.admin.protocol import (
     CostIn,
@@ -142,6 +143,9 @@ async def set_price(body: PriceIn, gw: AdminGateway) -> Response:
         task=body.task,
         effective_from=body.effective_from,
         note=body.note,
+        charge_model=body.charge_model,
+        package_size=body.package_size,
+        tiers=None if body.tiers is None else [Tier(t.up_to, t.unit_price, t.flat_fee) for t in body.tiers],
     )
     return json_response(row, 201)
 
@@ -217,4 +221,5 @@ async def flush(gw: AdminGateway) -> Response:
 
 
 router.include_router(analytics.router)
+router.include_router(billing_data.router)
 router.include_router(invoices.router)
