@@ -133,3 +133,18 @@ def test_pdf_of_a_draft_a_correction_and_a_name_outside_latin1(tmp_path: Path) -
     text = pdf_text(to_pdf(correction_of(november_invoice()), tmp_path / "VRT-000002.pdf"))
     assert "Invoice VRT-000002" in text and "Replaces invoice VRT-000001" in text
     assert "Credit note: -$90.83 cancels VRT-000001" in text
+
+
+def test_pdf_of_a_long_invoice_runs_over_pages_and_keeps_every_line(tmp_path: Path) -> None:
+    invoice = november_invoice()
+    lines = tuple(replace(invoice.usage[2], model=f"vision/model-{n:03d}") for n in range(120))
+    total = sum((line.amount_usd for line in lines), Decimal(0))
+    long = replace(
+        invoice, usage=lines, credits=(), subtotal_usd=total, credits_usd=Decimal(0), total_usd=total
+    )
+    path = to_pdf(long, tmp_path / "long.pdf")
+    text = pdf_text(path)
+    assert "Page 3" in text
+    assert all(f"vision/model-{n:03d}" in text for n in range(120))
+    assert amount_after("Total (USD)", text) == Decimal("1680.00")
+    assert "$1,680.00" in text
