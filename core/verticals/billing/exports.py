@@ -103,21 +103,13 @@ def grouped(value: Decimal) -> str:
     return format(shown.normalize(), ",f")
 
 
-def _money_or_none(value: Decimal | None) -> str | None:
-    return None if value is None else money(value)
-
-
 def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _bound(value: Decimal | None) -> str | None:
-    return None if value is None else fixed(value)
-
-
 def _tier_dict(tier: TierUsage) -> dict[str, Any]:
     return {
-        "up_to": _bound(tier.up_to),
+        "up_to": None if tier.up_to is None else fixed(tier.up_to),
         "quantity": fixed(tier.quantity),
         "unit_price": money(tier.unit_price),
         "flat_fee": money(tier.flat_fee),
@@ -170,7 +162,7 @@ def to_dict(invoice: Invoice) -> dict[str, Any]:
         "currency": invoice.currency,
         "issued_at": _time(invoice.issued_at),
         "replaces": invoice.replaces,
-        "credit_note_usd": _money_or_none(invoice.credit_note_usd),
+        "credit_note_usd": None if invoice.credit_note_usd is None else money(invoice.credit_note_usd),
         "fees": [_fee_dict(line) for line in invoice.fees],
         "usage": [_usage_dict(line) for line in invoice.usage],
         "credits": [_credit_dict(line) for line in invoice.credits],
