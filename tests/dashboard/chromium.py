@@ -200,6 +200,7 @@ def table(driver: Any, header: str, timeout: float = 30) -> list[dict[str, str]]
 
 
 def _read_all(driver: Any, index: int, state: dict[str, Any], timeout: float) -> list[dict[str, str]]:
+    rows, columns = range(2, state["rows"] + 2), range(1, state["columns"] + 1)  # row 1 is the header
     headers: dict[int, str] = {}
     cells: dict[tuple[int, int], str] = {}
 
@@ -207,30 +208,30 @@ def _read_all(driver: Any, index: int, state: dict[str, Any], timeout: float) ->
         headers.update({int(column): text for column, text in view["headers"].items()})
         cells.update({(int(row), int(column)): text for row, column, text in view["cells"]})
 
+    def missing() -> list[tuple[int, int]]:
+        return [(r, c) for r in rows for c in columns if (r, c) not in cells or c not in headers]
+
     take(state)
-    for top in _stops(state["scroll_height"], state["height"]):
-        for left in _stops(state["scroll_width"], state["width"]):
-            if (top, left) == (0, 0):
-                continue
-            before = driver.execute_script(_GRID_JS, index)["cells"]
-            driver.execute_script(_SCROLL_JS, index, left, top)
-            # the grid redraws its accessible copy a frame or two after the scroll
-            deadline = time.monotonic() + timeout
+    stops = [
+        (top, left)
+        for top in _stops(state["scroll_height"], state["height"])
+        for left in _stops(state["scroll_width"], state["width"])
+    ]
+    for top, left in stops[1:]:
+        if not missing():
+            break
+        before = driver.execute_script(_GRID_JS, index)["cells"]
+        driver.execute_script(_SCROLL_JS, index, left, top)
+        # the grid redraws its accessible copy a frame or two after the scroll
+        deadline = time.monotonic() + timeout
+        view = driver.execute_script(_GRID_JS, index)
+        while view["cells"] == before and time.monotonic() < deadline:
+            time.sleep(0.05)
             view = driver.execute_script(_GRID_JS, index)
-            while view["cells"] == before and time.monotonic() < deadline:
-                time.sleep(0.05)
-                view = driver.execute_script(_GRID_JS, index)
-            take(view)
+        take(view)
     driver.execute_script(_SCROLL_JS, index, 0, 0)
-    wanted = [
-        (row, column) for row in range(2, state["rows"] + 2) for column in range(1, state["columns"] + 1)
-    ]
-    missing = [key for key in wanted if key not in cells or key[1] not in headers]
-    assert not missing, f"cells (row, column) never came into view: {missing[:10]}"
-    return [
-        {headers[column]: cells[(row, column)] for column in range(1, state["columns"] + 1)}
-        for row in range(2, state["rows"] + 2)
-    ]
+    assert not missing(), f"cells (row, column) never came into view: {missing()[:10]}"
+    return [{headers[column]: cells[(row, column)] for column in columns} for row in rows]
 
 
 def main_text(driver: Any) -> str:
