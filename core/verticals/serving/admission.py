@@ -142,6 +142,8 @@ def admit(gw: Gateway, ctx: RequestContext, worst_units: float) -> None:
             lambda: Decimal(gw.ledger.month_spend(principal.customer, ctx.ts)),
             # the month its event will be dated in, so the ledger's spend and this agree
             f"{ctx.ts:%Y-%m}",
+            # budgets count what credits do not cover
+            credit=gw.credit(principal.customer, ctx.ts) if customer.budget_usd is not None else Decimal(0),
         )
     except OverBudget as error:
         raise APIError(402, str(error), code="budget_exceeded") from None

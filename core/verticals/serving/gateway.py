@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from verticals.config import Settings
@@ -61,16 +63,23 @@ class Gateway:
         self.auth = Authenticator(self.ledger)
         self.meter = Meter(self.ledger, self.limits, self.metrics)
         self._customers: TTLCache[str, Any] = TTLCache(CUSTOMER_CACHE_S)
+        self._credits: TTLCache[str, Decimal] = TTLCache(CUSTOMER_CACHE_S)
 
     def customer(self, name: str) -> Any:
         """The ledger's customer ``name``, read at most once per ``CUSTOMER_CACHE_S`` seconds."""
         return self._customers.get(name, lambda: self.ledger.get_customer(name))
+
+    def credit(self, name: str, at: datetime) -> Decimal:
+        """Customer ``name``'s credit balance (Decimal USD) at ``at``, read at most once per
+        ``CUSTOMER_CACHE_S`` seconds (an admin change reads it again at once, see ``forget``)."""
+        return self._credits.get(name, lambda: Decimal(self.ledger.credit_balance(name, at)))
 
     def forget(self, customer: str | None = None) -> None:
         """Drop cached customers and prices after an admin change; ``customer``'s spend is read
         again at its next request. Open reservations and rate windows are kept: a budget or limit
         that held before the change holds after it."""
         self._customers.clear()
+        self._credits.clear()
         self.meter.forget_prices()
         if customer is not None:
             self.limits.forget(customer)

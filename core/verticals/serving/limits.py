@@ -95,10 +95,12 @@ class Limits(Protocol):
         amount: Decimal,
         month_spend: Callable[[], Decimal],
         month: str | None = None,
+        credit: Decimal = Decimal(0),
     ) -> Reservation:
         """Reserve ``amount`` of the customer's budget for ``month`` ("YYYY-MM", default this one,
-        UTC); ``month_spend`` reads that month's spend from the ledger. Raise ``OverBudget`` when it
-        does not fit."""
+        UTC); ``month_spend`` reads that month's spend from the ledger, and ``credit`` (USD) is the part
+        of it credit grants cover, which the budget does not count. Raise ``OverBudget`` when it does
+        not fit."""
 
     def settle(self, reservation: Reservation, actual: Decimal) -> None:
         """Replace the reservation by the actual cost, counted at most up to the reservation."""
@@ -194,9 +196,11 @@ class InMemoryLimits:
         amount: Decimal,
         month_spend: Callable[[], Decimal],
         month: str | None = None,
+        credit: Decimal = Decimal(0),
     ) -> Reservation:
         """Reserve ``amount`` (Decimal USD) of ``customer``'s ``budget`` (None: no budget) for ``month``
-        ("YYYY-MM", default the current UTC month) and return the reservation.
+        ("YYYY-MM", default the current UTC month) and return the reservation. The budget counts what
+        ``credit`` (the customer's credit balance, USD) does not cover: spend up to the credit is free of it.
 
         The month's spend is read from the ledger with ``month_spend`` once per month (and again after
         ``forget``), then kept up to date here by ``settle``. Raises OverBudget when spend plus open
@@ -215,13 +219,14 @@ class InMemoryLimits:
             # Re-read after an admin change, but the reservations of requests in flight stay: they
             # are not in the ledger yet, and dropping them would let new requests take their share.
             account.spent, account.stale = month_spend(), False
-        if budget is not None and account.spent + account.reserved + amount > budget:
-            left = max(Decimal(0), budget - account.spent - account.reserved)
+        if budget is not None and account.spent + account.reserved + amount > budget + credit:
+            left = max(Decimal(0), budget + credit - account.spent - account.reserved)
+            covered = f", credits cover ${credit:.6f} of it" if credit else ""
             raise OverBudget(
                 f"customer {customer!r} has ${left:.6f} of its ${budget} monthly budget left (spent "
-                f"${account.spent:.6f}, ${account.reserved:.6f} reserved by requests in flight) and this "
-                f"request may cost up to ${amount:.6f}; lower max_tokens, or raise the budget with "
-                f"`verticals customers set NAME --budget USD`"
+                f"${account.spent:.6f}{covered}, ${account.reserved:.6f} reserved by requests in flight) "
+                f"and this request may cost up to ${amount:.6f}; lower max_tokens, or raise the budget "
+                f"with `verticals customers set NAME --budget USD`"
             )
         account.reserved += amount
         return Reservation(customer, amount, month)

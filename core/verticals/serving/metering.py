@@ -55,6 +55,10 @@ class LedgerLike(Protocol):
         """The customer's revenue (Decimal USD) in the UTC month containing ``at``."""
         ...
 
+    def credit_balance(self, customer: str, at: datetime) -> Decimal:
+        """The customer's unused, unexpired credit grants at ``at`` (Decimal USD)."""
+        ...
+
     def record(self, event: Any) -> None:
         """Record one usage event (it reaches DuckDB at the next commit of the spool writer)."""
         ...
