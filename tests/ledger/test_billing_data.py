@@ -242,6 +242,8 @@ def test_usage_totals_count_billed_units_of_billed_events(ledger: Ledger) -> Non
             cost_usd="0.5",
         ),
         make_event(request_id="f", ts=at, customer="other"),
+        # a stream the client left is billed for the tokens it received, so it is invoiced too
+        make_event(request_id="g", ts=at, units_in=10, units_out=5, status=499, cost_usd="0.001"),
     ]
     for event in events:
         ledger.record(event)
@@ -249,7 +251,7 @@ def test_usage_totals_count_billed_units_of_billed_events(ledger: Ledger) -> Non
     assert [
         (t.model, t.plugin, t.task, t.unit, t.quantity, t.compute_cost_usd, t.requests) for t in totals
     ] == [
-        ("nlp/chat", "nlp", "", "tokens", Decimal("150.3"), Decimal("0.03"), 2),
+        ("nlp/chat", "nlp", "", "tokens", Decimal("165.3"), Decimal("0.031"), 3),
         ("vision/classify", "vision", "", "images", Decimal(3), Decimal("0.5"), 1),
     ]
     assert ledger.usage_totals("acme", DEC, DEC + timedelta(days=31))[0].quantity == 7

@@ -1,7 +1,8 @@
 """Usage for billing: a customer's billed units per (model, plugin, task, unit) over a period.
 
 Billed units are what the gateway charged for: prompt plus completion for ``tokens``, the units sent in
-for every other unit (images, audio-seconds, rows, calls), of the events it billed (status below 400).
+for every other unit (images, audio-seconds, rows, calls), of the events it billed
+(``events.billed_status``: below 400, and 499 for a stream the client left, billed for what it got).
 Failed requests and requests for no model are left out. Plain SQL (no DuckDB-only functions), so it runs
 on any ledger engine.
 
@@ -19,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from verticals.ledger._time import as_utc, to_db
+from verticals.ledger.events import billed_status
 
 # Units are stored as DOUBLE; summing them as decimals to the micro-unit keeps a month of 0.1-second audio
 # exact, where a float sum would drift.
@@ -48,7 +50,8 @@ def usage_totals(conn: Any, customer: str, since: datetime, until: datetime) -> 
     ``conn``, one row per (model, plugin, unit), ordered by them."""
     rows = conn.execute(
         f"SELECT model, plugin, unit, sum({_BILLED_UNITS}), sum(cost_usd), count(*), sum(revenue_usd) "  # noqa: S608
-        "FROM usage_events WHERE customer = ? AND ts >= ? AND ts < ? AND status < 400 AND model <> '-' "
+        f"FROM usage_events WHERE customer = ? AND ts >= ? AND ts < ? AND {billed_status()} "
+        "AND model <> '-' "
         "GROUP BY model, plugin, unit ORDER BY model, plugin, unit",
         [customer, to_db(as_utc(since)), to_db(as_utc(until))],
     ).fetchall()
@@ -81,7 +84,7 @@ def usage_totals_many(conn: Any, windows: Sequence[tuple[str, datetime, datetime
             "sum(e.cost_usd), count(*), sum(e.revenue_usd) "
             "FROM usage_events e JOIN windows w "
             "ON e.customer = w.customer AND e.ts >= w.since AND e.ts < w.until "
-            "WHERE e.status < 400 AND e.model <> '-' AND e.ts >= ? AND e.ts < ? "
+            f"WHERE {billed_status('e.status')} AND e.model <> '-' AND e.ts >= ? AND e.ts < ? "
             "GROUP BY w.idx, e.model, e.plugin, e.unit ORDER BY w.idx, e.model, e.plugin, e.unit",
             params,
         ).fetchall()

@@ -1,8 +1,9 @@
 """One customer's usage and charges by time bucket: the figures behind the OpenAI-shaped Usage and Costs
 APIs that a customer reads with its own key (``verticals.serving.openai.usage``).
 
-Counted events are the customer's answered requests (status below 400), the ones it is billed for; a
-refused or failed request is neither usage nor a charge. ``charged_usd`` is the billed revenue those
+Counted events are the ones the customer is billed for (``events.billed_status``: answered requests,
+and streams the client left, billed for the tokens they received); a refused or failed request is
+neither usage nor a charge. ``charged_usd`` is the billed revenue those
 events carry (the price in force times the billable units, exact to 9 places): usage charges before
 the plan's fee, allowances, tiers and credits, which invoices apply.
 
@@ -22,6 +23,7 @@ from typing import Any, Literal
 from verticals.ledger._time import from_db, to_db
 from verticals.ledger.analytics._query import connection_of
 from verticals.ledger.errors import LedgerError
+from verticals.ledger.events import billed_status
 
 Truncation = Literal["minute", "hour", "day"]
 TRUNCATIONS: dict[Truncation, int] = {"minute": 60, "hour": 3600, "day": 86400}
@@ -111,7 +113,7 @@ def customer_usage(source: Any, query: UsageQuery) -> list[UsageRow]:
     model = "model" if query.by_model else "CAST(NULL AS VARCHAR)"
     unit = "unit" if query.by_model else "CAST(NULL AS VARCHAR)"
     key = "key_prefix" if query.by_key else "CAST(NULL AS VARCHAR)"
-    clauses = ["customer = ?", "ts >= ?", "ts < ?", "status < 400"]
+    clauses = ["customer = ?", "ts >= ?", "ts < ?", billed_status()]
     params: list[Any] = [query.truncation, query.customer, to_db(query.since), to_db(query.until)]
     if query.kind is not None:
         if query.kind not in KINDS:

@@ -12,6 +12,17 @@ from verticals.ledger._time import as_utc
 
 # Money in events is kept to the nano-dollar: a 20-token request at $0.20 per million tokens earns
 # $0.000004, which micro-dollars would round to nothing over many calls.
+#: The status a usage event is billed at: a client closing a stream early (nginx's 499) still got, and
+#: is billed for, the tokens it received (``verticals.serving.backends.vllm.stream.CLIENT_CLOSED``).
+CLIENT_CLOSED = 499
+
+
+def billed_status(column: str = "status") -> str:
+    """The SQL condition on ``column`` (a status column name from code, never from a request) that selects
+    billed events: answered (below 400) or streams the client left (499), as the gateway bills them."""
+    return f"({column} < 400 OR {column} = {CLIENT_CLOSED})"
+
+
 MONEY_PLACES = Decimal("0.000000001")
 
 # The usage_events columns in storage order; the spool's JSON keys are the same names.
