@@ -249,18 +249,17 @@ def test_compute_page_shows_the_ledgers_utilization_and_idle_cost(
     check_rows(chromium.table(page, "Idle share (USD)"), "Model", models, models_after, columns)
 
 
-def test_pricing_lab_shows_the_same_revenue_and_gross_margin_as_the_ledger(
+def test_pricing_lab_shows_the_ledgers_actual_revenue_and_gross_margin(
     dashboard: str, browser: Any, shots: Path, demo_home: Path
 ) -> None:
-    # the usage as recorded, through usage_summary: the Pricing lab's actual margin is the gross margin
-    # the Overview shows, idle included
+    # no price edited yet, so the what-if equals the actual
     def expected(analytics: Analytics) -> Figures:
-        (total,) = analytics("usage_summary", by=[], **analytics.range())
+        (total,) = analytics("pricing_what_if", by=None, prices=[], **analytics.range())
         return {
-            "Actual revenue": money(total["revenue_usd"]),
-            "What-if revenue": money(total["revenue_usd"]),  # no price edited yet
-            "Actual gross margin": money(total["margin_usd"]),
-            "What-if gross margin": money(total["margin_usd"]),
+            "Actual revenue": money(total["actual_revenue_usd"]),
+            "What-if revenue": money(total["actual_revenue_usd"]),
+            "Actual gross margin": money(total["actual_margin_usd"]),
+            "What-if gross margin": money(total["actual_margin_usd"]),
         }
 
     page, before, after = visit(
