@@ -198,7 +198,7 @@ def test_backfill_writes_synthetic_history_with_a_cost_spike(tmp_path: Path) -> 
         }
     assert 14 <= len(days) <= 15
     hourly = [row["requests"] for row in days[1:-1]]
-    assert min(hourly) > 300  # about 1,500 a day, fewer at weekends
+    assert min(hourly) > 150  # two models (no plugin loaded), 250 requests a day each, 55% at weekends
     assert customers["demo-northwind"]["requests"] > 3 * customers["demo-adatum"]["requests"]  # skewed
     assert {200, 400, 500} <= statuses
     # the injected spike is found and is the costliest anomaly; a small customer's quiet week can make

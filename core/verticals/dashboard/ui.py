@@ -96,7 +96,28 @@ def page_header(title: str, caption: str) -> Context:
     ctx = context()
     st.title(title)
     st.caption(f"{caption}  \nShowing {ctx.filters.describe()}. Data: {ctx.source.describe()}.")
+    notice = _demo_notice(ctx.source.id, ctx.source)
+    if notice:
+        st.info(notice)
     return ctx
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _demo_notice(source_id: str, _source: DataSource) -> str | None:
+    """One line saying the data includes back-filled demo history (``demo_history``), or None: none, or a
+    source too old to tell (its own errors show on the page's first read).
+    """
+    try:
+        found = _source.analytics("demo_history")
+    except DataSourceError:
+        return None
+    if not found or not found.get("events"):
+        return None
+    first, last = str(found["first_at"])[:10], str(found["last_at"])[:10]
+    return (
+        f"Demo data: {found['events']:,} requests from {first} to {last} are synthetic history written by "
+        "`verticals demo --backfill-days`, not real customers' traffic."
+    )
 
 
 def period(filters: Filters) -> tuple[str, str]:

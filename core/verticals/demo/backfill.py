@@ -1,13 +1,23 @@
-"""Back-fill for ``verticals demo``: N days of synthetic usage written straight into the ledger.
+"""Back-fill for ``verticals demo``: N days of a small AI company's history written straight into the ledger.
 
-The events are generated, not served: they follow a daily rhythm and a weekly dip, skewed customers,
-the registered models with their real prices (the plan's price book in force, else the model's list
-price) and the cost book's device rates, about 1% server errors and 2% client errors, and one cost
-spike (one customer-day at about 8x its usual compute). Budgets of new demo customers are sized on
-their generated spend, one of them below it; like the gateway, a request that would take a customer
-past its monthly budget is refused (402) and earns nothing. Backend capacity is recorded for the
-whole period so idle cost shows. Customers are created as of the first back-filled day, so month-to-date
-run-rates are honest.
+The company (see ``verticals.demo.fleet`` for its devices and latencies, ``verticals.demo.customers``
+for its customers): its LLMs on GPUs (an L4 all day, an H100 for weekday peaks), its small models on
+shared CPU nodes, each device recorded once with the models it serves (``Ledger.record_device``).
+Requests follow a daily rhythm and a weekly dip; each model gets its share of ``DAILY_REQUESTS``;
+sizes follow ``PROFILE``; latencies are drawn from what this machine measured for each model, and a
+request's compute seconds from its latency, so utilization (busy seconds over device hours) lands
+between about 20% and 70% with the day's rhythm. Customers are on plans with monthly fees (the
+starter plans); the company's LLM prices per plan are ``LLM_PRICE_PER_M_TOKENS`` (written to the price
+book from the first back-filled day, unless the plan already prices the model), the rest at list
+price. ``demo-wingtip`` buys only long LLM reports on short prompts and costs more compute than it
+pays. About 1% server errors and 2% client errors, and one cost spike (one customer-day at
+``SPIKE_SCALE`` times its usual size). Budgets of new demo customers are sized on their generated
+spend, one of them below it; like the gateway, a request that would take a customer past its monthly
+budget is refused (402) and earns nothing. Customers are created as of the first back-filled day, so
+month-to-date run-rates are honest.
+
+Every back-filled event is marked: its request id starts with ``BACKFILL_PREFIX`` and its key prefix
+is ``vk_backfill``, so the dashboard can say the history is demo data (``analytics.demo_history``).
 """
 
 from __future__ import annotations
@@ -21,24 +31,35 @@ from pathlib import Path
 from typing import Any
 
 from verticals.demo.customers import SPIKE_CUSTOMER, DemoCustomer, diurnal
+from verticals.demo.fleet import GATEWAY_MS, device_class, measured, on_gpu, plan_fleet
+from verticals.ledger.analytics.demo import DEMO_REQUEST_PREFIX
 
-EVENTS_PER_DAY = 1_500
+BACKFILL_PREFIX = DEMO_REQUEST_PREFIX
 NANO = Decimal("0.000000001")
-# (units in, units out, compute seconds per unit) by task: a rough shape of each kind of call.
-PROFILE: dict[str, tuple[tuple[int, int], tuple[int, int], float]] = {
-    "chat": ((30, 600), (20, 400), 0.0015),
-    "completion": ((20, 400), (20, 300), 0.0015),
-    "embedding": ((10, 300), (0, 0), 0.0004),
-    "transcription": ((5, 60), (0, 0), 0.05),
-    "image-classification": ((1, 4), (0, 0), 0.03),
+SPIKE_SCALE = 5  # the cost spike: one customer-day of requests this many times their usual size
+# Requests per day per model (a weekday's average; weekends get 55%): the LLM carries the business.
+DAILY_REQUESTS = {"llm": 2_800, "transcription": 450, "other": 250}
+# (units in, units out) by task: RAG prompts of a few thousand tokens and answers of a few hundred,
+# recorded calls of one to ten minutes, small batches of rows.
+PROFILE: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+    "chat": ((1_000, 7_000), (20, 200)),
+    "completion": ((500, 3_000), (20, 200)),
+    "embedding": ((10, 300), (0, 0)),
+    "transcription": ((60, 600), (0, 0)),
+    "image-classification": ((1, 4), (0, 0)),
 }
-DEFAULT_PROFILE = ((1, 64), (0, 0), 0.002)
+DEFAULT_PROFILE = ((1, 16), (0, 0))
+# The company's LLM prices (USD per million tokens) per plan, the enterprise one a negotiated discount.
+LLM_PRICE_PER_M_TOKENS = {"free": Decimal("8"), "pro": Decimal("6"), "enterprise": Decimal("2.5")}
 
 
 def backfill(
     home: Path, days: int, customers: Sequence[DemoCustomer], rng: random.Random, now: datetime | None = None
 ) -> int:
-    """Write ``days`` days of synthetic events ending at ``now``; returns how many were written."""
+    """Write ``days`` days of the demo company's history ending at ``now`` (default: now, UTC) into the
+    ledger in ``home``; returns how many events were written. Raises LedgerError when no model is
+    registered or the ledger refuses a write (e.g. a gateway holds it).
+    """
     from rich.progress import Progress
 
     from verticals.ledger import Ledger, LedgerError, UsageEvent
@@ -51,8 +72,10 @@ def backfill(
         raise LedgerError(
             "no model is registered, so there is nothing to back-fill: see `verticals plugins list`"
         )
-    model_weights = [3.0 if str(s.task) == "chat" else 1.0 for s in specs]
+    weights = [float(_daily(spec)) for spec in specs]
+    per_day = sum(weights)
     with Ledger.open(home, clock=lambda: start) as ledger, Progress() as progress:
+        _set_llm_prices(ledger, specs, start)
         known = {c.name for c in ledger.list_customers()}
         new = [c for c in customers if c.name not in known]
         for customer in new:
@@ -60,18 +83,21 @@ def backfill(
         plans = {c.name: c.plan for c in ledger.list_customers()}
         # one calendar day (UTC) in the last week, with enough days before it to count as unusual
         spike_day = (start + timedelta(days=rng.randrange(max(days - 7, 1), days) if days > 1 else 0)).date()
-        task = progress.add_task("back-filling synthetic history", total=days * 24)
+        rates = {cls: ledger.cost_rate(cls, start) for cls in {"cpu", "l4", "h100"}}
+        task = progress.add_task("back-filling the demo company's history", total=days * 24)
         events: list[dict[str, Any]] = []
         for hour in range(days * 24):
             at = start + timedelta(hours=hour)
             weekday_factor = 0.55 if at.weekday() >= 5 else 1.0
-            for _ in range(_poisson(rng, EVENTS_PER_DAY / 24 / 0.6 * diurnal(at.hour / 24) * weekday_factor)):
+            for _ in range(_poisson(rng, per_day / 24 / 0.6 * diurnal(at.hour / 24) * weekday_factor)):
                 customer = rng.choices(customers, [c.weight for c in customers])[0]
                 ts = at + timedelta(seconds=rng.uniform(0, 3600))
                 if ts < end:
-                    spec = rng.choices(specs, model_weights)[0]
+                    focus = [s for s in specs if str(s.task) in customer.tasks] if customer.tasks else []
+                    spec = rng.choice(focus) if focus else rng.choices(specs, weights)[0]
                     spike = customer.name == SPIKE_CUSTOMER and ts.date() == spike_day
-                    events.append(_event(ledger, rng, customer, plans[customer.name], spec, ts, spike))
+                    plan = plans[customer.name]
+                    events.append(_event(ledger, rng, customer, plan, spec, ts, spike, rates))
             progress.update(task, advance=1)
         events.sort(key=lambda event: event["ts"])
         _size_budgets(ledger, new, events, start, end)
@@ -84,6 +110,7 @@ def backfill(
             if budget is not None and spent.get(month, Decimal(0)) + event["revenue_usd"] > budget:
                 event.update(
                     status=402,
+                    latency_ms=round(rng.uniform(1.0, 3.0), 3),
                     units_in=0.0,
                     units_out=0.0,
                     compute_seconds=0.0,
@@ -94,9 +121,38 @@ def backfill(
             spent[month] = spent.get(month, Decimal(0)) + event["revenue_usd"]
             ledger.record(UsageEvent(**event))
         ledger.flush()
-        for spec in specs:
-            ledger.record_capacity(f"demo-{spec.name}-{uuid.uuid4().hex[:8]}", spec.name, "cpu", start, end)
+        for device in plan_fleet(specs, start, end):
+            ledger.record_device(
+                device.device_id, device.device_class, device.models, device.up_at, device.down_at
+            )
     return len(events)
+
+
+def _daily(spec: Any) -> int:
+    if on_gpu(spec):
+        return DAILY_REQUESTS["llm"]
+    return DAILY_REQUESTS.get(str(spec.task), DAILY_REQUESTS["other"])
+
+
+def _set_llm_prices(ledger: Any, specs: Sequence[Any], start: datetime) -> None:
+    """The company's LLM price per plan from ``start`` on, for each LLM priced per token, on each plan that
+    exists and does not price that model yet (an operator's own prices are left alone).
+    """
+    plans = {plan.name for plan in ledger.list_plans()}
+    for plan, per_million in LLM_PRICE_PER_M_TOKENS.items():
+        if plan not in plans:
+            continue
+        priced = {row.model for row in ledger.list_prices(plan)}
+        for spec in specs:
+            if on_gpu(spec) and str(spec.unit) == "tokens" and spec.name not in priced:
+                ledger.set_price(
+                    plan,
+                    "tokens",
+                    per_million / 1_000_000,
+                    model=spec.name,
+                    effective_from=start,
+                    note="demo company's LLM price (verticals demo --backfill-days)",
+                )
 
 
 def _size_budgets(
@@ -126,30 +182,46 @@ def _size_budgets(
 
 
 def _event(
-    ledger: Any, rng: random.Random, customer: DemoCustomer, plan: str, spec: Any, ts: datetime, spike: bool
+    ledger: Any,
+    rng: random.Random,
+    customer: DemoCustomer,
+    plan: str,
+    spec: Any,
+    ts: datetime,
+    spike: bool,
+    rates: dict[str, Decimal],
 ) -> dict[str, Any]:
+    """One request's event: sizes from ``PROFILE``, latency from the measured table, the price in force for
+    the customer's plan (else the model's list price) and the device class's rate in ``rates``.
+    """
     task = str(spec.task)
-    (in_lo, in_hi), (out_lo, out_hi), seconds_per_unit = PROFILE.get(task, DEFAULT_PROFILE)
-    scale = 8 if spike else (3 if customer.big_prompts else 1)
+    (in_lo, in_hi), (out_lo, out_hi) = PROFILE.get(task, DEFAULT_PROFILE)
+    scale = SPIKE_SCALE if spike else (3 if customer.big_prompts else 1)
+    if customer.reports and out_hi:  # short prompts, long answers
+        in_lo, in_hi, out_lo, out_hi = in_lo // 5, in_hi // 5, out_lo * 2, out_hi * 2
     units_in = float(rng.randint(in_lo, in_hi) * scale)
     units_out = float(rng.randint(out_lo, out_hi) * (scale if spike else 1)) if out_hi else 0.0
     roll = rng.random()
     status = 500 if roll < 0.01 else (400 if roll < 0.03 else 200)
-    compute = (units_in + units_out) * seconds_per_unit * rng.uniform(0.7, 1.4)
-    if status == 400:
-        units_in = units_out = 0.0
-        compute = 0.0
+    where = device_class(spec, ts, rng)
     queue_ms = rng.expovariate(1 / 15)
-    latency_ms = (
-        compute * 1000 + queue_ms + rng.uniform(5, 40) + (rng.uniform(2_000, 30_000) if status == 500 else 0)
-    )
+    if status == 400:  # refused before the model ran: the gateway's own work only
+        units_in = units_out = 0.0
+        model_ms = 0.0
+        latency_ms = GATEWAY_MS + rng.uniform(0.5, 3.0)
+    else:
+        # latency grows with the output for generative models, with the input for the others
+        model_ms = measured(spec).draw(rng, units_out if out_hi else units_in)
+        latency_ms = model_ms + GATEWAY_MS + queue_ms + (rng.uniform(2_000, 30_000) if status == 500 else 0)
+    compute = model_ms / 1000
     price = ledger.price_per_unit(customer.name, spec.name, spec.plugin, task, str(spec.unit), ts)
     price = spec.price_per_unit_usd if price is None else price
     revenue = (Decimal(price) * Decimal(str(units_in + units_out))) if status == 200 else Decimal(0)
-    rate = ledger.cost_rate("cpu", ts)
+    rate = rates[where] if where in rates else ledger.cost_rate(where, ts)
     cost = Decimal(rate) * Decimal(str(round(compute, 6))) / Decimal(3600)
+    first_token = queue_ms + model_ms / max(units_out, 1.0) * 8  # prefill: about 8 tokens' time
     return {
-        "request_id": f"backfill-{uuid.UUID(int=rng.getrandbits(128)).hex}",
+        "request_id": f"{BACKFILL_PREFIX}{uuid.UUID(int=rng.getrandbits(128)).hex}",
         "ts": ts,
         "customer": customer.name,
         "key_prefix": "vk_backfill",
@@ -160,12 +232,12 @@ def _event(
         "status": status,
         "latency_ms": round(latency_ms, 3),
         "queue_ms": round(queue_ms, 3),
-        "ttft_ms": round(queue_ms + rng.uniform(20, 120), 3) if task == "chat" and status == 200 else None,
+        "ttft_ms": round(first_token, 3) if task == "chat" and status == 200 else None,
         "units_in": units_in,
         "units_out": units_out,
         "unit": str(spec.unit),
         "compute_seconds": round(compute, 6),
-        "device_class": "cpu",
+        "device_class": where,
         "revenue_usd": revenue.quantize(NANO, rounding=ROUND_HALF_EVEN),
         "cost_usd": cost.quantize(NANO, rounding=ROUND_HALF_EVEN),
     }

@@ -17,7 +17,9 @@ from typing import Any
 @dataclass(frozen=True)
 class DemoCustomer:
     """A demo customer: its plan, monthly budget (Decimal USD; None: none), ``weight`` (its share of the
-    traffic) and ``big_prompts`` (sends long prompts: the one that runs into its budget).
+    traffic), ``big_prompts`` (sends long prompts: the one that runs into its budget), ``tasks`` (the
+    model tasks its back-filled history uses; empty: every model) and ``reports`` (asks for long answers
+    to short prompts: the costliest kind of LLM request per token billed).
     """
 
     name: str
@@ -25,16 +27,20 @@ class DemoCustomer:
     budget_usd: Decimal | None
     weight: float  # share of the traffic
     big_prompts: bool = False  # sends long prompts: the one heading over budget
+    tasks: tuple[str, ...] = ()  # back-fill only: the tasks it buys (empty: all)
+    reports: bool = False  # back-fill only: long answers to short prompts
 
 
-# Skewed on purpose: one large customer, a long tail, one small budget that fills up.
+# Skewed on purpose: one large customer, a long tail, one small budget that fills up, and one customer
+# buying only long LLM reports, which keep the GPUs busier than its bill pays for.
 DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
-    DemoCustomer("demo-northwind", "enterprise", Decimal("500"), 0.40),
-    DemoCustomer("demo-contoso", "pro", Decimal("100"), 0.22),
-    DemoCustomer("demo-fabrikam", "pro", Decimal("60"), 0.14),
-    DemoCustomer("demo-tailspin", "free", Decimal("0.05"), 0.14, big_prompts=True),
-    DemoCustomer("demo-litware", "free", None, 0.06),
-    DemoCustomer("demo-adatum", "pro", None, 0.04),
+    DemoCustomer("demo-northwind", "enterprise", Decimal("500"), 0.34),
+    DemoCustomer("demo-contoso", "pro", Decimal("100"), 0.20),
+    DemoCustomer("demo-fabrikam", "pro", Decimal("60"), 0.12),
+    DemoCustomer("demo-wingtip", "pro", None, 0.10, tasks=("chat",), reports=True),
+    DemoCustomer("demo-tailspin", "free", Decimal("0.05"), 0.10, big_prompts=True),
+    DemoCustomer("demo-litware", "free", None, 0.07),
+    DemoCustomer("demo-adatum", "pro", None, 0.05),
 )
 SPIKE_CUSTOMER = "demo-contoso"
 WORDS = [

@@ -9,6 +9,7 @@ from verticals.ledger.analytics.anomalies import cost_anomalies
 from verticals.ledger.analytics.budgets import budget_status
 from verticals.ledger.analytics.capacity import break_even, utilization
 from verticals.ledger.analytics.concentration import concentration
+from verticals.ledger.analytics.demo import demo_history
 from verticals.ledger.analytics.evaluations import evaluation_history
 from verticals.ledger.analytics.latency import latency_by_model
 from verticals.ledger.analytics.usage import unit_economics, usage_summary
@@ -19,6 +20,7 @@ __all__ = [
     "budget_status",
     "concentration",
     "cost_anomalies",
+    "demo_history",
     "evaluation_history",
     "latency_by_model",
     "pricing_what_if",
