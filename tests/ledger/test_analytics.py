@@ -96,7 +96,7 @@ def test_usage_by_day_and_customer(books: Ledger) -> None:
     """Gross margin is revenue minus compute spend, idle included: each day's device cost is shared by
     busy seconds among the customers whose requests it carried; a device no request used that day is
     the "(idle)" row. What the requests carried alone is the contribution margin."""
-    rows = usage_summary(books, by=["day", "customer"], since=NOV, until=at("2026-11-13 00:00"))
+    rows = usage_summary(books, by=["day", "customer"], since=NOV, until=at("2026-11-13 00:00"), basis="list")
     got = [
         (
             r["bucket"].date(),
@@ -130,19 +130,19 @@ def test_usage_by_day_and_customer(books: Ledger) -> None:
     assert rows[1]["margin_pct"] is None
     assert rows[0]["bucket"] == at("2026-11-10 00:00")
     # without filters the rows add up to revenue minus everything provisioned: 48 h cpu + 48 h l4 + e7
-    total = usage_summary(books, by=[], since=NOV, until=at("2026-11-13 00:00"))[0]
+    total = usage_summary(books, by=[], since=NOV, until=at("2026-11-13 00:00"), basis="list")[0]
     assert total["cost_usd"] == sum(r["cost_usd"] for r in rows) == D("4.80") + D("38.40") + D("0.40")
 
 
 def test_usage_by_hour_model_and_filters(books: Ledger) -> None:
-    rows = usage_summary(books, by=["hour", "model"], customer="acme", since=NOV)
+    rows = usage_summary(books, by=["hour", "model"], customer="acme", since=NOV, basis="list")
     assert [(r["bucket"], r["model"], r["requests"], r["units"]) for r in rows] == [
         (at("2026-11-10 09:00"), "nlp/chat", 2, 450.0),
         (at("2026-11-12 08:00"), "vision/cls", 1, 0.0),
     ]
-    total = usage_summary(books, by=[])
+    total = usage_summary(books, by=[], basis="list")
     assert len(total) == 1 and total[0]["requests"] == 8 and total[0]["revenue_usd"] == D("4.04")
-    plugin = usage_summary(books, by=["plugin"], until=NOV)
+    plugin = usage_summary(books, by=["plugin"], until=NOV, basis="list")
     assert [(r["plugin"], r["revenue_usd"]) for r in plugin] == [("nlp", D("0.04"))]
     with pytest.raises(LedgerError, match="cannot group usage"):
         usage_summary(books, by=["day", "hour"])
@@ -151,7 +151,7 @@ def test_usage_by_hour_model_and_filters(books: Ledger) -> None:
 
 
 def test_unit_economics(books: Ledger) -> None:
-    rows = {r["model"]: r for r in unit_economics(books, until=at("2026-11-13 00:00"))}
+    rows = {r["model"]: r for r in unit_economics(books, until=at("2026-11-13 00:00"), basis="list")}
     chat = rows["nlp/chat"]
     # units 150 + 300 + 50 + 1500 + 20 = 2020; revenue 3.94; requests carried 0.58, and i1 (48 h, $4.80,
     # serving nlp/chat only) was idle for 4.80 - 0.17: compute spend 5.21
@@ -230,7 +230,7 @@ def test_budget_status_and_forecast(books: Ledger) -> None:
 
 
 def test_concentration(books: Ledger) -> None:
-    result = concentration(books, since=NOV)
+    result = concentration(books, since=NOV, basis="list")
     # revenue initech 3.06, acme 0.90, globex 0.04 of 4.00
     assert result["total_revenue_usd"] == D("4.00") and result["customers"] == 3
     assert result["top1_share"] == pytest.approx(0.765) and result["top5_share"] == pytest.approx(1.0)

@@ -211,6 +211,10 @@ _REPORT_COLUMNS = [
     "errors",
     "units",
     "revenue_usd",
+    "fee_revenue_usd",
+    "usage_revenue_usd",
+    "credits_usd",
+    "list_revenue_usd",
     "request_cost_usd",
     "idle_cost_usd",
     "cost_usd",
@@ -232,6 +236,13 @@ _REPORT_COLUMNS = [
 @click.option("--customer", help="Only this customer.")
 @click.option("--model", help="Only this model.")
 @click.option("--plugin", help="Only this plugin.")
+@click.option(
+    "--basis",
+    type=click.Choice(["billed", "list"]),
+    default="billed",
+    show_default=True,
+    help="Revenue as invoiced (fees, usage after allowances and tiers, less credits) or usage at list price.",
+)
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV for spreadsheets.")
 def usage_report(
@@ -241,10 +252,16 @@ def usage_report(
     customer: str | None,
     model: str | None,
     plugin: str | None,
+    basis: str,
     as_json: bool,
     as_csv: bool,
 ) -> None:
     """Requests, revenue, compute spend and gross margin, grouped as asked.
+
+    Revenue is billed revenue: fee_revenue_usd (plan fees recognised daily, up to now) +
+    usage_revenue_usd (usage after allowances and tiers) - credits_usd, from each month's finalized
+    invoices, else its drafts; plan fees are a row "(plan fee)" when grouping by model, plugin or unit.
+    list_revenue_usd is the usage at list price (what `--basis list` reports as revenue).
 
     Compute spend (cost_usd) is everything provisioned in the period, idle included: what requests
     carried (request_cost_usd) plus the group's busy share of its devices' idle time (idle_cost_usd);
@@ -264,6 +281,7 @@ def usage_report(
             customer=customer,
             plugin=plugin,
             model=model,
+            basis=basis,
         )
     keys = [("bucket" if name in ("day", "hour") else name) for name in groups]
     if as_json:
