@@ -20,6 +20,7 @@ from verticals.ledger.analytics.invoice_figures import (
     invoices_by_status,
 )
 from verticals.ledger.analytics.latency import latency_by_model
+from verticals.ledger.analytics.pricing_lab import pricing_lab
 from verticals.ledger.analytics.usage import unit_economics, usage_summary
 from verticals.ledger.analytics.whatif import pricing_what_if
 
@@ -37,6 +38,7 @@ __all__ = [
     "latency_by_model",
     "mrr",
     "net_revenue_retention",
+    "pricing_lab",
     "pricing_what_if",
     "revenue_by_business_model",
     "unit_economics",
