@@ -6,10 +6,11 @@ A bad value raises ``ConfigError`` naming the key, the value and what is allowed
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,6 +23,47 @@ CONFIG_FILE_ENV = "VERTICALS_CONFIG"
 
 class ConfigError(ValueError):
     """A setting with a value that is not allowed."""
+
+
+class AlertSettings(BaseModel):
+    """``[alerts]``: what the gateway watches and where it sends alerts (see ``verticals.alerts``).
+
+    ``webhook_url`` is the operator's Slack-compatible incoming webhook (http or https; None: alerts are
+    only recorded in the ledger and shown on the Risk page). ``budget_thresholds`` are fractions of a
+    customer's monthly budget (0 < t <= 10). Times in seconds; a failed call is retried ``retries`` times,
+    ``backoff_s`` x 1, 2, 4, ... apart, then written to the dead-letter log ``<home>/logs/alerts-dead.jsonl``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="watch the conditions below while the gateway runs")
+    webhook_url: str | None = Field(None, description="Slack-compatible incoming webhook URL")
+    interval_s: float = Field(30.0, ge=0.05, le=3600, description="seconds between two checks")
+    budget_thresholds: list[float] = Field(
+        default_factory=lambda: [0.5, 0.8, 1.0], description="fractions of the monthly budget"
+    )
+    anomaly_k: float = Field(3.0, gt=1, description="a day costing k x its trailing median is an anomaly")
+    anomaly_window_days: int = Field(7, ge=1, le=90, description="the trailing window of cost anomalies")
+    anomaly_min_excess_usd: Decimal = Field(
+        Decimal("1.00"), ge=0, description="a cost anomaly exceeds its median by at least this (USD)"
+    )
+    timeout_s: float = Field(5.0, gt=0, le=60, description="seconds one webhook call may take")
+    retries: int = Field(3, ge=0, le=10, description="webhook calls after the first when it fails")
+    backoff_s: float = Field(1.0, ge=0, le=60, description="wait before the first retry; doubles after")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("use an http:// or https:// URL (your chat's incoming webhook)")
+        return value
+
+    @field_validator("budget_thresholds")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if any(not 0 < t <= 10 for t in value):
+            raise ValueError("use fractions of the budget above 0 and up to 10, e.g. [0.5, 0.8, 1.0]")
+        return sorted(set(value))
 
 
 class Settings(BaseSettings):
@@ -44,6 +86,7 @@ class Settings(BaseSettings):
     spool_fsync_ms: int = Field(
         50, ge=0, le=60_000, description="how long a written ledger event may wait for fsync (crash window)"
     )
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description="[alerts]: webhook, thresholds")
     models: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-model overrides, e.g. [models.'nlp/chat'] source = 'hf://...'"
     )

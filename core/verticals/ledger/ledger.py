@@ -17,8 +17,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from verticals.ledger import facts
+from verticals.ledger import alerts, facts
 from verticals.ledger._time import month_start, next_month_start, to_db, utc_now
+from verticals.ledger.alerts import AlertRow
 from verticals.ledger.billing_facade import BillingFacade
 from verticals.ledger.books import Books, CostRow, PriceRow, Span
 from verticals.ledger.control import ApiKey, Control, Customer, Plan
@@ -357,3 +358,20 @@ class Ledger(BillingFacade):
             return facts.record_evaluation(
                 self._conn, model, version, suite, metrics, thresholds, passed, when
             )
+
+    def claim_alert(self, alert: AlertRow) -> bool:
+        """Insert ``alert`` as pending (see ``ledger.alerts``); False when its event was claimed before."""
+        self._writable()
+        with self._lock:
+            return alerts.claim(self._conn, alert)
+
+    def finish_alert(self, key: str, status: str, attempts: int, error: str | None) -> None:
+        """Record how delivering alert ``key`` ended (sent, dead or recorded), now."""
+        self._writable()
+        with self._lock:
+            alerts.finish(self._conn, key, status, attempts, error, self._clock())
+
+    def pending_alerts(self) -> list[AlertRow]:
+        """Alerts claimed but not delivered (the gateway stopped while sending them), oldest first."""
+        with self._lock:
+            return alerts.pending(self._conn)

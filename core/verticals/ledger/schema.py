@@ -245,7 +245,31 @@ def _v4(conn: Any) -> None:
     conn.execute(_V4)
 
 
-MIGRATIONS: tuple[Any, ...] = (_v1, _v2, _v3, _v4)
+# Alerts the gateway raised (verticals.alerts): one row per event, keyed by the event's dedup key so that
+# an alert is sent once even across restarts. status: pending (claimed, not yet delivered), sent, dead
+# (every webhook attempt failed) or recorded (no webhook configured).
+_V5 = """
+CREATE TABLE alerts (
+    key VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,
+    severity VARCHAR NOT NULL,
+    subject VARCHAR NOT NULL,
+    text VARCHAR NOT NULL,
+    fields VARCHAR NOT NULL,
+    raised_at TIMESTAMP NOT NULL,
+    status VARCHAR NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error VARCHAR,
+    delivered_at TIMESTAMP
+);
+"""
+
+
+def _v5(conn: Any) -> None:
+    conn.execute(_V5)
+
+
+MIGRATIONS: tuple[Any, ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

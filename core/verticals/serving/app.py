@@ -73,17 +73,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from verticals.alerts import start_alerts
         from verticals.serving.backends.build import build_backends
         from verticals.serving.capacity import record_gateway_capacity
 
         gateway.backends = backends if backends is not None else build_backends(gateway)
         await start_backends(gateway)
         capacity = record_gateway_capacity(gateway)
+        # alerts run beside the routes, never on a request's path (see verticals.alerts)
+        app.state.alerts = start_alerts(gateway)
         freeze_startup_heap()
         try:
             yield
         finally:
             gateway.draining = True
+            if app.state.alerts is not None:
+                await app.state.alerts.stop()
             for name, backend in gateway.backends.items():
                 try:
                     await backend.stop()

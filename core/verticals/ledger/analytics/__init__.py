@@ -7,6 +7,7 @@ SQL and returns plain lists of dicts (or a dict) of str, int, float, Decimal (mo
 UTC datetimes. ``since`` is inclusive, ``until`` exclusive.
 """
 
+from verticals.ledger.analytics.alerts import recent_alerts
 from verticals.ledger.analytics.anomalies import cost_anomalies
 from verticals.ledger.analytics.billing import arpu, mrr, net_revenue_retention, revenue_by_business_model
 from verticals.ledger.analytics.budgets import budget_status
@@ -40,6 +41,7 @@ __all__ = [
     "net_revenue_retention",
     "pricing_lab",
     "pricing_what_if",
+    "recent_alerts",
     "revenue_by_business_model",
     "unit_economics",
     "usage_summary",
