@@ -38,6 +38,23 @@ with st.expander("Targets and thresholds", icon=":material/tune:"):
         help="Against a $0.00 median any cent is k times it: days closer to their median are not shown.",
     )
 
+st.subheader("Recent alerts")
+alerts = ui.read("alerts", ctx.filters)
+if "missing" in alerts.attrs:
+    st.warning(f"Alerts cannot be shown: {alerts.attrs['missing']}.", icon=":material/update:")
+elif alerts.empty:
+    st.success(
+        "No alert in this range: no budget threshold crossed, cost anomaly, backend down or failing "
+        "evaluation. `[alerts] webhook_url` in verticals.toml sends them to your chat as they happen.",
+        icon=":material/check_circle:",
+    )
+else:
+    ui.table(
+        alerts,
+        "recent-alerts",
+        {"time": st.column_config.DatetimeColumn("Raised (UTC)", format="YYYY-MM-DD HH:mm:ss")},
+    )
+
 st.subheader("Revenue concentration")
 conc = ui.read("concentration", ctx.filters)
 if not conc["customers"]:

@@ -63,10 +63,28 @@ class DecisionFigures:
         df["ratio"] = pd.to_numeric(df["ratio"], errors="coerce")
         return df.sort_values("ratio", ascending=False)
 
+    def alerts(self, filters: Filters, limit: int = 50) -> pd.DataFrame:
+        """The latest ``limit`` alerts the gateway raised in the range, newest first (the ledger's
+        ``recent_alerts``): columns time (UTC), kind, severity, subject, text, status (sent, dead, pending,
+        recorded), attempts. Empty, with ``attrs['missing']`` saying why, when the ledger keeps no alerts.
+        """
+        columns = ["time", "kind", "severity", "subject", "text", "status", "attempts"]
+        try:
+            rows = self.source.analytics(
+                "recent_alerts", since=filters.since, until=filters.until, limit=limit
+            )
+        except MissingAnalytics as error:
+            empty = frame([], columns)
+            empty.attrs["missing"] = str(error)
+            return empty
+        df = frame(rows, ["raised_at", *columns[1:]])
+        df["time"] = pd.to_datetime(df["raised_at"], utc=True)
+        return df[columns]
+
     # Pricing lab
     def current_prices(self, filters: Filters) -> pd.DataFrame:
         """What each model earned per unit in the period: the starting point of the alternative book."""
-        rows = self.source.analytics("unit_economics", **filters.params())
+        rows = self.source.analytics("unit_economics", basis="list", **filters.params())
         df = frame(rows, ["model", "unit", "units_in", "units_out", "revenue_usd", "revenue_per_unit_usd"])
         df["units"] = df["units_in"].fillna(0) + df["units_out"].fillna(0)
         df = df[df["units"] > 0]
