@@ -167,3 +167,35 @@ def test_tritonclient_column_of_transactions_is_scored_per_row(fraud_gateway: Ru
     column, flat = scores
     assert len(column) == 2 and column == flat
     assert [e["units_in"] for e in fraud_gateway.events(customer=customer)] == [2, 2]
+
+
+@pytest.mark.parametrize("shape", [[5], [5, 1]])
+def test_a_bad_record_is_named_by_its_tensor_element(fraud_gateway: Running, shape: list[int]) -> None:
+    """The issue's example: five transactions, the one at element 3 has hour 25. The 400 names input
+    'transaction' element 3 and the field, not "row 0" (the record's place in a list of one)."""
+    from verticals_finance.generator import generate
+
+    key = fraud_gateway.customer(f"fraud-bad-element-{len(shape)}")
+    records = generate(5, seed=4)
+    records[3] = {**records[3], "hour": 25}
+    data = [json.dumps(r) for r in records]
+    body = {"inputs": [{"name": "transaction", "shape": shape, "datatype": "BYTES", "data": data}]}
+    headers = {"Authorization": f"Bearer {key}"}
+    response = httpx.post(fraud_gateway.url + "/v2/models/finance/fraud/infer", json=body, headers=headers)
+    assert response.status_code == 400, response.text
+    message = response.json()["error"]
+    where = "element 3" if shape == [5] else "element [3, 0]"
+    assert message.startswith(f"input 'transaction' {where}: field 'hour' = 25"), message
+    assert "row 0" not in message
+
+
+def test_a_bad_row_of_a_bytes_tensor_is_named_by_its_element(gateway_server: Running, key: str) -> None:
+    """tabular/linear's adapter refuses a row that is not 4 numbers; the 400 says which element held it."""
+    rows = [[1, 2, 3, 4], [0, 0, 0, 0], [1, 1, 1, 1], [1, 2]]
+    data = [json.dumps(r) for r in rows]
+    body = {"inputs": [{"name": "rows", "shape": [4], "datatype": "BYTES", "data": data}]}
+    headers = {"Authorization": f"Bearer {key}"}
+    response = httpx.post(gateway_server.url + "/v2/models/tabular/linear/infer", json=body, headers=headers)
+    assert response.status_code == 400, response.text
+    message = response.json()["error"]
+    assert message.startswith("input 'rows' element 3: each row must be a list of 4"), message

@@ -66,23 +66,27 @@ def json_schema() -> dict[str, Any]:
     return Transaction.model_json_schema()
 
 
-def validate_records(records: list[Any]) -> list[dict[str, Any]]:
-    """Check every record; the first bad one raises an ``AdapterError`` naming its row and field."""
+def validate_records(records: list[Any], *, single: bool = False) -> list[dict[str, Any]]:
+    """Check every record; the first bad one raises an ``AdapterError`` naming its row and field.
+
+    ``single``: the records are one record sent on its own, so there is no row to name (a caller that
+    knows where the record sat, such as the gateway's tensor element, says so itself).
+    """
     if len(records) > MAX_ROWS:
         raise AdapterError(
             f"{len(records):,} rows is over the {MAX_ROWS:,} allowed at once; send smaller chunks"
         )
     valid = []
     for index, record in enumerate(records):
+        where = "" if single else f"row {index}: "
         if not isinstance(record, dict):
             raise AdapterError(
-                f"row {index}: expected a JSON object with the transaction fields, "
-                f"got {type(record).__name__}"
+                f"{where}expected a JSON object with the transaction fields, got {type(record).__name__}"
             )
         try:
             valid.append(Transaction.model_validate(record).model_dump(mode="json"))
         except ValidationError as error:
-            raise AdapterError(f"row {index}: {_explain(error)}") from None
+            raise AdapterError(f"{where}{_explain(error)}") from None
     return valid
 
 
@@ -109,7 +113,7 @@ def read_transaction_payload(payload: Any) -> list[dict[str, Any]]:
         except ValueError:
             raise AdapterError(NOT_A_RECORD) from None
     if isinstance(payload, dict):
-        return validate_records([payload])
+        return validate_records([payload], single=True)
     if isinstance(payload, list):
         return validate_records(payload)
     if isinstance(payload, bytes | bytearray):

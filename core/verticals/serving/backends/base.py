@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,9 +135,12 @@ class ModelBackend(ABC):
         """``POST /v1/audio/transcriptions``: the text of ``audio`` (the uploaded file's bytes)."""
         raise self.not_served("/v1/audio/transcriptions")
 
-    async def infer(self, call: Call, items: list[Any], parameters: dict[str, Any]) -> Inference:
+    async def infer(
+        self, call: Call, items: list[Any], parameters: dict[str, Any], *, where: Sequence[str] = ()
+    ) -> Inference:
         """``POST /v2/models/{name}/infer``: one output per item (a row of the first input tensor);
-        ``parameters`` are the request's v2 parameters."""
+        ``parameters`` are the request's v2 parameters; ``where[i]`` names item ``i`` in the request
+        (``input 'x' element 3``) for the errors that item causes."""
         raise self.not_served("/v2/models/{name}/infer")
 
     def not_served(self, endpoint: str) -> APIError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,14 +221,21 @@ class TorchBackend(ModelBackend):
             queue_seconds=result.queue_seconds,
         )
 
-    async def infer(self, call: Call, items: list[Any], parameters: dict[str, Any]) -> Inference:
-        """One output per item (each item may adapt into several model inputs), batched together."""
+    async def infer(
+        self, call: Call, items: list[Any], parameters: dict[str, Any], *, where: Sequence[str] = ()
+    ) -> Inference:
+        """One output per item (each item may adapt into several model inputs), batched together; an item
+        the adapter refuses is named by ``where`` (its tensor element) in the 400."""
         inputs: list[Any] = []
-        for raw in items:
-            inputs.extend(await self.adapt(raw, param="inputs"))
+        origins: list[str | None] = []  # the request item each model input came from
+        for index, raw in enumerate(items):
+            origin = where[index] if where else None
+            adapted = await self.adapt(raw, param="inputs", where=origin)
+            inputs.extend(adapted)
+            origins.extend([origin] * len(adapted))
         units_in = sum(self.units(item) for item in inputs)
         call.admit(self.worst_case(Demand((units_in,))))
-        results = await self.run_many(inputs, param="inputs")
+        results = await self.run_many(inputs, param="inputs", where=origins)
         return Inference(
             [to_jsonable(r.output) for r in results],
             units_in,
@@ -235,24 +243,26 @@ class TorchBackend(ModelBackend):
             queue_seconds=max(r.queue_seconds for r in results),
         )
 
-    async def adapt(self, item: Any, *, param: str | None = None) -> list[Any]:
+    async def adapt(self, item: Any, *, param: str | None = None, where: str | None = None) -> list[Any]:
         """One request item as the model's inputs, through the payload door of its input adapter.
 
         ``item`` comes from a customer: a string in it is data, never a path or a URL the server should
         open. Raises APIError 400 (``invalid_input``) for what the adapter refuses or when it yields
-        nothing.
+        nothing, its message starting with ``where`` (the item's place in the request, such as
+        ``input 'x' element 3``) when given.
         """
         if self.reader is None:
             return [item]
+        prefix = f"{where}: " if where else ""
         try:
             # Decoding an image or audio file takes milliseconds: keep it off the event loop.
             values = await asyncio.to_thread(self.reader, item)
         except AdapterError as error:
-            raise APIError(400, str(error), code="invalid_input", param=param) from None
+            raise APIError(400, f"{prefix}{error}", code="invalid_input", param=param) from None
         if not isinstance(values, list) or not values:
             raise APIError(
                 400,
-                f"the input gave the model {self.spec.name!r} nothing to work on",
+                f"{prefix}the input gave the model {self.spec.name!r} nothing to work on",
                 code="invalid_input",
                 param=param,
             )
@@ -267,17 +277,19 @@ class TorchBackend(ModelBackend):
         except Exception:
             return 1.0
 
-    async def run(self, item: Any, *, param: str | None = None) -> BatchResult:
-        """One adapted item through the batcher. Raises APIError: 400 for input the model refuses, 503 while
-        it is not loaded (naming the load error, if any), 500 ``model_error`` when it fails or answers a NaN
-        or an infinity."""
+    async def run(self, item: Any, *, param: str | None = None, where: str | None = None) -> BatchResult:
+        """One adapted item through the batcher. Raises APIError: 400 for input the model refuses (its
+        message starting with ``where``, the item's place in the request, when given), 503 while it is not
+        loaded (naming the load error, if any), 500 ``model_error`` when it fails or answers a NaN or an
+        infinity."""
         if not self._loaded:
             detail = f" (it failed to load: {self._load_error})" if self._load_error else ""
             raise unavailable(Unavailable(f"model {self.spec.name!r} is not loaded{detail}; retry shortly"))
         try:
             result = await self.batcher.submit(item)
         except AdapterError as error:
-            raise APIError(400, str(error), code="invalid_input", param=param) from None
+            prefix = f"{where}: " if where else ""
+            raise APIError(400, f"{prefix}{error}", code="invalid_input", param=param) from None
         except Exception as error:
             # The exception's text can hold anything the model read (a file, a table): it goes to the
             # operator's log, and the customer gets only its type and the request id to report.
@@ -299,9 +311,14 @@ class TorchBackend(ModelBackend):
             )
         return result
 
-    async def run_many(self, items: list[Any], *, param: str | None = None) -> list[BatchResult]:
-        """All items submitted at once, so the batcher can put them in one batch."""
-        return list(await asyncio.gather(*(self.run(item, param=param) for item in items)))
+    async def run_many(
+        self, items: list[Any], *, param: str | None = None, where: Sequence[str | None] = ()
+    ) -> list[BatchResult]:
+        """All items submitted at once, so the batcher can put them in one batch; ``where[i]`` names item
+        ``i`` in the errors it causes (see ``run``)."""
+        places = list(where) or [None] * len(items)
+        runs = (self.run(item, param=param, where=place) for item, place in zip(items, places, strict=True))
+        return list(await asyncio.gather(*runs))
 
 
 def to_jsonable(value: Any) -> Any:

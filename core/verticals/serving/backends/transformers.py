@@ -126,7 +126,9 @@ class TransformersBackend(ModelBackend):
             stream=body.stream,
         )
 
-    async def infer(self, call: Call, items: list[Any], parameters: dict[str, Any]) -> Inference:
+    async def infer(
+        self, call: Call, items: list[Any], parameters: dict[str, Any], *, where: Sequence[str] = ()
+    ) -> Inference:
         """Not served: the fallback answers the OpenAI chat and completions routes only (400)."""
         raise APIError(
             400,

@@ -131,6 +131,23 @@ def request_items(elements: list[Any], shape: list[int], datatype: str, name: st
     return rows(decoded, shape)
 
 
+def item_names(shape: list[int], datatype: str, name: str) -> list[str]:
+    """How an error names each request item of input ``name`` (one per row of its first dimension, as
+    ``request_items`` makes them): ``input 'x' element 3`` for shape [N], ``input 'x' element [3, 0]``
+    for a BYTES column of shape [N, 1] (what tritonclient sends), ``input 'x' row 3`` for a wider row.
+
+    An adapter sees one item at a time, so its own count ("row 0") would say where in that item, not
+    where in the request; the customer needs the tensor element.
+    """
+    count = shape[0] if shape else 1
+    if len(shape) <= 1:
+        return [f"input {name!r} element {i}" for i in range(count)]
+    if datatype == "BYTES" and all(dim == 1 for dim in shape[1:]):
+        zeros = ", 0" * (len(shape) - 1)
+        return [f"input {name!r} element [{i}{zeros}]" for i in range(count)]
+    return [f"input {name!r} row {i}" for i in range(count)]
+
+
 def rows(elements: list[Any], shape: list[int]) -> list[Any]:
     """One item per row of the first dimension: shape [N, 4] gives N lists of 4, shape [N] N values."""
     if len(shape) <= 1:

@@ -24,7 +24,15 @@ from verticals.models import ModelSpec
 from verticals.serving.admission import authenticated, context_of, gateway_of, open_call
 from verticals.serving.calls import Finished
 from verticals.serving.errors import APIError
-from verticals.serving.v2.codec import bad, decode_input, encode_outputs, pack, request_items, split_body
+from verticals.serving.v2.codec import (
+    bad,
+    decode_input,
+    encode_outputs,
+    item_names,
+    pack,
+    request_items,
+    split_body,
+)
 
 router = APIRouter(tags=["Open Inference Protocol v2"])
 
@@ -129,11 +137,17 @@ async def model_infer(request: Request, name: str) -> Response:
         raise bad("the request needs `inputs`: a list with at least one tensor", "inputs")
     requested = _requested_outputs(body, [t.name for t in spec.outputs] or ["output"])
     elements, shape, datatype, _ = decode_input(inputs[0], binary, 0)
-    items = request_items(elements, shape, datatype, str(inputs[0].get("name", "?")))
+    tensor_name = str(inputs[0].get("name", "?"))
+    items = request_items(elements, shape, datatype, tensor_name)
     if not items:
         raise bad("the first input has no rows", "inputs")
     parameters = body.get("parameters")
-    result = await backend.infer(call, items, parameters if isinstance(parameters, dict) else {})
+    result = await backend.infer(
+        call,
+        items,
+        parameters if isinstance(parameters, dict) else {},
+        where=item_names(shape, datatype, tensor_name),
+    )
     tensors = [
         t for t in encode_outputs(spec.outputs, result.outputs) if requested is None or t["name"] in requested
     ]

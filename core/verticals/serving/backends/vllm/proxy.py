@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -98,7 +99,9 @@ class VLLMBackend(VLLMClient, ModelBackend):
         call.admit(self.worst_case(Demand(tuple(float(text_bound(t)) for t in texts))))
         return await self._proxy(call, "/embeddings", body.model_dump(exclude_unset=True), False, False)
 
-    async def infer(self, call: Call, items: list[Any], parameters: dict[str, Any]) -> Inference:
+    async def infer(
+        self, call: Call, items: list[Any], parameters: dict[str, Any], *, where: Sequence[str] = ()
+    ) -> Inference:
         """An LLM over v2: a text item is a prompt (``/completions``), a JSON list of messages a chat, each
         answered with up to ``parameters.max_tokens`` tokens (1-100000, default ``V2_MAX_TOKENS``). Raises
         APIError 400 for another item or a bad ``max_tokens``, 400 / 502 for an upstream error."""
