@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
@@ -95,9 +95,8 @@ def backfill(
                 if ts < end:
                     focus = [s for s in specs if str(s.task) in customer.tasks] if customer.tasks else []
                     spec = rng.choice(focus) if focus else rng.choices(specs, weights)[0]
-                    spike = customer.name == SPIKE_CUSTOMER and ts.date() == spike_day
                     plan = plans[customer.name]
-                    events.append(_event(ledger, rng, customer, plan, spec, ts, spike, rates))
+                    events.append(_event(ledger, rng, customer, plan, spec, ts, spike_day, rates))
             progress.update(task, advance=1)
         events.sort(key=lambda event: event["ts"])
         _size_budgets(ledger, new, events, start, end)
@@ -121,7 +120,7 @@ def backfill(
             spent[month] = spent.get(month, Decimal(0)) + event["revenue_usd"]
             ledger.record(UsageEvent(**event))
         ledger.flush()
-        for device in plan_fleet(specs, start, end):
+        for device in plan_fleet(specs, start, end, spike_day):
             ledger.record_device(
                 device.device_id, device.device_class, device.models, device.up_at, device.down_at
             )
@@ -188,13 +187,14 @@ def _event(
     plan: str,
     spec: Any,
     ts: datetime,
-    spike: bool,
+    spike_day: date,
     rates: dict[str, Decimal],
 ) -> dict[str, Any]:
     """One request's event: sizes from ``PROFILE``, latency from the measured table, the price in force for
     the customer's plan (else the model's list price) and the device class's rate in ``rates``.
     """
     task = str(spec.task)
+    spike = customer.name == SPIKE_CUSTOMER and ts.date() == spike_day
     (in_lo, in_hi), (out_lo, out_hi) = PROFILE.get(task, DEFAULT_PROFILE)
     scale = SPIKE_SCALE if spike else (3 if customer.big_prompts else 1)
     if customer.reports and out_hi:  # short prompts, long answers
@@ -203,7 +203,7 @@ def _event(
     units_out = float(rng.randint(out_lo, out_hi) * (scale if spike else 1)) if out_hi else 0.0
     roll = rng.random()
     status = 500 if roll < 0.01 else (400 if roll < 0.03 else 200)
-    where = device_class(spec, ts, rng)
+    where = device_class(spec, ts, rng, spike_day)
     queue_ms = rng.expovariate(1 / 15)
     if status == 400:  # refused before the model ran: the gateway's own work only
         units_in = units_out = 0.0

@@ -5,7 +5,9 @@ The fleet, for whatever models are registered:
 - the LLMs (models served by vLLM) on GPUs: one L4 up the whole period (``l4`` in the cost book), and
   one H100 (``h100``) that the company starts on weekdays for the busy hours, ``PEAK_HOURS`` UTC, and
   stops after; while it is up it takes ``H100_SHARE`` of the LLM requests. Each weekday's H100 is a
-  device record of its own (same id, its own up/down times), as an autoscaler would leave them.
+  device record of its own (same id, its own up/down times), as an autoscaler would leave them. On the
+  day of the cost spike (``surge``) the autoscaler runs two H100s for ``SURGE_HOURS``, which take
+  ``SURGE_SHARE`` of the LLM requests: the spike costs GPU hours, and no device is busier than it was up.
 - every other model on shared CPU nodes (``cpu``), up the whole period: up to ``MODELS_PER_NODE``
   small models each, and the heavy CPU models (transcription) replicated on every node, so a
   request for them counts half on each (the ledger's rule for replicas). A node is one device paid
@@ -24,11 +26,13 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 PEAK_HOURS = (10, 20)  # UTC hours the H100 is up on weekdays: the top of ``diurnal``'s curve
 H100_SHARE = 0.5  # of the LLM requests while the H100 is up (the L4 takes the rest)
+SURGE_HOURS = (6, 24)  # UTC hours two H100s are up on the day of the cost spike
+SURGE_SHARE = 0.75
 MODELS_PER_NODE = 4
 HEAVY_TASKS = frozenset({"transcription"})  # replicated on every CPU node
 GATEWAY_MS = 1.5  # the gateway's own work per request (auth, metering): not the model's busy time
@@ -96,17 +100,21 @@ def measured(spec: Any) -> Measured:
     return LATENCY_MS.get(spec.name) or UNMEASURED["gpu" if on_gpu(spec) else "cpu"]
 
 
-def plan_fleet(specs: Sequence[Any], start: datetime, end: datetime) -> list[DeviceSpan]:
+def plan_fleet(
+    specs: Sequence[Any], start: datetime, end: datetime, surge: date | None = None
+) -> list[DeviceSpan]:
     """The devices up in ``[start, end)`` (aware UTC) for the registered ``specs`` (ModelSpecs), as the
-    module docstring describes: an L4 and weekday H100s for the LLMs, shared CPU nodes for the rest.
+    module docstring describes: an L4 and weekday H100s for the LLMs (two H100s on the ``surge`` day),
+    shared CPU nodes for the rest.
     """
     llms = tuple(sorted(s.name for s in specs if on_gpu(s)))
     fleet: list[DeviceSpan] = []
     if llms:
         fleet.append(DeviceSpan("demo-gpu-l4-0", "l4", llms, start, end))
-        fleet += [
-            DeviceSpan("demo-gpu-h100-0", "h100", llms, up, down) for up, down in peak_windows(start, end)
-        ]
+        for up, down in peak_windows(start, end, surge):
+            fleet.append(DeviceSpan("demo-gpu-h100-0", "h100", llms, up, down))
+            if up.date() == surge:
+                fleet.append(DeviceSpan("demo-gpu-h100-1", "h100", llms, up, down))
     small = sorted((s for s in specs if not on_gpu(s)), key=lambda s: s.name)
     heavy = tuple(s.name for s in small if str(s.task) in HEAVY_TASKS)
     light = [s.name for s in small if str(s.task) not in HEAVY_TASKS]
@@ -117,24 +125,33 @@ def plan_fleet(specs: Sequence[Any], start: datetime, end: datetime) -> list[Dev
     return fleet
 
 
-def peak_windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """The weekday ``PEAK_HOURS`` windows inside ``[start, end)`` (clipped to it), oldest first."""
+def peak_windows(
+    start: datetime, end: datetime, surge: date | None = None
+) -> list[tuple[datetime, datetime]]:
+    """The H100's windows inside ``[start, end)`` (clipped to it), oldest first: ``PEAK_HOURS`` on weekdays,
+    ``SURGE_HOURS`` on the ``surge`` day (whichever day of the week it is).
+    """
     out = []
     day = start.replace(hour=0, minute=0, second=0, microsecond=0)
     while day < end:
-        up, down = day + timedelta(hours=PEAK_HOURS[0]), day + timedelta(hours=PEAK_HOURS[1])
+        first, last = SURGE_HOURS if day.date() == surge else PEAK_HOURS
+        up, down = day + timedelta(hours=first), day + timedelta(hours=last)
         up, down = max(up, start), min(down, end)
-        if day.weekday() < 5 and up < down:
+        if (day.weekday() < 5 or day.date() == surge) and up < down:
             out.append((up, down))
         day += timedelta(days=1)
     return out
 
 
-def device_class(spec: Any, ts: datetime, rng: random.Random) -> str:
-    """Where a request for ``spec`` at ``ts`` runs: the H100 for ``H100_SHARE`` of LLM requests in the
-    weekday peak, the L4 otherwise; ``cpu`` for every other model.
+def device_class(spec: Any, ts: datetime, rng: random.Random, surge: date | None = None) -> str:
+    """Where a request for ``spec`` at ``ts`` runs: the H100s for ``H100_SHARE`` of LLM requests in the
+    weekday peak (``SURGE_SHARE`` in the ``surge`` day's ``SURGE_HOURS``), the L4 otherwise; ``cpu`` for
+    every other model.
     """
     if not on_gpu(spec):
         return "cpu"
-    in_peak = ts.weekday() < 5 and PEAK_HOURS[0] <= ts.hour < PEAK_HOURS[1]
-    return "h100" if in_peak and rng.random() < H100_SHARE else "l4"
+    if ts.date() == surge:
+        share = SURGE_SHARE if SURGE_HOURS[0] <= ts.hour < SURGE_HOURS[1] else 0.0
+    else:
+        share = H100_SHARE if ts.weekday() < 5 and PEAK_HOURS[0] <= ts.hour < PEAK_HOURS[1] else 0.0
+    return "h100" if share and rng.random() < share else "l4"
