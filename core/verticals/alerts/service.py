@@ -123,4 +123,5 @@ def start_alerts(gateway: Any) -> AlertService | None:
     )
     service = AlertService(ledger, conditions, sender, settings.interval_s)
     service.start()
+    gateway.backend_listeners.append(lambda model: service.poke())
     return service

@@ -6,6 +6,7 @@ What a request must pass before any model work is in ``verticals.serving.admissi
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -58,6 +59,9 @@ class Gateway:
     backends: dict[str, ModelBackend] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     draining: bool = False
+    # run with the model's name when its backend changed state (a supervisor restart): the alert service
+    # checks at once instead of at its next round
+    backend_listeners: list[Callable[[str], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.auth = Authenticator(self.ledger)
@@ -73,6 +77,11 @@ class Gateway:
         """Customer ``name``'s credit balance (Decimal USD) at ``at``, read at most once per
         ``CUSTOMER_CACHE_S`` seconds (an admin change reads it again at once, see ``forget``)."""
         return self._credits.get(name, lambda: Decimal(self.ledger.credit_balance(name, at)))
+
+    def backend_changed(self, model: str) -> None:
+        """Tell ``backend_listeners`` that ``model``'s backend went down or came back; on the event loop."""
+        for listener in self.backend_listeners:
+            listener(model)
 
     def forget(self, customer: str | None = None) -> None:
         """Drop cached customers and prices after an admin change; ``customer``'s spend is read

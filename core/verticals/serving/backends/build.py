@@ -121,8 +121,15 @@ def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBac
         spec.name,
         factory,
         on_capacity=supervisor_hook(gateway, spec.name, device),
-        on_restart=lambda: gateway.metrics.restarts.labels(spec.name).inc(),
+        on_restart=lambda: restarted(gateway, spec.name),
     )
     return VLLMBackend(
         spec, supervisor=supervisor, device_class=device, default_max_tokens=options.default_max_tokens
     )
+
+
+def restarted(gateway: Gateway, model: str) -> None:
+    """A supervisor restarted ``model``'s server: count it (``verticals_backend_restarts``) and tell the
+    gateway's backend listeners (alerts)."""
+    gateway.metrics.restarts.labels(model).inc()
+    gateway.backend_changed(model)
