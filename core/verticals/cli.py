@@ -67,6 +67,38 @@ def plugins_uninstall(packages: tuple[str, ...]) -> None:
     sys.exit(subprocess.call([sys.executable, "-m", "pip", "uninstall", "-y", *packages]))
 
 
+@plugins.command(name="reload")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def plugins_reload(as_json: bool) -> None:
+    """Load plugins installed since the running gateway started, without a restart: the models they add
+    are served once their backends start; requests in flight are not touched."""
+    from verticals.client import AdminError, running_server
+    from verticals.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    client = running_server(settings)
+    if client is None:
+        raise click.ClickException(
+            f"no gateway runs for {settings.home}; `verticals serve` (or `make up`) loads every installed "
+            "plugin when it starts"
+        )
+    client.timeout = 900.0  # a new model's files may be pulled and its server booted first
+    try:
+        report = client.post("/admin/plugins/reload")
+    except AdminError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        print_json(report)
+        return
+    added = ", ".join(report["added"]) or "no new models"
+    click.echo(f"{added} now served by the gateway at {client.base_url}")
+    for name, why in sorted(report["failed"].items()):
+        click.echo(f"warning: {name} is not served: {why}", err=True)
+
+
 @cli.group()
 def models() -> None:
     """List the models the installed plugins serve."""

@@ -21,6 +21,7 @@ from verticals.serving.errors import APIError
 from verticals.serving.gateway import Gateway
 from verticals.serving.limits import OverBudget, RateLimited
 from verticals.serving.metering import MICRO, Principal, RequestContext
+from verticals.serving.reload import unknown_model_hint
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -76,7 +77,7 @@ def open_call(
         known = ", ".join(sorted(gw.backends)) or "none"
         raise APIError(
             404,
-            f"the model {name!r} does not exist; models served here: {known}",
+            f"the model {name!r} does not exist; models served here: {known}{unknown_model_hint(gw, name)}",
             code="model_not_found",
             param="model",
         )

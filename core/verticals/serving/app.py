@@ -28,6 +28,7 @@ from verticals.serving.gateway import Gateway, ServingOptions
 from verticals.serving.metering import LedgerLike
 from verticals.serving.metrics import CONTENT_TYPE
 from verticals.serving.middleware import GatewayMiddleware
+from verticals.serving.reload import PluginReloader
 
 log = logging.getLogger("verticals.serving")
 
@@ -95,6 +96,7 @@ def create_app(
                 except Exception:
                     log.exception("stopping the backend of %s failed", name)
             capacity()
+            reloader.close()
             flush = getattr(ledger, "flush", None)
             if flush is not None:
                 flush()
@@ -107,9 +109,11 @@ def create_app(
 
     app = FastAPI(title="verticals gateway", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.gateway = gateway
+    reloader = app.state.plugins = PluginReloader(gateway)  # POST /admin/plugins/reload
     install_error_handlers(app)
     app.add_middleware(GatewayMiddleware, gateway=gateway)
 
+    from verticals.serving.admin import plugins as plugins_router
     from verticals.serving.admin import router as admin_router
     from verticals.serving.openai import router as openai_router
     from verticals.serving.openai import usage as usage_router
@@ -119,6 +123,7 @@ def create_app(
     app.include_router(usage_router.router)
     app.include_router(v2_router.router)
     app.include_router(admin_router.router)
+    app.include_router(plugins_router.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

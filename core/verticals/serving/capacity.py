@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 
 from verticals.serving.gateway import Gateway
@@ -28,9 +28,10 @@ def device_recorder(gateway: Gateway) -> DeviceRecorder | None:
     return recorder
 
 
-def record_gateway_capacity(gateway: Gateway) -> Callable[[], None]:
+def record_gateway_capacity(gateway: Gateway, only: Collection[str] | None = None) -> Callable[[], None]:
     """Open a capacity record for each device the backends name (``ModelBackend.hosted_on``), with the models
-    on it; returns the function that closes them (at shutdown).
+    on it; returns the function that closes them (at shutdown). ``only``: just these backends (those a
+    plugin reload started), leaving out the gateway's own CPUs, which already have their record.
 
     The devices are the CPUs this process runs its in-process models on (one record for all of them) and
     each external vLLM ``url``: this gateway does not run that server, but it is paid for while the gateway
@@ -44,6 +45,8 @@ def record_gateway_capacity(gateway: Gateway) -> Callable[[], None]:
     devices: dict[str, tuple[str, list[str]]] = {}  # device key -> (device class, models on it)
     for name, backend in sorted(gateway.backends.items()):
         key = backend.hosted_on()
+        if only is not None and (name not in only or key == "gateway"):
+            continue  # paid once, from the gateway's start
         if key is not None:
             devices.setdefault(key, (backend.device_class, []))[1].append(name)
     up_at = datetime.now(UTC)

@@ -24,6 +24,7 @@ from verticals.models import ModelSpec
 from verticals.serving.admission import authenticated, context_of, gateway_of, open_call
 from verticals.serving.calls import Finished
 from verticals.serving.errors import APIError
+from verticals.serving.reload import unknown_model_hint
 from verticals.serving.v2.codec import (
     bad,
     decode_input,
@@ -112,7 +113,11 @@ async def model_ready(request: Request, name: str) -> JSONResponse:
     backend = gw.backends.get(name)
     context_of(request).recorded = True  # a readiness probe is not a model call
     if name not in gw.registry.models:
-        raise APIError(404, f"the model {name!r} does not exist; see GET /v1/models", code="model_not_found")
+        raise APIError(
+            404,
+            f"the model {name!r} does not exist; see GET /v1/models{unknown_model_hint(gw, name)}",
+            code="model_not_found",
+        )
     ok = backend is not None and backend.ready
     return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 503)
 
@@ -200,7 +205,11 @@ async def model_metadata(request: Request, name: str) -> dict[str, Any]:
     name = _name(name)
     registered = gw.registry.models.get(name)
     if registered is None:
-        raise APIError(404, f"the model {name!r} does not exist; see GET /v1/models", code="model_not_found")
+        raise APIError(
+            404,
+            f"the model {name!r} does not exist; see GET /v1/models{unknown_model_hint(gw, name)}",
+            code="model_not_found",
+        )
     spec = registered.item
     return {
         "name": spec.name,
