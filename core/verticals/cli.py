@@ -108,16 +108,21 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 def models_list(as_json: bool) -> None:
     """Show every registered model: task, backend, source, metering unit and whether it is pulled."""
-    from verticals.config import ConfigError
+    from verticals.config import ConfigError, load_settings
+    from verticals.model_settings import check_model_settings
     from verticals.registry import Registry
     from verticals.store import ModelStore
     from verticals.store.commands import store_columns
 
     registry = Registry.load()
     try:
-        store = ModelStore.from_settings()
+        settings = load_settings()
+        warnings = check_model_settings(settings, registry)
+        store = ModelStore.from_settings(settings)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     rows = [
         {
             "name": name,
@@ -157,7 +162,13 @@ def attach_core_commands(group: click.Group) -> None:
 
 def main() -> None:
     """The ``verticals`` console script: add the commands plugins contribute, then run the CLI (click exits
-    the process).
+    the process). A ``ConfigError`` a command did not catch is printed as one message and exits 1.
     """
+    from verticals.config_sources import ConfigError
+
     add_plugin_commands(cli, get_plugin_manager())
-    cli()
+    try:
+        cli()
+    except ConfigError as error:  # a command that let one through: its message, not a traceback
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(1)

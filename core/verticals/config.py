@@ -1,6 +1,11 @@
 """Settings: defaults, then ``verticals.toml`` in the working directory, then ``VERTICALS_*`` variables.
 
-A bad value raises ``ConfigError`` naming the key, the value and what is allowed.
+Every setting has a typed schema: ``Settings`` here, ``ModelSettings`` (``verticals.model_settings``) for the
+core's keys of each ``[models."NAME"]`` table, and the pydantic model a plugin declares in
+``ModelSpec.settings`` for its own keys. ``load_settings`` checks them when it reads the file: a TOML syntax
+error raises ``ConfigError`` naming the file, line and column; a bad value, one naming where it came from
+(``verticals.toml:7``, ``env VERTICALS_PORT``), the key, the value and what is allowed. ``verticals config
+check`` prints the effective settings and where each came from.
 """
 
 from __future__ import annotations
@@ -8,21 +13,38 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
+
+from verticals.config_sources import ConfigError, Origins, problems, read_toml
+from verticals.model_settings import ModelSettings, plugin_settings
+
+__all__ = [
+    "CONFIG_FILE_ENV",
+    "AlertSettings",
+    "ConfigError",
+    "ModelSettings",
+    "Settings",
+    "config_path",
+    "load_settings",
+]
 
 CONFIG_FILE_ENV = "VERTICALS_CONFIG"
 
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
-class ConfigError(ValueError):
-    """A setting with a value that is not allowed."""
+
+def config_path() -> Path:
+    """The TOML file the settings come from: ``VERTICALS_CONFIG``, else ``verticals.toml`` in the working
+    directory (a missing file reads as empty)."""
+    return Path(os.environ.get(CONFIG_FILE_ENV, "verticals.toml"))
 
 
 class AlertSettings(BaseModel):
@@ -75,7 +97,7 @@ class Settings(BaseSettings):
     An unknown key is a validation error (``extra="forbid"``).
     """
 
-    model_config = SettingsConfigDict(env_prefix="VERTICALS_", extra="forbid", toml_file="verticals.toml")
+    model_config = SettingsConfigDict(env_prefix="VERTICALS_", extra="forbid")
 
     home: Path = Field(Path(".verticals"), description="data directory: ledger, model cache, logs")
     model_cache: Path | None = Field(None, description="where pulled models live; default <home>/models")
@@ -87,9 +109,12 @@ class Settings(BaseSettings):
         50, ge=0, le=60_000, description="how long a written ledger event may wait for fsync (crash window)"
     )
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="[alerts]: webhook, thresholds")
-    models: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="per-model overrides, e.g. [models.'nlp/chat'] source = 'hf://...'"
+    models: dict[str, ModelSettings] = Field(
+        default_factory=dict, description="per-model settings, e.g. [models.'nlp/chat'] source = 'hf://...'"
     )
+
+    # Where each value came from, for messages and `verticals config check`; set by load_settings.
+    _origins: Origins | None = PrivateAttr(None)
 
     @classmethod
     def settings_customise_sources(
@@ -103,8 +128,17 @@ class Settings(BaseSettings):
         """pydantic-settings hook: read init arguments, then the environment, then the TOML file named by
         ``VERTICALS_CONFIG`` (default ``verticals.toml``); .env files and secret directories are not read.
         """
-        toml_file = Path(os.environ.get(CONFIG_FILE_ENV, "verticals.toml"))
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+        # Read here rather than by pydantic-settings' TOML source, so a syntax error is a ConfigError
+        # naming the file, line and column instead of a tomllib traceback.
+        toml = InitSettingsSource(settings_cls, read_toml(config_path()).data)
+        return (init_settings, env_settings, toml)
+
+    @property
+    def origins(self) -> Origins:
+        """Where each value came from (``argument``, ``env VERTICALS_X``, ``FILE:LINE``, ``default``)."""
+        if self._origins is None:  # built directly rather than by load_settings: no arguments known
+            self._origins = Origins.collect(read_toml(config_path()), list(type(self).model_fields))
+        return self._origins
 
     @property
     def model_dir(self) -> Path:
@@ -112,20 +146,44 @@ class Settings(BaseSettings):
         return self.model_cache if self.model_cache is not None else self.home / "models"
 
     def model_override(self, model: str) -> dict[str, Any]:
-        """The ``[models."<model>"]`` table of the settings (source, url, device_class, port, ...), or an
-        empty dict when there is none.
+        """The keys set in the ``[models."<model>"]`` table (source, url, device_class, port, a plugin's
+        own keys, ...), validated, as a dict; empty when there is none. ``model_settings`` is the typed view.
         """
-        return self.models.get(model, {})
+        table = self.models.get(model)
+        return table.model_dump(exclude_unset=True) if table is not None else {}
+
+    @overload
+    def model_settings(self, model: str) -> ModelSettings: ...
+
+    @overload
+    def model_settings(self, model: str, schema: type[SchemaT]) -> SchemaT: ...
+
+    def model_settings(self, model: str, schema: type[BaseModel] | None = None) -> BaseModel:
+        """The ``[models."<model>"]`` table typed: the core's keys (``ModelSettings``, defaults where unset),
+        or, given ``schema`` (the pydantic model a plugin declares in ``ModelSpec.settings``), the keys that
+        schema declares, validated by it.
+
+        Raises ConfigError naming the file and line (or variable), key, value and what is allowed.
+        """
+        table = self.models.get(model) or ModelSettings()
+        if schema is None:
+            return table
+        return plugin_settings(table, schema, self.origins, model)
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read the settings, turning pydantic's report into one line per bad key."""
+    """Read the settings: ``overrides`` (keyword arguments, first), then ``VERTICALS_*`` variables, then the
+    TOML file (``config_path()``), then the defaults.
+
+    Raises ConfigError: for a file that is not TOML, ``FILE:LINE:COLUMN: not valid TOML: ...``; for bad
+    values, one line per problem, ``WHERE: KEY = VALUE: REASON; allowed: ...`` where WHERE is ``FILE:LINE``,
+    ``env VERTICALS_X`` or ``argument``.
+    """
+    document = read_toml(config_path())
+    origins = Origins.collect(document, list(Settings.model_fields), given=list(overrides))
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            key = ".".join(str(part) for part in item["loc"])
-            env = f"VERTICALS_{key.upper()}"
-            problems.append(f"setting {key!r} (env {env}) = {item.get('input')!r}: {item['msg']}")
-        raise ConfigError("; ".join(problems)) from None
+        raise ConfigError("\n".join(problems(error, origins, Settings))) from None
+    settings._origins = origins
+    return settings

@@ -54,6 +54,22 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
     stores the weights (``model.safetensors``) with a model card as a new version in the model store;
     ``verticals models promote MODEL VERSION`` serves it once its evaluation suites pass. The
     predictor's ``load(model_dir)`` receives the directory holding that ``model.safetensors``.
+
+    A model whose code reads settings of its own from its ``[models."NAME"]`` table in
+    ``verticals.toml`` declares them in ``settings``: a pydantic model, one field per key, with a
+    default, bounds (``Field(ge=..., le=...)``, ``pattern=...``) and a description::
+
+        class FraudSettings(BaseModel):
+            threshold: float = Field(0.5, ge=0, le=1, description="flag a score at or above this")
+
+        ModelSpec(name="finance/fraud", ..., settings=FraudSettings)
+
+    The core checks every table against its own keys (``verticals.model_settings.ModelSettings``:
+    ``source``, ``url``, ``max_batch_size``, ``nice``, ...) and the model's ``settings``: a bad value
+    or an unknown key stops ``verticals serve`` with a message naming the file, line, key, value and
+    what is allowed, and ``verticals config check`` lists the effective values. Read them in the
+    predictor with ``load_settings().model_settings("finance/fraud", FraudSettings)``, which raises
+    ``verticals.config.ConfigError`` with that same message; never parse the raw table.
     """
 
 

@@ -148,6 +148,12 @@ class ModelSpec(BaseModel):
     training: TrainingRecipe | None = Field(
         None, description="how `verticals train` fits this model on new data; torch models only"
     )
+    settings: type[BaseModel] | None = Field(
+        None,
+        description="the pydantic model of the keys this model reads from its [models.'NAME'] table in "
+        "verticals.toml besides the core's (verticals.model_settings.ModelSettings); checked when the "
+        "gateway starts and by `verticals config check`, read with Settings.model_settings(NAME, schema)",
+    )
 
     @field_validator("name")
     @classmethod

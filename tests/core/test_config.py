@@ -45,7 +45,7 @@ def test_bad_value_names_the_key_and_what_is_allowed(monkeypatch, tmp_path) -> N
     with pytest.raises(ConfigError) as error:
         load_settings()
     message = str(error.value)
-    assert "'port'" in message and "VERTICALS_PORT" in message and "'eighty'" in message
+    assert "port = 'eighty'" in message and "VERTICALS_PORT" in message
     assert "integer" in message
 
 
@@ -55,4 +55,4 @@ def test_out_of_range_and_unknown_keys(monkeypatch, tmp_path) -> None:
     with pytest.raises(ConfigError) as error:
         load_settings()
     assert "less than or equal to 65535" in str(error.value)
-    assert "'prot'" in str(error.value)
+    assert "verticals.toml:2: prot is not a setting; did you mean 'port'?" in str(error.value)

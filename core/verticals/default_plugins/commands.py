@@ -25,6 +25,7 @@ FEATURE_MODULES: tuple[str, ...] = (
     "verticals.dashboard.command",
     "verticals.demo.commands",
     "verticals.up",
+    "verticals.config_commands",
 )
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import socket
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from verticals.evaluation import PredictFn
+from verticals.model_settings import ModelSettings
 from verticals.models import Backend, ModelSpec
 
 TORCH_BATCH = 32
@@ -57,20 +58,20 @@ def open_backend(
     url: str | None = None,
     port: int | None = None,
     log_dir: Path,
-    override: Mapping[str, Any] | None = None,
+    override: ModelSettings | None = None,
 ) -> Iterator[tuple[str, PredictFn]]:
     """Yield ``(backend name, predict)`` for ``spec``; a vLLM server started here is stopped on exit.
 
     ``override`` is the model's ``[models."NAME"]`` table, read as the gateway reads it: ``url`` and
     ``served_name`` for an external vLLM, else ``port``, ``max_model_len`` and ``vllm_args``.
     """
-    override = override or {}
-    url = url or override.get("url")
+    override = override or ModelSettings()
+    url = url or override.url
     if spec.backend is Backend.TORCH:
         yield "torch", _torch_predict(spec, model_dir, tick)
         return
     if url is not None:
-        yield f"vllm@{url}", _http_chat(str(url), str(override.get("served_name") or spec.name), tick)
+        yield f"vllm@{url}", _http_chat(url, override.served_name or spec.name, tick)
         return
     from verticals.serving.backends.transformers import TransformersChat
     from verticals.serving.backends.vllm.server import EngineError, VLLMServer, vllm_available
@@ -95,10 +96,10 @@ def open_backend(
     server = VLLMServer(
         model_dir,
         spec.name,
-        port or int(override.get("port") or free_port()),
+        port or override.port or free_port(),
         log_path=log_dir / f"vllm-{spec.name.replace('/', '-')}.log",
-        max_model_len=int(override.get("max_model_len", 2048)),
-        extra_args=[str(arg) for arg in override.get("vllm_args", ())],
+        max_model_len=override.max_model_len,
+        extra_args=list(override.vllm_args),
     )
     try:
         server.start()

@@ -14,6 +14,7 @@ from typing import Any
 from verticals.adapters import AdapterError
 from verticals.evaluate.backends import EvalError, open_backend
 from verticals.evaluation import Evaluation
+from verticals.model_settings import ModelSettings
 from verticals.models import Backend
 from verticals.registry import Registry
 from verticals.store import ModelStore
@@ -72,7 +73,8 @@ def run_evaluations(
     suites = _pick_suites(registry, model, suite)
     model_dir: Path | None = None
     resolved_version = spec.version
-    remote = spec.backend is Backend.VLLM and "url" in store.overrides.get(model, {})
+    override = ModelSettings.model_validate(store.overrides.get(model, {}))  # already checked when read
+    remote = spec.backend is Backend.VLLM and override.url is not None
     if spec.needs_files and not remote:  # a remote vLLM holds its own weights
         store.pull(spec, progress=progress)
         resolved_version = version or store.promoted_version(model) or store.resolve(spec).version
@@ -88,7 +90,7 @@ def run_evaluations(
                 engine=engine,
                 port=port,
                 log_dir=log_dir,
-                override=store.overrides.get(model, {}),
+                override=override,
             )
         )
         for evaluation in suites:

@@ -108,6 +108,14 @@ def attach(cli: click.Group) -> None:
         except LedgerError as error:
             raise click.ClickException(str(error)) from None
         registry = Registry.load()
+        try:  # a plugin's per-model settings can only be checked once the plugins are loaded
+            from verticals.model_settings import check_model_settings
+
+            for warning in check_model_settings(settings, registry):
+                logging.getLogger("verticals.serving").warning("%s", warning)
+        except ConfigError as error:
+            ledger.close()
+            raise click.ClickException(str(error)) from None
         for name in models:
             if name not in registry.models:
                 ledger.close()

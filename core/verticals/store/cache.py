@@ -69,7 +69,9 @@ class ModelStore:
         from verticals.config import load_settings
 
         settings = settings if settings is not None else load_settings()
-        return cls(settings.model_dir, overrides=settings.models)
+        return cls(
+            settings.model_dir, overrides={name: settings.model_override(name) for name in settings.models}
+        )
 
     # -- where a model comes from -------------------------------------------------------------
 

@@ -84,9 +84,9 @@ def locate_weights(spec: ModelSpec, model_dir: Path | None) -> Path:
     from verticals.store import ModelStore, StoreError
 
     settings = load_settings()
-    checkpoint = settings.model_override(spec.name).get("checkpoint")
-    if checkpoint:
-        return Path(str(checkpoint)).expanduser()
+    checkpoint = settings.model_settings(spec.name).checkpoint
+    if checkpoint is not None:
+        return checkpoint.expanduser()
     store = ModelStore.from_settings(settings)
     try:
         return store.path(spec.name)

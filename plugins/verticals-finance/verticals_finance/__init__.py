@@ -12,7 +12,7 @@ from verticals import hookimpl
 from verticals.adapters import DataAdapter
 from verticals.evaluation import Evaluation
 from verticals.models import Backend, ModelSpec, Task, TensorSpec, Unit
-from verticals_finance.model import MODEL, RECIPE, FraudPredictor, prepare
+from verticals_finance.model import MODEL, RECIPE, FraudPredictor, FraudSettings, prepare
 from verticals_finance.schema import read_transaction_payload, read_transaction_source
 
 __version__ = "0.2.0"  # also keys the default weights in the model store: bump it when build() changes
@@ -41,6 +41,7 @@ def fraud_spec() -> ModelSpec:
             TensorSpec(name="transaction_id", datatype="BYTES", shape=(-1,)),
         ),
         training=RECIPE,
+        settings=FraudSettings,
     )
 
 

@@ -17,6 +17,7 @@ from verticals.models import Backend, ModelSpec, Task, TensorSpec, Unit
 from verticals_speech.audio import FORMATS, read_audio, read_audio_file
 from verticals_speech.names import MODEL_NAME
 from verticals_speech.predictor import WhisperPredictor
+from verticals_speech.settings import SpeechSettings
 from verticals_speech.wer import DATASET, read_sentences, score
 
 __version__ = "0.1.0"
@@ -47,6 +48,7 @@ def register_models(register: Callable[[ModelSpec], None]) -> None:
             input_adapter="speech/audio",
             inputs=(TensorSpec(name="audio", datatype="BYTES", shape=(-1,)),),
             outputs=(TensorSpec(name="transcription", datatype="BYTES", shape=(-1,)),),
+            settings=SpeechSettings,
         )
     )
 

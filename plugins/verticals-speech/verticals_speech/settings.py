@@ -14,13 +14,14 @@ Every key is optional::
     decode_batch_size = 1                # clips per encoder pass; default 1 on cpu, 16 elsewhere
     max_audio_seconds = 600              # longer uploads are refused by the speech/audio adapter
 
-Other keys of the table (``source``, ``sha256``, ``version``) belong to the model store and are
-left alone here.
+These keys are the model's ``ModelSpec.settings`` schema, so ``verticals serve`` and ``verticals config
+check`` refuse a bad value up front. Other keys of the table (``source``, ``sha256``, ``version``) belong
+to the core (``verticals.model_settings.ModelSettings``).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from verticals.config import ConfigError, load_settings
 from verticals_speech.names import MODEL_NAME
@@ -48,16 +49,13 @@ class SpeechConfigError(ConfigError):
 
 
 def speech_settings() -> SpeechSettings:
-    """Read the table now, so an edited verticals.toml takes effect on the next load or request."""
-    table = load_settings().model_override(MODEL_NAME)
+    """Read the table now, so an edited verticals.toml takes effect on the next load or request.
+
+    Raises SpeechConfigError naming the file and line, the key, the value and what is allowed.
+    """
     try:
-        return SpeechSettings.model_validate(table)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in item['loc'])} = {item.get('input')!r}: {item['msg']}"
-            for item in error.errors()
-        )
+        return load_settings().model_settings(MODEL_NAME, SpeechSettings)
+    except ConfigError as error:
         raise SpeechConfigError(
-            f'verticals.toml [models."{MODEL_NAME}"] has a bad value: {problems}; fix or remove the key '
-            "(the keys are documented in the speech plugin's README)"
+            f"{error}\nfix or remove the key (the keys are documented in the speech plugin's README)"
         ) from None

@@ -1,16 +1,16 @@
 """Building one backend per registered model, by its kind and its ``[models."NAME"]`` settings.
 
-Per-model settings come from ``[models."NAME"]`` in ``verticals.toml``:
-``url`` (an external vLLM OpenAI server, e.g. ``http://host:8000/v1``), ``served_name`` (its model
-name there), ``device_class`` (for the cost book), ``max_batch_size`` and ``max_wait_ms`` (torch),
-``max_model_len``, ``port`` and ``vllm_args`` (extra command-line arguments, local vLLM).
+Per-model settings come from ``[models."NAME"]`` in ``verticals.toml``, typed and checked when read
+(``verticals.model_settings.ModelSettings``): ``url`` (an external vLLM OpenAI server, e.g.
+``http://host:8000/v1``), ``served_name`` (its model name there), ``device_class`` (for the cost book),
+``max_batch_size`` and ``max_wait_ms`` (torch), ``max_model_len``, ``port``, ``vllm_args`` (extra
+command-line arguments) and ``nice`` (local vLLM).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from verticals.models import Backend, ModelSpec
 from verticals.serving.backends import ModelBackend
@@ -18,7 +18,7 @@ from verticals.serving.backends.torch import TorchBackend
 from verticals.serving.backends.transformers import TransformersBackend
 from verticals.serving.backends.vllm import leftovers
 from verticals.serving.backends.vllm.proxy import VLLMBackend
-from verticals.serving.backends.vllm.server import ENGINE_NICE, vllm_available
+from verticals.serving.backends.vllm.server import vllm_available
 from verticals.serving.backends.vllm.supervisor import ServerLike, Supervisor
 from verticals.serving.capacity import supervisor_hook
 from verticals.serving.gateway import Gateway
@@ -66,39 +66,38 @@ def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBac
     VLLMBackend proxy to ``url`` when one is set, a supervised local vLLM server (port ``vllm_port_base +
     index`` unless ``port`` is set) when vLLM is installed, else TransformersBackend.
 
-    Raises ValueError for a ``nice`` outside 0-19, and StoreError when the model's files are not in the store
-    and cannot (or may not) be pulled.
+    Raises StoreError when the model's files are not in the store and cannot (or may not) be pulled. The
+    settings were checked when read (ConfigError), so their values are within bounds here.
     """
-    override: dict[str, Any] = gateway.settings.model_override(spec.name)
+    override = gateway.settings.model_settings(spec.name)
     options = gateway.options
+    device = override.device_class
     if spec.backend is Backend.TORCH:
         return TorchBackend(
             spec,
             model_dir(gateway, spec),
             reader=gateway.registry.payload_reader(spec),
-            max_batch_size=int(override.get("max_batch_size", options.max_batch_size)),
-            max_wait_ms=float(override.get("max_wait_ms", options.max_wait_ms)),
-            device_class=str(override.get("device_class", "cpu")),
+            max_batch_size=override.max_batch_size or options.max_batch_size,
+            max_wait_ms=override.max_wait_ms if override.max_wait_ms is not None else options.max_wait_ms,
+            device_class=device,
         )
-    if "url" in override:
+    if override.url is not None:
         return VLLMBackend(
             spec,
-            base_url=str(override["url"]),
-            served_name=override.get("served_name"),
-            device_class=str(override.get("device_class", "cpu")),
+            base_url=override.url,
+            served_name=override.served_name,
+            device_class=device,
             default_max_tokens=options.default_max_tokens,
         )
     folder = model_dir(gateway, spec)
     assert folder is not None
     if not vllm_available():
-        return TransformersBackend(spec, folder, device_class=str(override.get("device_class", "cpu")))
-    port = int(override.get("port", options.vllm_port_base + index))
+        return TransformersBackend(spec, folder, device_class=device)
+    port = override.port or options.vllm_port_base + index
     log_path = gateway.settings.home / "logs" / f"vllm-{spec.name.replace('/', '-')}.log"
-    max_len = int(override.get("max_model_len", 2048))
-    extra_args = tuple(str(arg) for arg in override.get("vllm_args", ()))
-    nice = int(override.get("nice", ENGINE_NICE))
-    if not 0 <= nice <= 19:
-        raise ValueError(f"nice = {nice} for {spec.name}: use 0 (the gateway's priority) to 19 (the lowest)")
+    max_len = override.max_model_len
+    extra_args = override.vllm_args
+    nice = override.nice
 
     def factory() -> ServerLike:
         from verticals.serving.backends.vllm.server import VLLMServer
@@ -116,7 +115,6 @@ def build_backend(gateway: Gateway, spec: ModelSpec, index: int = 0) -> ModelBac
         )
         return server
 
-    device = str(override.get("device_class", "cpu"))
     supervisor = Supervisor(
         spec.name,
         factory,
