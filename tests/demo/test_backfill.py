@@ -116,6 +116,7 @@ def test_latencies_are_the_ones_measured_for_each_backend(ledger: Any) -> None:
     rows = {row["model"]: row for row in latency_by_model(ledger)}
     # small CPU models answer in milliseconds, the LLM in seconds: not one synthetic curve for all
     assert rows["finance/fraud"]["p50_ms"] < 0.1 * rows["nlp/chat"]["p50_ms"]
+    assert rows["echo/chat"]["p50_ms"] < 50  # an echo answers in milliseconds (it read 878 ms)
     fraud = LATENCY_MS["finance/fraud"]
     assert 0.5 * fraud.p50_ms < rows["finance/fraud"]["p50_ms"] < 3 * fraud.p95_ms
 
