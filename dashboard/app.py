@@ -86,6 +86,7 @@ pages = [
     st.Page(VIEWS_DIR / "customers.py", title="Customers", icon=":material/groups:"),
     st.Page(VIEWS_DIR / "models.py", title="Models and plugins", icon=":material/model_training:"),
     st.Page(VIEWS_DIR / "compute.py", title="Compute", icon=":material/memory:"),
+    st.Page(VIEWS_DIR / "billing.py", title="Billing", icon=":material/receipt_long:"),
     st.Page(VIEWS_DIR / "pricing.py", title="Pricing lab", icon=":material/science:"),
     st.Page(VIEWS_DIR / "risk.py", title="Risk", icon=":material/warning:"),
 ]

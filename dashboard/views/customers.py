@@ -16,7 +16,9 @@ else:
     st.caption(
         "Compute cost is what a customer's requests carried plus its share of the idle time of the devices "
         "they ran on, in proportion to its busy seconds there; (idle) is capacity no request used. Gross "
-        "margin is revenue minus that cost; contribution margin subtracts only what the requests carried."
+        "margin is revenue minus that cost; contribution margin subtracts only what the requests carried. "
+        "Revenue is billed revenue (plan fees recognised daily, usage after allowances and tiers, less "
+        "credits); a customer paying a fee with no requests in the period has a row too."
     )
     top = customers.head(15)
     ui.bars(
@@ -43,6 +45,10 @@ else:
             "margin_usd": ui.money_column("Gross margin (USD)"),
             "margin_pct": ui.percent_column("Gross margin (% of revenue)"),
             "contribution_margin_usd": ui.money_column("Contribution margin (USD)"),
+            "fee_revenue_usd": ui.money_column("of revenue: plan fees (USD)"),
+            "usage_revenue_usd": ui.money_column("of revenue: usage after allowances (USD)"),
+            "credits_usd": ui.money_column("of revenue: credits deducted (USD)"),
+            "list_revenue_usd": ui.money_column("Usage at list price (USD)"),
         },
     )
 

@@ -20,7 +20,12 @@ cols[0].metric(
     "Revenue",
     ui.usd(now["revenue_usd"]),
     ui.delta_pct(now["revenue_usd"], before["revenue_usd"]),
-    help="Billed at the plan's price in force at each request.",
+    help=(
+        f"Billed revenue: plan fees recognised daily ({ui.usd(now['fee_revenue_usd'])}; the month in "
+        f"progress up to now) + usage after allowances and tiers ({ui.usd(now['usage_revenue_usd'])}) - "
+        f"credits ({ui.usd(now['credits_usd'])}), from finalized invoices, else drafts. Usage at list price: "
+        f"{ui.usd(now['list_revenue_usd'])}."
+    ),
     border=True,
 )
 cols[1].metric(
@@ -57,6 +62,12 @@ cols[4].metric(
     border=True,
 )
 
+st.caption(
+    f"Revenue is what customers are billed: {ui.usd(now['fee_revenue_usd'])} of plan fees and "
+    f"{ui.usd(now['usage_revenue_usd'])} of usage after allowances and tiers, less "
+    f"{ui.usd(now['credits_usd'])} of credits; the same requests at list price come to "
+    f"{ui.usd(now['list_revenue_usd'])} (usage at list price, before fees, allowances, tiers and credits)."
+)
 st.caption(
     f"Contribution margin (revenue minus only the compute requests carried): "
     f"{ui.usd(now['contribution_margin_usd'])}. The gross margin also pays for idle capacity, "

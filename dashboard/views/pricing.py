@@ -1,20 +1,143 @@
-"""Pricing lab: replay the period's recorded usage at other prices, side by side with what it earned."""
+"""Pricing lab: a month's invoices with customers moved between plans, or a plan's fee, allowances and
+prices changed, against the invoices as they are, on that month's real usage; and the period's usage
+replayed at other list prices."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import streamlit as st
 
 from verticals.dashboard import ui
+from verticals.dashboard.billing_figures import month_of, previous_month, variation
 
 ctx = ui.page_header(
-    "Pricing lab", "Which price change would pay? Replay the period's usage at other prices."
+    "Pricing lab",
+    "Which plan or price change would pay? Rebill a month's real usage under other plans, before and after.",
 )
+
+st.subheader("Plans and prices on a month's invoices")
+this_month = month_of(datetime.now(UTC).date())
+choices = [previous_month(this_month)]
+for _ in range(5):
+    choices.append(previous_month(choices[-1]))
+month = st.selectbox(
+    "Month (UTC)",
+    [*choices, this_month],
+    key="lab_month",
+    help="Last month by default: its real usage, billed by the engine as the plans are and as edited here. "
+    "Nothing is written to the ledger.",
+)
+books = ui.read("lab_books", None, month)
+st.caption(
+    "Edit any table: move a customer to another plan, change a plan's monthly fee, an allowance (a unit a "
+    "month, optionally for a model or a `plugin/*`), or a price row (charge model per_unit, package, "
+    "graduated or volume; tiers as `UP_TO:PRICE[:FLAT]` separated by spaces, `inf` for the last). Rows can "
+    "be added to the allowances and prices."
+)
+plans = books.plans["plan"].tolist()
+edit_left, edit_right = st.columns(2)
+with edit_left:
+    moved = st.data_editor(
+        books.customers,
+        key="lab_customers",
+        hide_index=True,
+        disabled=["customer"],
+        column_config={
+            "customer": "Customer",
+            "plan": st.column_config.SelectboxColumn("Plan", options=plans),
+        },
+    )
+    fees = st.data_editor(
+        books.plans,
+        key="lab_plans",
+        hide_index=True,
+        disabled=["plan"],
+        column_config={
+            "plan": "Plan",
+            "monthly_fee_usd": st.column_config.NumberColumn(
+                "Monthly fee (USD)", format="$%.2f", min_value=0.0
+            ),
+        },
+    )
+with edit_right:
+    allowances = st.data_editor(
+        books.allowances,
+        key="lab_allowances",
+        hide_index=True,
+        num_rows="dynamic",
+        column_config={
+            "plan": st.column_config.SelectboxColumn("Plan", options=plans),
+            "unit": "Unit",
+            "model": "Model or plugin/*",
+            "quantity": st.column_config.NumberColumn("Included a month", min_value=0.0),
+        },
+    )
+    price_rows = st.data_editor(
+        books.prices,
+        key="lab_prices",
+        hide_index=True,
+        num_rows="dynamic",
+        column_config={
+            "plan": st.column_config.SelectboxColumn("Plan", options=plans),
+            "charge_model": st.column_config.SelectboxColumn(
+                "Charge model", options=["per_unit", "package", "graduated", "volume"]
+            ),
+            "price_per_unit_usd": "Price (USD per unit, per package, or first tier's)",
+            "package_size": "Package size",
+            "tiers": "Tiers",
+        },
+    )
+edits = variation(books, moved, fees, allowances, price_rows)
+lab = ui.read("plan_lab", None, month, edits)
+lab_total = lab["total"]
+tiles = st.columns(4)
+tiles[0].metric(f"Revenue {month}, as billed", ui.usd(lab_total["revenue_before_usd"]), border=True)
+tiles[1].metric(
+    "Revenue with the edits",
+    ui.usd(lab_total["revenue_after_usd"]),
+    ui.usd(lab_total["revenue_change_usd"]),
+    border=True,
+)
+tiles[2].metric("Gross margin, as billed", ui.usd(lab_total["margin_before_usd"]), border=True)
+tiles[3].metric(
+    "Gross margin with the edits",
+    ui.usd(lab_total["margin_after_usd"]),
+    ui.usd(lab_total["margin_after_usd"] - lab_total["margin_before_usd"]),
+    border=True,
+    help="Compute cost (idle included) does not depend on prices: the margin moves with the revenue.",
+)
+if edits == variation(books, books.customers, books.plans, books.allowances, books.prices):
+    st.caption("Nothing edited yet: the edited invoices equal the invoices as billed.")
+ui.table(
+    lab["customers"],
+    f"pricing-lab-{month}",
+    {
+        "customer": "Customer",
+        "plan_before": "Plan",
+        "plan_after": "Plan in the lab",
+        "revenue_before_usd": ui.money_column("Invoice total (USD)"),
+        "revenue_after_usd": ui.money_column("Edited invoice total (USD)"),
+        "revenue_change_usd": ui.money_column("Change (USD)"),
+        "cost_usd": ui.money_column("Compute cost, idle included (USD)"),
+        "margin_before_usd": ui.money_column("Gross margin (USD)"),
+        "margin_after_usd": ui.money_column("Edited gross margin (USD)"),
+        "margin_before_pct": ui.percent_column("Gross margin (%)"),
+        "margin_after_pct": ui.percent_column("Edited gross margin (%)"),
+    },
+)
+
+st.subheader("Usage at list price, replayed per model")
 current = ui.read("current_prices", ctx.filters)
 
 if current.empty:
     ui.empty_state("usage in this period to replay")
     st.stop()
 
+st.caption(
+    "What the period's requests would have been charged at other list prices (the price the gateway "
+    "records per request: price x units, before fees, allowances, tiers and credits)."
+)
 mode = st.radio(
     "Alternative",
     ["Edit prices per model", "Move every customer to one plan"],
@@ -61,13 +184,16 @@ else:
 result = ui.read("what_if", ctx.filters, prices, plan)
 total = result["total"]
 cols = st.columns(4)
-cols[0].metric("Actual revenue", ui.usd(total["actual_revenue_usd"]), border=True)
+cols[0].metric("Usage at list price", ui.usd(total["actual_revenue_usd"]), border=True)
 cols[1].metric(
-    "What-if revenue", ui.usd(total["whatif_revenue_usd"]), ui.usd(total["revenue_change_usd"]), border=True
+    "What-if usage at list price",
+    ui.usd(total["whatif_revenue_usd"]),
+    ui.usd(total["revenue_change_usd"]),
+    border=True,
 )
-cols[2].metric("Actual gross margin", ui.usd(total["actual_margin_usd"]), border=True)
+cols[2].metric("Margin on usage at list price", ui.usd(total["actual_margin_usd"]), border=True)
 cols[3].metric(
-    "What-if gross margin",
+    "What-if margin on usage at list price",
     ui.usd(total["whatif_margin_usd"]),
     ui.usd(total["whatif_margin_usd"] - total["actual_margin_usd"]),
     border=True,

@@ -20,8 +20,10 @@ from verticals.dashboard.command import app_path
 # The scripts `verticals dashboard` runs: the source tree's dashboard/ (verticals is installed editable).
 APP = app_path()
 
-# (customer, plan, monthly budget)
-CUSTOMERS = (("acme", "pro", "40"), ("globex", "enterprise", "1000"), ("initech", "free", None))
+# (customer, plan, monthly budget): plans without a monthly fee or allowances, so that billed revenue is the
+# answered requests' list prices (the failed ones are not billed) whatever day the test runs; fees and
+# invoices are tested in test_billing_pages.py
+CUSTOMERS = (("acme", "payg", "40"), ("globex", "contract", "1000"), ("initech", "free", None))
 
 
 def seed_ledger(home: Path, now: datetime) -> None:
@@ -33,6 +35,8 @@ def seed_ledger(home: Path, now: datetime) -> None:
 
     # customers exist from before the first request, as they would, so month-to-date run-rates are sane
     with Ledger.open(home, fsync_ms=0, clock=lambda: now - timedelta(days=12)) as ledger:
+        ledger.create_plan("payg", "0", description="pay as you go: list prices, no fee")
+        ledger.create_plan("contract", "0", description="negotiated: list prices, no fee")
         for name, plan, budget in CUSTOMERS:
             ledger.create_customer(name, plan, budget)
         n = 0

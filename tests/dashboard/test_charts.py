@@ -18,7 +18,7 @@ import pytest
 from verticals.dashboard import charts
 
 Run = Callable[..., Any]
-PAGES = ("overview", "customers", "models", "compute", "pricing", "risk")
+PAGES = ("overview", "customers", "models", "compute", "billing", "pricing", "risk")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,7 @@ CHECKED = {
     "customers": "Customers",
     "models": "Models and plugins",
     "compute": "Compute",
+    "billing": "Billing",
     "pricing": "Pricing lab",
     "risk": "Risk",
 }
@@ -252,18 +253,47 @@ def test_compute_page_shows_the_ledgers_utilization_and_idle_cost(
 def test_pricing_lab_shows_the_ledgers_actual_revenue_and_gross_margin(
     dashboard: str, browser: Any, shots: Path, demo_home: Path
 ) -> None:
-    # no price edited yet, so the what-if equals the actual
+    # nothing edited yet, so the edited invoices equal the invoices, and the what-if the actual
+    month = last_month()
+
     def expected(analytics: Analytics) -> Figures:
         (total,) = analytics("pricing_what_if", by=None, prices=[], **analytics.range())
+        lab = analytics("pricing_lab", month=month)[-1]
         return {
-            "Actual revenue": money(total["actual_revenue_usd"]),
-            "What-if revenue": money(total["actual_revenue_usd"]),
-            "Actual gross margin": money(total["actual_margin_usd"]),
-            "What-if gross margin": money(total["actual_margin_usd"]),
+            "Usage at list price": money(total["actual_revenue_usd"]),
+            "What-if usage at list price": money(total["actual_revenue_usd"]),
+            "Margin on usage at list price": money(total["actual_margin_usd"]),
+            "What-if margin on usage at list price": money(total["actual_margin_usd"]),
+            f"Revenue {month}, as billed": money(lab["revenue_before_usd"]),
+            "Revenue with the edits": money(lab["revenue_before_usd"]),
+            "Gross margin, as billed": money(lab["margin_before_usd"]),
+            "Gross margin with the edits": money(lab["margin_before_usd"]),
         }
 
     page, before, after = visit(
         browser, f"{dashboard}/pricing", "Pricing lab", shots / "pricing.png", demo_home, expected
+    )
+    check_metrics(page, before, after, {})
+
+
+def last_month() -> str:
+    """The month before this one (UTC), ``YYYY-MM``: the Pricing lab's default."""
+    first = datetime.now(UTC).date().replace(day=1)
+    return f"{first - timedelta(days=1):%Y-%m}"
+
+
+def test_billing_page_shows_the_ledgers_mrr_and_arpu(
+    dashboard: str, browser: Any, shots: Path, demo_home: Path
+) -> None:
+    def expected(analytics: Analytics) -> Figures:
+        end = analytics.until - timedelta(days=1)
+        year, month = (end.year, end.month - 11) if end.month > 11 else (end.year - 1, end.month + 1)
+        rows = analytics("mrr", since=datetime(year, month, 1, tzinfo=UTC), until=analytics.until)
+        latest = rows[-1]
+        return {f"MRR ({latest['month']})": money(latest["mrr_usd"]), "ARPU": money(latest["arpu_usd"])}
+
+    page, before, after = visit(
+        browser, f"{dashboard}/billing", "Billing", shots / "billing.png", demo_home, expected
     )
     check_metrics(page, before, after, {})
 

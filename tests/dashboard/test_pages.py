@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-PAGES = ("overview", "customers", "models", "compute", "pricing", "risk")
+PAGES = ("overview", "customers", "models", "compute", "billing", "pricing", "risk")
 
 Run = Callable[..., Any]
 
@@ -65,15 +65,17 @@ def test_overview_equals_ledger_analytics(app_test: Run, seeded_home: Path) -> N
     assert shown["Gross margin"].value == f"{'-' if margin < 0 else ''}${abs(margin):,.2f}"
     assert shown["Requests"].value == f"{total['requests']:,}"
     assert shown["Active customers"].value == str(len(per_customer))
-    # and by hand from the seed: acme 50 x $0.15 + the $0.30 spike, globex 30 x $0.05, initech free
-    assert total["revenue_usd"] == Decimal("7.5") + Decimal("0.3") + Decimal("1.5")
-    assert shown["Revenue"].value == "$9.30"
+    # and by hand from the seed: acme 45 answered x $0.15 (its 5 failed requests are not billed) + the
+    # $0.30 spike, globex 30 x $0.05, initech free; no plan has a fee
+    assert total["revenue_usd"] == Decimal("6.75") + Decimal("0.3") + Decimal("1.5")
+    assert shown["Revenue"].value == "$8.55"
+    assert total["list_revenue_usd"] == Decimal("9.30")  # usage at list price, failed requests included
     # compute spend, idle included: the nlp/chat device's 288 h x $0.10 (its requests' $2.00 inside it)
     # + what tabular/linear and echo/chat requests on no recorded device carried, 30 x 0.002 + 20 x 0.001
     assert shown["Compute cost"].value == "$28.88"
-    assert shown["Gross margin"].value == "-$19.58"
+    assert shown["Gross margin"].value == "-$20.33"
     contribution = next(c.value for c in at.caption if "Contribution margin" in c.value)
-    assert "$7.22" in contribution  # 9.30 - 2.08 carried by requests
+    assert "$6.47" in contribution  # 8.55 - 2.08 carried by requests
     assert shown["Requests"].value == "101"
     # the period before holds no usage, so there is no delta to show
     assert not shown["Revenue"].delta
@@ -88,8 +90,8 @@ def test_customers_gross_margin_carries_their_idle_share(app_test: Run, seeded_h
     acme = table[table["customer"] == "acme"].iloc[0]
     assert float(acme["cost_usd"]) == pytest.approx(28.80)  # 288 h x $0.10
     assert float(acme["idle_cost_usd"]) == pytest.approx(26.80)  # 28.80 - 2.00 carried
-    assert float(acme["margin_usd"]) == pytest.approx(7.80 - 28.80)
-    assert float(acme["contribution_margin_usd"]) == pytest.approx(7.80 - 2.00)
+    assert float(acme["margin_usd"]) == pytest.approx(7.05 - 28.80)  # 45 x 0.15 + 0.30 billed
+    assert float(acme["contribution_margin_usd"]) == pytest.approx(7.05 - 2.00)
     assert float(table["cost_usd"].sum()) == pytest.approx(28.88)  # equals the Overview's compute cost
 
 
@@ -126,9 +128,9 @@ def test_overview_delta_against_previous_period(app_test: Run, seeded_home: Path
 def test_pricing_lab_what_if_matches_hand_computation(app_test: Run, seeded_home: Path) -> None:
     at = app_test(seeded_home, "pricing")
     shown = metrics(at)
-    assert shown["Actual revenue"].value == "$9.30"
-    assert shown["What-if revenue"].value == "$9.30"
-    editor = at.dataframe[0].value
+    assert shown["Usage at list price"].value == "$9.30"
+    assert shown["What-if usage at list price"].value == "$9.30"
+    editor = next(d.value for d in at.dataframe if d.key == "pricing_editor")
     row = editor.index[editor["model"] == "tabular/linear"][0]
     assert float(editor.loc[row, "units"]) == 300  # 30 requests x 10 rows, earning $1.50
     # $0.01 per row instead of $0.005: the 300 rows earn $3.00, so revenue rises by $1.50
@@ -140,11 +142,13 @@ def test_pricing_lab_what_if_matches_hand_computation(app_test: Run, seeded_home
     at.run()
     assert not problems(at), problems(at)
     shown = metrics(at)
-    assert shown["Actual revenue"].value == "$9.30"
-    assert shown["What-if revenue"].value == "$10.80"
-    assert shown["What-if revenue"].delta == "$1.50"
-    assert shown["What-if gross margin"].value == "-$18.08"  # 10.80 - 28.88, idle included
-    per_customer = next(d.value for d in at.dataframe if "customer" in d.value.columns)
+    assert shown["Usage at list price"].value == "$9.30"
+    assert shown["What-if usage at list price"].value == "$10.80"
+    assert shown["What-if usage at list price"].delta == "$1.50"
+    assert shown["What-if margin on usage at list price"].value == "-$18.08"  # 10.80 - 28.88, idle included
+    per_customer = next(
+        d.value for d in at.dataframe if {"customer", "whatif_revenue_usd"} <= set(d.value.columns)
+    )
     globex = per_customer[per_customer["customer"] == "globex"].iloc[0]
     assert float(globex["whatif_revenue_usd"]) == pytest.approx(3.0)
     assert float(globex["actual_revenue_usd"]) == pytest.approx(1.5)
@@ -156,14 +160,14 @@ def test_pricing_lab_prices_everyone_as_one_plan(app_test: Run, seeded_home: Pat
     at.selectbox(key="pricing_plan").select("pro").run()
     assert not problems(at), problems(at)
     # the starter plans carry no price rows, so no request is repriced and the what-if equals the actual
-    assert metrics(at)["What-if revenue"].value == "$9.30"
+    assert metrics(at)["What-if usage at list price"].value == "$9.30"
 
 
 def test_risk_page_flags_what_the_seed_holds(app_test: Run, seeded_home: Path) -> None:
     at = app_test(seeded_home, "risk")
     shown = metrics(at)
-    # acme earns $7.80 of $9.30
-    assert shown["Top-1 customer share"].value == f"{7.8 / 9.3 * 100:.1f}%"
+    # acme is billed $7.05 of $8.55
+    assert shown["Top-1 customer share"].value == f"{7.05 / 8.55 * 100:.1f}%"
     assert shown["Top-1 customer share"].delta == "above limit"
     tables = {tuple(d.value.columns): d.value for d in at.dataframe}
     anomalies = next(t for cols, t in tables.items() if "trailing_median_usd" in cols)
@@ -175,7 +179,8 @@ def test_risk_page_flags_what_the_seed_holds(app_test: Run, seeded_home: Path) -
 def test_every_table_offers_csv(app_test: Run, seeded_home: Path) -> None:
     for page in PAGES:
         at = app_test(seeded_home, page)
-        tables = [d for d in at.dataframe if d.key != "pricing_editor"]
+        # the Pricing lab's editors are inputs, not tables to download
+        tables = [d for d in at.dataframe if d.key != "pricing_editor" and not str(d.key).startswith("lab_")]
         buttons = at.get("download_button")
         assert len(buttons) >= len(tables), (page, len(buttons), len(tables))
 

@@ -43,7 +43,7 @@ class DataSource(Protocol):
         """Run the ledger analytics function ``name`` with keyword ``params``; JSON-shaped result."""
 
     def control(self, what: str) -> list[dict[str, Any]]:
-        """Control data: 'customers', 'plans', 'prices' or 'costs'."""
+        """Control data: 'customers', 'plans', 'prices', 'costs' or 'allowances'."""
 
 
 def plain(value: Any) -> Any:
@@ -69,6 +69,7 @@ _CONTROL_METHODS = {
     "plans": "list_plans",
     "prices": "list_prices",
     "costs": "list_costs",
+    "allowances": "allowances",
 }
 
 

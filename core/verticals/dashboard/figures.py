@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from verticals.dashboard.billing_figures import BillingFigures
 from verticals.dashboard.datasource import DataSource
 from verticals.dashboard.decisions import DecisionFigures
 from verticals.dashboard.filters import Filters
 from verticals.dashboard.frames import as_of, frame, grain, number
 
 
-class Figures(DecisionFigures):
+class Figures(DecisionFigures, BillingFigures):
     """The figures the dashboard pages show, read from ``source`` (the ledger's analytics functions):
     selected, joined and labelled, never computed here. Money is USD as float, shares and rates are
     fractions 0-1, latencies ms.
@@ -40,17 +41,22 @@ class Figures(DecisionFigures):
 
     # Overview
     def summary(self, filters: Filters) -> dict[str, float]:
-        """Totals for the filters: revenue_usd; cost_usd (compute spend, idle included) = request_cost_usd
-        (what requests carried) + idle_cost_usd; margin_usd and margin_pct (gross margin: revenue - cost_usd,
-        fraction of revenue); contribution_margin_usd (revenue - request_cost_usd); requests, errors, and
-        active_customers (customers with at least one request). Raises DataSourceError when the source
-        cannot be read (MissingAnalytics for a function the ledger lacks).
+        """Totals for the filters: revenue_usd (billed: fee_revenue_usd + usage_revenue_usd - credits_usd;
+        list_revenue_usd is the usage at list price); cost_usd (compute spend, idle included) =
+        request_cost_usd (what requests carried) + idle_cost_usd; margin_usd and margin_pct (gross margin:
+        revenue - cost_usd, fraction of revenue); contribution_margin_usd (revenue - request_cost_usd);
+        requests, errors, and active_customers (customers with at least one request). Raises
+        DataSourceError when the source cannot be read (MissingAnalytics for a function the ledger lacks).
         """
         rows = self.source.analytics("usage_summary", by=[], **filters.params())
         total = rows[0] if rows else {}
         active = self.source.analytics("usage_summary", by=["customer"], **filters.params())
         return {
             "revenue_usd": number(total.get("revenue_usd")),
+            "fee_revenue_usd": number(total.get("fee_revenue_usd")),
+            "usage_revenue_usd": number(total.get("usage_revenue_usd")),
+            "credits_usd": number(total.get("credits_usd")),
+            "list_revenue_usd": number(total.get("list_revenue_usd")),
             "cost_usd": number(total.get("cost_usd")),
             "request_cost_usd": number(total.get("request_cost_usd")),
             "idle_cost_usd": number(total.get("idle_cost_usd")),
@@ -75,7 +81,9 @@ class Figures(DecisionFigures):
 
     # Customers
     def by_customer(self, filters: Filters) -> pd.DataFrame:
-        """One row per customer with traffic: customer, plan, requests, errors, revenue_usd, cost_usd (compute
+        """One row per customer with traffic or a plan fee: customer, plan, requests, errors, revenue_usd
+        (billed: fee_revenue_usd + usage_revenue_usd - credits_usd; list_revenue_usd the usage at list
+        price), cost_usd (compute
         spend: what its requests carried plus its busy share of idle devices, idle_cost_usd), margin_usd and
         margin_pct (gross margin, fraction), contribution_margin_usd (revenue minus what requests carried);
         and a row "(idle)" for capacity no request used. Raises DataSourceError when the source cannot be
@@ -91,6 +99,10 @@ class Figures(DecisionFigures):
                 "errors",
                 "units",
                 "revenue_usd",
+                "fee_revenue_usd",
+                "usage_revenue_usd",
+                "credits_usd",
+                "list_revenue_usd",
                 "cost_usd",
                 "idle_cost_usd",
                 "margin_usd",
@@ -100,7 +112,8 @@ class Figures(DecisionFigures):
         )
         df.insert(1, "plan", df["customer"].map(plans))
         columns = ["customer", "plan", "requests", "errors", "revenue_usd", "cost_usd", "idle_cost_usd"]
-        return df[[*columns, "margin_usd", "margin_pct", "contribution_margin_usd"]]
+        billed = ["fee_revenue_usd", "usage_revenue_usd", "credits_usd", "list_revenue_usd"]
+        return df[[*columns, "margin_usd", "margin_pct", "contribution_margin_usd", *billed]]
 
     def budgets(self, filters: Filters) -> pd.DataFrame:
         """Customers with a budget, as of the range's end (or now): customer, plan, budget_usd, spend_usd,
