@@ -151,6 +151,10 @@ def test_budget_thresholds_crossed_by_requests_are_sent_once_with_a_retry(
         assert body["alert"]["kind"] == "budget"
         wait_for("the delivery recorded", lambda: rows(gw)[half]["status"] == "sent")
         assert rows(gw)[half]["attempts"] == 2
+        # the dashboard reads them through the admin API while the gateway runs
+        listed = gw.admin("GET", "/admin/analytics/recent_alerts", params={"limit": 10})
+        assert listed.status_code == 200, listed.text
+        assert [(r["key"], r["status"], r["attempts"]) for r in listed.json()] == [(half, "sent", 2)]
 
         chats(gw, key, 3)  # $0.88: past 80%
         eighty = f"budget:acme:{month}:0.8"

@@ -9,6 +9,7 @@ hold its lock) or a cursor of their own.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -32,9 +33,10 @@ def _usd(amount: Decimal) -> str:
     return f"${amount:,.2f}"
 
 
-def _cursor(ledger: Any) -> Any:
-    """A cursor of the ledger's DuckDB connection, for this thread (a connection serves one at a time)."""
-    return ledger.connection.cursor()
+def _cursor(ledger: Any) -> contextlib.closing[Any]:
+    """A cursor of the ledger's DuckDB connection for this thread (a connection serves one at a time),
+    closed when the ``with`` block ends."""
+    return contextlib.closing(ledger.connection.cursor())
 
 
 class Condition(ABC):
@@ -112,13 +114,14 @@ class CostAnomalies(Condition):
         from verticals.ledger.analytics import cost_anomalies
 
         since = (now - ANOMALY_LOOKBACK).replace(hour=0, minute=0, second=0, microsecond=0)
-        rows = cost_anomalies(
-            _cursor(self.ledger),
-            k=self.settings.anomaly_k,
-            window_days=self.settings.anomaly_window_days,
-            min_excess_usd=self.settings.anomaly_min_excess_usd,
-            since=since,
-        )
+        with _cursor(self.ledger) as cursor:
+            rows = cost_anomalies(
+                cursor,
+                k=self.settings.anomaly_k,
+                window_days=self.settings.anomaly_window_days,
+                min_excess_usd=self.settings.anomaly_min_excess_usd,
+                since=since,
+            )
         out = []
         for row in rows:
             ratio = f"{row['ratio']:.1f} x" if row["ratio"] is not None else "far above"
@@ -153,7 +156,9 @@ class FailingEvaluations(Condition):
         from verticals.ledger.analytics import evaluation_history
 
         runs: dict[str, list[dict[str, Any]]] = {}
-        for row in evaluation_history(_cursor(self.ledger), since=now - EVALUATION_LOOKBACK):
+        with _cursor(self.ledger) as cursor:
+            history = evaluation_history(cursor, since=now - EVALUATION_LOOKBACK)
+        for row in history:
             if not row["run_passed"]:
                 runs.setdefault(row["run_id"], []).append(row)
         out = []
