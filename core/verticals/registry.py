@@ -196,5 +196,6 @@ def _lookup(table: dict[str, Registered[T]], name: str, kind: str, hint: str) ->
     try:
         return table[name]
     except KeyError:
-        known = ", ".join(sorted(table)) or "none"
-        raise UnknownNameError(f"unknown {kind} {name!r}; known: {known} (see `{hint}`)") from None
+        from verticals.suggest import unknown
+
+        raise UnknownNameError(unknown(kind, name, table, f"see `{hint}`")) from None

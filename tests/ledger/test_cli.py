@@ -95,11 +95,11 @@ def test_plans_prices_and_costs(run: Invoke) -> None:
         (None, "vision", "0.010000000000"),
     ]
     refused(
-        run("prices", "set", "startup", "tokens", "1", "--model", "m/x", "--from", "2020-01-01"),
+        run("prices", "set", "startup", "tokens", "1", "--model", "nlp/chat", "--from", "2020-01-01"),
         "in the past",
     )
-    refused(run("prices", "set", "startup", "tokens", "--model", "m/x", "--", "-1"), "negative")
-    refused(run("prices", "set", "gold", "tokens", "1", "--model", "m/x"), "unknown plan")
+    refused(run("prices", "set", "startup", "tokens", "--model", "nlp/chat", "--", "-1"), "negative")
+    refused(run("prices", "set", "gold", "tokens", "1", "--model", "nlp/chat"), "unknown plan")
     ok(run("costs", "set", "h100", "2.10", "--note", "reserved"))
     costs = json.loads(ok(run("costs", "list", "--json")).output)
     assert [c["usd_per_hour"] for c in costs if c["device_class"] == "h100"] == ["3.000000", "2.100000"]

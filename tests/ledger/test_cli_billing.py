@@ -65,19 +65,19 @@ def test_prices_set_with_charge_models(run: Invoke, verticals_home: Path) -> Non
         run("prices", "set", "pro", "tokens", "--model", "nlp/chat", "--charge-model", "graduated",
             "--tier", "1000000:0.000002", "--tier", "inf:0.000001:5")
     ).output  # fmt: skip
-    assert "graduated per tokens (up to 1000000" in out
+    assert "graduated: to 1000000 at $2 per 1M tokens, rest at $1 per 1M tokens (+ $5 once)" in out
     package = ("--charge-model", "package", "--package-size", "1000")
-    ok(run("prices", "set", "pro", "images", "0.50", "--model", "vision/classify", *package))
+    ok(run("prices", "set", "pro", "images", "0.50", "--model", "vision/digits", *package))
     rows = json.loads(ok(run("prices", "list", "--plan", "pro", "--json")).output)
     assert [(r["model"], r["charge_model"], r["package_size"], len(r["tiers"])) for r in rows] == [
         ("nlp/chat", "graduated", None, 2),
-        ("vision/classify", "package", "1000.000000", 0),
+        ("vision/digits", "package", "1000.000000", 0),
     ]
     assert "Prices" in ok(run("prices", "list", "--plan", "pro")).output
-    refused(run("prices", "set", "pro", "tokens", "--model", "nlp/x"), "give the PRICE")
-    refused(run("prices", "set", "pro", "tokens", "--model", "nlp/x", "--tier", "lots"), "UP_TO:PRICE")
+    refused(run("prices", "set", "pro", "tokens", "--model", "nlp/chat"), "give the PRICE")
+    refused(run("prices", "set", "pro", "tokens", "--model", "nlp/chat", "--tier", "lots"), "UP_TO:PRICE")
     refused(
-        run("prices", "set", "pro", "tokens", "1", "--model", "nlp/x", "--charge-model", "package"),
+        run("prices", "set", "pro", "tokens", "1", "--model", "nlp/chat", "--charge-model", "package"),
         "needs a package size",
     )
     with Ledger.open(verticals_home, read_only=True) as ledger:

@@ -147,9 +147,10 @@ def test_the_cli_goes_through_the_running_gateway(
     assert "$4.5" in run("credits", "balance", "bd-cli")
     run("plans", "allowance", "pro", "calls", "100", "--model", "echo/chat")
     assert "echo/chat" in run("plans", "allowances", "--plan", "pro")
-    run("prices", "set", "pro", "calls", "--model", "echo/chat", "--charge-model", "volume",
+    run("prices", "set", "pro", "tokens", "--model", "echo/chat", "--charge-model", "volume",
         "--tier", "100:0.02", "--tier", "inf:0.01", "--from", "2099-01-01")  # fmt: skip
-    assert "volume 100:0.02 inf:0.01" in run("prices", "list", "--plan", "pro")
+    listed = run("prices", "list", "--plan", "pro")
+    assert "volume: to 100 at $20000 / 1M tokens, rest at $10000 / 1M tokens" in listed
     refused = runner.invoke(app, ["credits", "grant", "bd-cli", "0"], catch_exceptions=False)
     assert refused.exit_code == 1 and "above $0" in refused.output and "Traceback" not in refused.output
     assert gateway_server.ledger.credit_grants("bd-cli")[0].reason == "promo"

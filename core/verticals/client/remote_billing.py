@@ -75,6 +75,9 @@ class RemoteBilling:
         """Append a price row (``POST /admin/prices``; see ``Ledger.set_price`` for the charge models);
         returns the new ``PriceRow``. Raises LedgerError with the server's message when it refuses the call
         or cannot be reached.
+
+        Sent with ``force``: the caller (``verticals prices set``) checked the model and unit against the
+        plugins installed where it runs, which may be newer than those the gateway loaded at its start.
         """
         from verticals.ledger import PriceRow
 
@@ -89,6 +92,7 @@ class RemoteBilling:
             "note": note,
             "charge_model": str(charge_model),
             "package_size": _text(package_size),
+            "force": True,
             "tiers": None
             if tiers is None
             else [

@@ -70,12 +70,12 @@ class RemoteLedger(RemoteBilling):
         or cannot be reached.
         """
         from verticals.ledger import LedgerError
+        from verticals.suggest import unknown_customer
 
-        found = [c for c in self.list_customers() if c.name == name]
+        customers = self.list_customers()
+        found = [c for c in customers if c.name == name]
         if not found:
-            raise LedgerError(
-                f"unknown customer {name!r}: create it with `verticals customers create {name} --plan PLAN`"
-            )
+            raise LedgerError(unknown_customer(name, (c.name for c in customers)))
         return found[0]
 
     def create_customer(self, name: str, plan: str, budget_usd: Decimal | str | int | None = None) -> Any:

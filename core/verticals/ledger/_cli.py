@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,12 @@ if TYPE_CHECKING:
 
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"])
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+FROM_OPTION = click.option(
+    "--from",
+    "effective_from",
+    type=DATE,
+    help="When the row takes effect (UTC, not in the past); default now.",
+)
 
 
 @contextmanager
@@ -58,3 +65,32 @@ def rows_of(items: list[Any]) -> list[dict[str, Any]]:
     or table output; Decimals and datetimes are kept as they are.
     """
     return [dataclasses.asdict(item) for item in items]
+
+
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+class NumbersAsValues(click.Command):
+    """A command whose arguments may be negative numbers: ``prices set pro tokens -1`` reaches the command
+    (which refuses the price, saying why) instead of click's "No such option '-1'".
+
+    Such a token that is not the value of an option is moved behind ``--``, keeping the order of the
+    positional arguments (which must then come last, as PRICE does).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            opt
+            for param in self.params
+            if isinstance(param, click.Option) and not param.is_flag and not param.count
+            for opt in param.opts
+        }
+        head, tail = (args[: args.index("--")], args[args.index("--") + 1 :]) if "--" in args else (args, [])
+        kept: list[str] = []
+        numbers: list[str] = []
+        for index, token in enumerate(head):
+            is_value = index > 0 and head[index - 1] in takes_value
+            (numbers if _NEGATIVE_NUMBER.match(token) and not is_value else kept).append(token)
+        if numbers:
+            args = [*kept, "--", *numbers, *tail]
+        return super().parse_args(ctx, args)

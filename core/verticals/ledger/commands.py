@@ -17,7 +17,8 @@ def attach(cli: click.Group) -> None:
     credits) to the ``verticals`` CLI group ``cli``.
     """
     from verticals.ledger.commands_billing import credits, plans_allowance, plans_allowances, subscriptions
-    from verticals.ledger.commands_books import costs, prices, usage
+    from verticals.ledger.commands_books import costs, usage
+    from verticals.ledger.commands_prices import prices
 
     plans.add_command(plans_allowance)
     plans.add_command(plans_allowances)

@@ -1,165 +1,18 @@
-"""``verticals prices|costs|usage``: the price and cost books, and the usage report."""
+"""``verticals costs|usage``: the cost book and the usage report (``prices`` is in ``commands_prices``)."""
 
 from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import click
 
-from verticals.billing.model import ChargeModel
-from verticals.ledger._cli import DATE, json_option, open_ledger, rows_of, utc
-from verticals.ledger.errors import LedgerError
-from verticals.ledger.price_models import parse_tier
-from verticals.output import print_json, print_table
-
-_FROM = click.option(
-    "--from",
-    "effective_from",
-    type=DATE,
-    help="When the row takes effect (UTC, not in the past); default now.",
-)
-
-
-@click.group()
-def prices() -> None:
-    """Set and list prices per plan (append-only, effective-dated)."""
-
-
-@prices.command(name="set")
-@click.argument("plan")
-@click.argument("unit")
-@click.argument("price", required=False)
-@click.option("--model", help="Price this model (e.g. nlp/chat).")
-@click.option("--plugin", help="Default for this plugin's models.")
-@click.option("--task", help="Default for this task (with or without --plugin).")
-@_FROM
-@click.option("--note", default="", help="Why the price changed.")
-@click.option(
-    "--charge-model",
-    type=click.Choice([model.value for model in ChargeModel]),
-    default=ChargeModel.PER_UNIT.value,
-    show_default=True,
-    help="per_unit: PRICE per unit; package: PRICE per started package of --package-size units; graduated: "
-    "each --tier prices its units; volume: every unit at the tier the total reaches.",
-)
-@click.option("--package-size", help="Units in a package (package charge model).")
-@click.option(
-    "--tier",
-    "tiers",
-    multiple=True,
-    metavar="UP_TO:PRICE[:FLAT]",
-    help="A tier, in order (graduated/volume): units up to UP_TO (cumulative; 'inf' for the last) at PRICE "
-    "USD each, plus FLAT USD once reached. PRICE may then be left out: it is the first tier's.",
-)
-@json_option
-def prices_set(
-    plan: str,
-    unit: str,
-    price: str | None,
-    model: str | None,
-    plugin: str | None,
-    task: str | None,
-    effective_from: datetime | None,
-    note: str,
-    charge_model: str,
-    package_size: str | None,
-    tiers: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Set PLAN's PRICE in USD per UNIT (tokens, images, audio-seconds, rows, calls), or per package, or
-    tiered (e.g. --charge-model graduated --tier 1000000:0.000002 --tier inf:0.000001)."""
-    try:
-        parsed = [parse_tier(text) for text in tiers]
-    except LedgerError as error:
-        raise click.BadParameter(str(error), param_hint="--tier") from None
-    if price is None:
-        if not parsed:
-            raise click.UsageError("give the PRICE (USD per unit, or per package), or the --tier list")
-        price = str(parsed[0].unit_price)
-    with open_ledger() as ledger:
-        row = ledger.set_price(
-            plan,
-            unit,
-            price,
-            model=model,
-            plugin=plugin,
-            task=task,
-            effective_from=utc(effective_from),
-            note=note,
-            charge_model=charge_model,
-            package_size=package_size,
-            tiers=parsed or None,
-        )
-    if as_json:
-        print_json(rows_of([row])[0])
-    else:
-        target = row.model or "/".join(part for part in (row.plugin, row.task) if part)
-        click.echo(f"{row.plan}: {target} costs {_charge_text(row)} from {row.effective_from.isoformat()}")
-
-
-def _number(value: Any) -> str:
-    """A decimal without trailing zeros: 0.000002000000 -> 0.000002, 1000.000000 -> 1000."""
-    text = f"{Decimal(str(value)):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _charge_cell(row: dict[str, Any]) -> str:
-    """A price row's charge model for the table, with its package size or its tiers as --tier writes them."""
-    if row["charge_model"] == ChargeModel.PACKAGE:
-        return f"package of {_number(row['package_size'])}"
-    if row["tiers"]:
-        tiers = " ".join(
-            f"{'inf' if t['up_to'] is None else _number(t['up_to'])}:{_number(t['unit_price'])}"
-            + (f":{_number(t['flat_fee'])}" if t["flat_fee"] else "")
-            for t in row["tiers"]
-        )
-        return f"{row['charge_model']} {tiers}"
-    return str(row["charge_model"])
-
-
-def _charge_text(row: Any) -> str:
-    """How a price row charges, in words: "$0.002 per tokens", "$0.50 per package of 1000 images", ..."""
-    if row.charge_model == ChargeModel.PACKAGE:
-        return f"${row.price_per_unit_usd} per package of {row.package_size} {row.unit}"
-    if row.charge_model in (ChargeModel.GRADUATED, ChargeModel.VOLUME):
-        tiers = ", ".join(
-            f"{'up to ' + str(t.up_to) if t.up_to is not None else 'above'} at ${t.unit_price}"
-            + (f" + ${t.flat_fee}" if t.flat_fee else "")
-            for t in row.tiers
-        )
-        return f"{row.charge_model} per {row.unit} ({tiers})"
-    return f"${row.price_per_unit_usd} per {row.unit}"
-
-
-@prices.command(name="list")
-@click.option("--plan", help="Only this plan's prices.")
-@json_option
-def prices_list(plan: str | None, as_json: bool) -> None:
-    """Show the price book, every row ever set (models without a row charge their list price)."""
-    with open_ledger() as ledger:
-        rows = rows_of(ledger.list_prices(plan))
-    if as_json:
-        print_json(rows)
-    else:
-        for (
-            row
-        ) in rows:  # how the row charges, compactly: "package of 1000", "graduated 1000000:0.000002 inf:.."
-            row["charge"] = _charge_cell(row)
-        columns = [
-            "plan",
-            "model",
-            "plugin",
-            "task",
-            "unit",
-            "price_per_unit_usd",
-            "charge",
-            "effective_from",
-        ]
-        print_table(rows, [*columns, "note"], title="Prices")
+from verticals.ledger._cli import DATE, FROM_OPTION, NumbersAsValues, json_option, open_ledger, rows_of, utc
+from verticals.ledger.report_filters import check_report_filters
+from verticals.output import Column, cell, money, print_json, print_table, ratio
 
 
 @click.group()
@@ -167,10 +20,10 @@ def costs() -> None:
     """Set and list device rates in USD per device-hour (append-only, effective-dated)."""
 
 
-@costs.command(name="set")
+@costs.command(name="set", cls=NumbersAsValues)
 @click.argument("device_class")
 @click.argument("usd_per_hour")
-@_FROM
+@FROM_OPTION
 @click.option("--note", default="", help="Where the rate comes from.")
 @json_option
 def costs_set(
@@ -207,21 +60,26 @@ def usage() -> None:
 # cost_usd is compute spend, idle included, so margin_usd is the gross margin; what the requests carried
 # alone (request_cost_usd) gives the contribution margin.
 _REPORT_COLUMNS = [
-    "requests",
-    "errors",
-    "units",
-    "revenue_usd",
-    "fee_revenue_usd",
-    "usage_revenue_usd",
-    "credits_usd",
-    "list_revenue_usd",
-    "request_cost_usd",
-    "idle_cost_usd",
-    "cost_usd",
-    "margin_usd",
-    "margin_pct",
-    "contribution_margin_usd",
+    Column("requests", numeric=True),
+    Column("errors", numeric=True, wide_only=True),
+    Column("units", shows=lambda units: f"{float(units or 0):,.0f}", numeric=True, wide_only=True),
+    money("revenue_usd", "revenue"),
+    money("fee_revenue_usd", "fees", wide_only=True),
+    money("usage_revenue_usd", "usage revenue", wide_only=True),
+    money("credits_usd", "credits", wide_only=True),
+    money("list_revenue_usd", "list revenue", wide_only=True),
+    money("request_cost_usd", "request cost", wide_only=True),
+    money("idle_cost_usd", "idle cost", wide_only=True),
+    money("cost_usd", "cost"),
+    money("margin_usd", "margin"),
+    ratio("margin_pct", "margin %"),
+    money("contribution_margin_usd", "contribution margin", wide_only=True),
 ]
+# how a day or hour bucket (a UTC datetime) is shown
+_BUCKETS: dict[str, Callable[[Any], str]] = {
+    "day": lambda when: f"{when:%Y-%m-%d}",
+    "hour": lambda when: f"{when:%Y-%m-%d %H:%M}",
+}
 
 
 @usage.command(name="report")
@@ -243,6 +101,7 @@ _REPORT_COLUMNS = [
     show_default=True,
     help="Revenue as invoiced (fees, usage after allowances and tiers, less credits) or usage at list price.",
 )
+@click.option("--wide", is_flag=True, help="Show every column (fees, credits, idle cost, ...).")
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV for spreadsheets.")
 def usage_report(
@@ -253,6 +112,7 @@ def usage_report(
     model: str | None,
     plugin: str | None,
     basis: str,
+    wide: bool,
     as_json: bool,
     as_csv: bool,
 ) -> None:
@@ -265,8 +125,11 @@ def usage_report(
 
     Compute spend (cost_usd) is everything provisioned in the period, idle included: what requests
     carried (request_cost_usd) plus the group's busy share of its devices' idle time (idle_cost_usd);
-    capacity no request used is a row "(idle)". gross margin = revenue - cost_usd; contribution
-    margin = revenue - request_cost_usd.
+    capacity no request used is a row "(idle)". gross margin = revenue - cost_usd (margin_ratio: its
+    fraction of revenue, shown as "margin %"); contribution margin = revenue - request_cost_usd.
+
+    The table fits the terminal with money abbreviated ($98.8k); --wide shows every column, --json and
+    --csv the exact amounts. A --customer, --model or --plugin nobody knows is an error, not "no usage".
     """
     if as_json and as_csv:
         raise click.UsageError("give --json or --csv, not both")
@@ -283,17 +146,21 @@ def usage_report(
             model=model,
             basis=basis,
         )
-    keys = [("bucket" if name in ("day", "hour") else name) for name in groups]
+        if customer or model or plugin:
+            from verticals.registry import Registry
+
+            specs = [registered.item for registered in Registry.load().models.values()]
+            check_report_filters(ledger, specs, rows, customer=customer, model=model, plugin=plugin)
+    keys = [Column("bucket", name, _BUCKETS[name]) if name in _BUCKETS else Column(name) for name in groups]
+    columns = [*keys, *_REPORT_COLUMNS]
     if as_json:
         print_json(rows)
     elif as_csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=[*keys, *_REPORT_COLUMNS], lineterminator="\n")
+        names = [column.key for column in columns]
+        writer = csv.DictWriter(sys.stdout, fieldnames=names, lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({name: "" if row[name] is None else row[name] for name in writer.fieldnames})
+            writer.writerow({name: cell(row[name]) for name in names})
     else:
-        print_table(
-            rows,
-            [*keys, *_REPORT_COLUMNS],
-            title="Usage (margin_usd: gross margin, revenue minus compute spend with idle)",
-        )
+        title = "Usage (margin: revenue minus compute cost, idle included)"
+        print_table(rows, columns, title=title, wide=wide)

@@ -19,6 +19,7 @@ from typing import Any
 from verticals.ledger._time import from_db, to_db
 from verticals.ledger._values import check_limit, check_name, parse_money
 from verticals.ledger.errors import LedgerError
+from verticals.suggest import unknown, unknown_customer
 
 KEY_PREFIX_LEN = 11  # "vk_" + 8 characters: enough to tell keys apart in a list, useless to an attacker
 CUSTOMER_STATUSES = ("active", "suspended")
@@ -158,9 +159,8 @@ class Control:
         """The plan ``name``; raises LedgerError listing the known plans when there is none of that name."""
         plan = self._plans.get(name)
         if plan is None:
-            known = ", ".join(sorted(self._plans)) or "none"
             raise LedgerError(
-                f"unknown plan {name!r}: use one of {known}, or create it with `verticals plans create`"
+                unknown("plan", name, self._plans, "or create it with `verticals plans create`")
             )
         return plan
 
@@ -230,9 +230,7 @@ class Control:
         """The customer ``name``; raises LedgerError naming the command that creates it when there is none."""
         customer = self._customers.get(name)
         if customer is None:
-            raise LedgerError(
-                f"unknown customer {name!r}: create it with `verticals customers create {name} --plan PLAN`"
-            )
+            raise LedgerError(unknown_customer(name, self._customers))
         return customer
 
     # keys

@@ -119,8 +119,11 @@ def attach(cli: click.Group) -> None:
         for name in models:
             if name not in registry.models:
                 ledger.close()
-                known = ", ".join(sorted(registry.models)) or "none"
-                raise click.ClickException(f"unknown model {name!r}; registered models: {known}")
+                from verticals.suggest import unknown
+
+                raise click.ClickException(
+                    unknown("model", name, registry.models, "see `verticals models list`")
+                )
         for failure in registry.failures:
             logging.getLogger("verticals.serving").warning(
                 "plugin %s failed to load: %s", failure.name, failure.error

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from verticals.money import decimal_text
 from verticals.serving.admission import gateway_of
 from verticals.serving.auth import check_admin
 from verticals.serving.errors import APIError
@@ -37,8 +38,9 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 
 def plain(value: Any) -> Any:
-    """``value`` as JSON-ready data: dataclasses and models to dicts, Decimal to str, datetime to ISO 8601,
-    DataFrames to lists of records."""
+    """``value`` as JSON-ready data: dataclasses and models to dicts, Decimal to a fixed-point string
+    (``money.decimal_text``: "0.000000145", never "1.45E-7"), datetime to ISO 8601, DataFrames to lists of
+    records."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
     if isinstance(value, BaseModel):
@@ -48,7 +50,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     if isinstance(value, Decimal):
-        return str(value)
+        return decimal_text(value)
     if isinstance(value, datetime):
         return value.isoformat()
     to_dict = getattr(value, "to_dict", None)

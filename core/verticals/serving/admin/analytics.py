@@ -11,6 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from verticals.ledger.errors import LedgerError
+from verticals.ledger.report_filters import check_report_filters
 from verticals.serving.admin.access import AdminGateway, json_response
 from verticals.serving.errors import APIError
 from verticals.serving.gateway import Gateway
@@ -72,7 +74,8 @@ async def usage(
     plugin: str | None = None,
 ) -> Response:
     """Usage, revenue, cost and margin grouped ``by`` (comma-separated: hour|day|week|month and any of
-    customer, plugin, model, device_class, endpoint, unit); the ledger's ``usage_summary``."""
+    customer, plugin, model, device_class, endpoint, unit); the ledger's ``usage_summary``. A ``customer``,
+    ``model`` or ``plugin`` nobody knows is a 400 naming the closest known names."""
     from verticals.ledger.analytics import usage_summary
 
     kwargs = {
@@ -83,7 +86,14 @@ async def usage(
         "model": model,
         "plugin": plugin,
     }
-    return json_response(_run(gw, "usage_summary", usage_summary, kwargs))
+    rows = _run(gw, "usage_summary", usage_summary, kwargs)
+    if customer or model or plugin:  # a name nobody knows is a 400 with suggestions, not an empty list
+        specs = [registered.item for registered in gw.registry.models.values()]
+        try:
+            check_report_filters(gw.ledger, specs, rows, customer=customer, model=model, plugin=plugin)
+        except LedgerError as error:
+            raise APIError(400, str(error), code="bad_parameters") from None
+    return json_response(rows)
 
 
 def _arguments(fn: Any, query: dict[str, str]) -> dict[str, Any]:

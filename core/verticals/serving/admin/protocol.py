@@ -63,7 +63,8 @@ class PriceIn(BaseModel):
     """Body of ``POST /admin/prices``: ``price_per_unit_usd`` (Decimal USD per ``unit``, 0 or more) for
     ``plan``, optionally narrowed to a model or plugin/task, from ``effective_from`` (None: now) on;
     ``charge_model`` per_unit (default), package (with ``package_size``: the price is per package),
-    graduated or volume (with ``tiers``, the first tier's unit price being the price).
+    graduated or volume (with ``tiers``, the first tier's unit price being the price). Unless ``force``,
+    the model must be one the gateway serves, metered in ``unit`` (``price_targets``).
     """
 
     plan: str = Field(min_length=1)
@@ -77,6 +78,11 @@ class PriceIn(BaseModel):
     charge_model: str = "per_unit"
     package_size: Decimal | None = Field(None, max_digits=24)  # the ledger refuses 0, naming the fix
     tiers: list[TierIn] | None = None
+    force: bool = Field(
+        False,
+        description="write the row although no loaded plugin registers the model (or plugin/task) in this "
+        "unit: for a plugin installed later",
+    )
 
 
 class CostIn(BaseModel):

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from verticals.billing.model import Tier
+from verticals.ledger.errors import LedgerError
+from verticals.ledger.price_targets import check_price_target
 from verticals.serving.admin import analytics, billing_data, invoices
 from verticals.serving.admin.access import AdminGateway, json_response, ledger_call, require_admin
 from verticals.serving.admin.protocol import (
@@ -22,6 +24,7 @@ from verticals.serving.admin.protocol import (
     PlanIn,
     PriceIn,
 )
+from verticals.serving.errors import APIError
 
 router = APIRouter(prefix="/admin", tags=["Admin"], dependencies=[Depends(require_admin)])
 
@@ -130,8 +133,16 @@ async def prices(gw: AdminGateway, plan: str | None = None) -> Response:
 async def set_price(body: PriceIn, gw: AdminGateway) -> Response:
     """``POST /admin/prices``: append a price-book row (never an edit; a date in the past is refused); 201
     with the row. Admin token only (401 without or with a wrong one, 403 for a customer key). A ledger
-    refusal is a 400 ``ledger_error`` naming the problem; a malformed body a 400.
+    refusal is a 400 ``ledger_error`` naming the problem; a malformed body a 400. Unless ``force``, a model
+    (or plugin/task) no loaded plugin registers, or a unit it is not metered in, is a 400 saying which
+    names come closest.
     """
+    if not body.force:
+        specs = [registered.item for registered in gw.registry.models.values()]
+        try:
+            check_price_target(specs, body.unit, body.model, body.plugin, body.task)
+        except LedgerError as error:
+            raise APIError(400, str(error), code="ledger_error") from None
     row = ledger_call(
         gw,
         "set_price",
