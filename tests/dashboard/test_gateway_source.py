@@ -181,7 +181,8 @@ def test_backfill_writes_synthetic_history_with_a_cost_spike(tmp_path: Path) -> 
     from verticals.ledger import Ledger
     from verticals.ledger.analytics import budget_status, cost_anomalies, usage_summary
 
-    env = {**os.environ, "VERTICALS_HOME": str(tmp_path), "VERTICALS_LOAD_PLUGINS": ""}
+    # the nlp plugin's LLM runs on the demo company's GPUs, where the spike costs real dollars
+    env = {**os.environ, "VERTICALS_HOME": str(tmp_path), "VERTICALS_LOAD_PLUGINS": "nlp"}
     result = subprocess.run(
         [VERTICALS, "demo", "--backfill-days", "14", "--duration", "0", "--seed", "5"],
         env=env,
@@ -202,7 +203,7 @@ def test_backfill_writes_synthetic_history_with_a_cost_spike(tmp_path: Path) -> 
         }
     assert 14 <= len(days) <= 15
     hourly = [row["requests"] for row in days[1:-1]]
-    assert min(hourly) > 150  # two models (no plugin loaded), 250 requests a day each, 55% at weekends
+    assert min(hourly) > 1_500  # the LLM's 2,800 requests a day and four small models', 55% at weekends
     assert customers["demo-northwind"]["requests"] > 3 * customers["demo-adatum"]["requests"]  # skewed
     assert {200, 400, 500} <= statuses
     # the injected spike is found and is the costliest anomaly; a small customer's quiet week can make
