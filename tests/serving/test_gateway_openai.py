@@ -123,7 +123,9 @@ def test_each_request_shows_once_in_the_usage_report(
     ).json()
     assert len(report) == 1
     assert report[0]["requests"] == 3
-    assert Decimal(report[0]["revenue_usd"]) == Decimal("0.000001") * 4 * 3
+    # usage at list price, as metered per request (revenue_usd is billed revenue: the plan's fee recognised
+    # so far and the usage rounded to cents on the month's draft invoice)
+    assert Decimal(report[0]["list_revenue_usd"]) == Decimal("0.000001") * 4 * 3
     assert report[0]["units"] == 12
 
 
