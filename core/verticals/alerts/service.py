@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from verticals.alerts.conditions import (
     BackendsDown,
@@ -27,6 +27,8 @@ from verticals.alerts.sender import DEAD_LETTER_FILE, RecordOnly, Sender, Webhoo
 from verticals.ledger.alerts import AlertRow
 
 log = logging.getLogger("verticals.alerts")
+
+T = TypeVar("T")
 
 
 class AlertService:
@@ -46,6 +48,7 @@ class AlertService:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._work: asyncio.Future[Any] | None = None
 
     def start(self) -> None:
         """Start the loop as a task of the running event loop."""
@@ -62,11 +65,14 @@ class AlertService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._work is not None and not self._work.done():
+            # a thread cannot be cancelled: let it finish with the ledger before the gateway closes it
+            await asyncio.wait({self._work})
         await self.sender.close()
 
     async def _run(self) -> None:
         try:
-            for alert in await asyncio.to_thread(self.ledger.pending_alerts):
+            for alert in await self._in_thread(self.ledger.pending_alerts):
                 await self._deliver(alert)
         except Exception:
             log.exception("alerts: resending the alerts left pending failed")
@@ -82,8 +88,8 @@ class AlertService:
         fresh: list[AlertRow] = []
         for condition in self.conditions:
             try:
-                found = await asyncio.to_thread(condition.check, now)
-                fresh += [a for a in found if await asyncio.to_thread(self.ledger.claim_alert, a)]
+                found = await self._in_thread(condition.check, now)
+                fresh += [a for a in found if await self._in_thread(self.ledger.claim_alert, a)]
             except Exception:
                 log.exception("alerts: checking %s failed; trying again next round", condition.kind)
         for alert in fresh:
@@ -91,10 +97,16 @@ class AlertService:
         self.rounds += 1
         return fresh
 
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in a worker thread; ``stop`` waits for it even when the round is cancelled."""
+        work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+        self._work = work
+        return await asyncio.shield(work)
+
     async def _deliver(self, alert: AlertRow) -> None:
         delivery = await self.sender.deliver(alert)
         try:
-            await asyncio.to_thread(
+            await self._in_thread(
                 self.ledger.finish_alert, alert.key, delivery.status, delivery.attempts, delivery.error
             )
         except Exception:
