@@ -34,6 +34,7 @@ from verticals.billing.model import (
     TierUsage,
     UsageLine,
 )
+from verticals.money import decimal_text
 
 __all__ = [
     "CSV_COLUMNS",
@@ -76,8 +77,8 @@ CSV_COLUMNS = (
 
 def fixed(value: Decimal) -> str:
     """``value`` in fixed-point notation, exactly (``Decimal("2E-6")`` -> ``"0.000002"``; ``1.5E+6`` ->
-    ``"1500000"``)."""
-    return format(value, "f")
+    ``"1500000"``): ``money.decimal_text``, the one way money becomes JSON text."""
+    return decimal_text(value)
 
 
 def money(value: Decimal) -> str:

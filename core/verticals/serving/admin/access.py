@@ -43,8 +43,8 @@ def plain(value: Any) -> Any:
     records."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+    if isinstance(value, BaseModel):  # pydantic's JSON mode writes Decimal("1.45E-7") as "1.45E-7"
+        return plain(value.model_dump(mode="python"))
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
