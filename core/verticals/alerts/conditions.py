@@ -3,8 +3,8 @@
 A condition's ``check(now)`` returns every alert whose condition holds now, each with the dedup key of
 its event (a customer's month and threshold, a customer-day, an evaluation run, a backend's down
 episode); the service sends only the keys never claimed before, so returning an alert again is safe.
-Checks run in a worker thread, off the event loop: they read the ledger through its own methods (which
-hold its lock) or a cursor of their own.
+Checks that read the ledger run in a worker thread, off the event loop, through the ledger's own methods
+(which hold its lock) or a cursor of their own; the backends' check reads the gateway on the loop.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class Condition(ABC):
     """One kind of alert: ``check(now)`` (``now`` aware UTC) returns the alerts that hold now."""
 
     kind: str
+    # True: check in a worker thread (it queries the ledger); False: on the event loop (it reads the
+    # gateway's state, which the loop changes, and does no I/O)
+    reads_ledger = True
 
     @abstractmethod
     def check(self, now: datetime) -> list[AlertRow]:
@@ -212,6 +215,7 @@ class BackendsDown(Condition):
     """
 
     kind = "backend_down"
+    reads_ledger = False
 
     def __init__(self, gateway: Any) -> None:
         self.gateway = gateway

@@ -88,7 +88,11 @@ class AlertService:
         fresh: list[AlertRow] = []
         for condition in self.conditions:
             try:
-                found = await self._in_thread(condition.check, now)
+                found = (
+                    await self._in_thread(condition.check, now)
+                    if condition.reads_ledger
+                    else condition.check(now)
+                )
                 fresh += [a for a in found if await self._in_thread(self.ledger.claim_alert, a)]
             except Exception:
                 log.exception("alerts: checking %s failed; trying again next round", condition.kind)
