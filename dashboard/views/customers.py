@@ -43,7 +43,7 @@ else:
             "cost_usd": ui.money_column("Compute cost, idle included (USD)"),
             "idle_cost_usd": ui.money_column("of which idle share (USD)"),
             "margin_usd": ui.money_column("Gross margin (USD)"),
-            "margin_pct": ui.percent_column("Gross margin (% of revenue)"),
+            "margin_ratio": ui.percent_column("Gross margin (% of revenue)"),
             "contribution_margin_usd": ui.money_column("Contribution margin (USD)"),
             "fee_revenue_usd": ui.money_column("of revenue: plan fees (USD)"),
             "usage_revenue_usd": ui.money_column("of revenue: usage after allowances (USD)"),

@@ -44,7 +44,7 @@ cols[2].metric(
     "Gross margin",
     ui.usd(now["margin_usd"]),
     ui.delta_pct(now["margin_usd"], before["margin_usd"]),
-    help=f"Revenue minus compute cost, idle included: {ui.pct(now['margin_pct'])} of revenue.",
+    help=f"Revenue minus compute cost, idle included: {ui.pct(now['margin_ratio'])} of revenue.",
     border=True,
 )
 cols[3].metric(

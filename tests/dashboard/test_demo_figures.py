@@ -150,7 +150,7 @@ def test_customers_page_shows_each_customers_revenue_cost_and_margin(
         "Compute cost, idle included (USD)": "cost_usd",
         "of which idle share (USD)": "idle_cost_usd",
         "Gross margin (USD)": "margin_usd",
-        "Gross margin (% of revenue)": "margin_pct",
+        "Gross margin (% of revenue)": "margin_ratio",
     }
 
     def expected(analytics: Analytics) -> Figures:

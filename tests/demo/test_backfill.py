@@ -44,7 +44,7 @@ def test_gross_margin_after_all_compute_is_between_30_and_80_percent(ledger: Any
     assert total["idle_cost_usd"] > 0
     # revenue minus everything provisioned, idle included
     assert total["margin_usd"] == total["revenue_usd"] - total["cost_usd"]
-    assert 0.30 <= total["margin_pct"] <= 0.80, total
+    assert 0.30 <= total["margin_ratio"] <= 0.80, total
     # and the busy compute is real money, not cents against an idle fleet
     assert total["request_cost_usd"] >= total["cost_usd"] / 5, total
 

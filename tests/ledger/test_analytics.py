@@ -125,9 +125,9 @@ def test_usage_by_day_and_customer(books: Ledger) -> None:
     acme = rows[0]
     assert (acme["request_cost_usd"], acme["idle_cost_usd"]) == (D("0.15"), D("1.911428571"))
     assert acme["contribution_margin_usd"] == D("0.75")  # what the old figure called margin
-    assert acme["contribution_margin_pct"] == pytest.approx(0.75 / 0.90)
-    assert acme["margin_pct"] == pytest.approx(-1.161428571 / 0.90)
-    assert rows[1]["margin_pct"] is None
+    assert acme["contribution_margin_ratio"] == pytest.approx(0.75 / 0.90)
+    assert acme["margin_ratio"] == pytest.approx(-1.161428571 / 0.90)
+    assert rows[1]["margin_ratio"] is None
     assert rows[0]["bucket"] == at("2026-11-10 00:00")
     # without filters the rows add up to revenue minus everything provisioned: 48 h cpu + 48 h l4 + e7
     total = usage_summary(books, by=[], since=NOV, until=at("2026-11-13 00:00"), basis="list")[0]

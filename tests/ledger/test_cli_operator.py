@@ -219,3 +219,11 @@ def test_money_in_json_is_always_a_fixed_point_decimal_string(usage_home: Path) 
     by_customer = {row["customer"]: row for row in rows}
     assert by_customer["globex-international"]["revenue_usd"] == "0.000000145"
 
+
+def test_margins_are_ratios_by_name(usage_home: Path) -> None:
+    rows = json.loads(ok(verticals(usage_home, "usage", "report", "--basis", "list", "--json")))
+    assert all("margin_pct" not in row for row in rows)
+    initech = next(row for row in rows if row["customer"] == "initech")
+    assert 0 < initech["margin_ratio"] < 1 and 0 < initech["contribution_margin_ratio"] < 1
+    table = ok(verticals(usage_home, "usage", "report", "--basis", "list"))
+    assert f"{initech['margin_ratio'] * 100:.1f}%" in table, table

@@ -43,7 +43,7 @@ class Figures(DecisionFigures, BillingFigures):
     def summary(self, filters: Filters) -> dict[str, float]:
         """Totals for the filters: revenue_usd (billed: fee_revenue_usd + usage_revenue_usd - credits_usd;
         list_revenue_usd is the usage at list price); cost_usd (compute spend, idle included) =
-        request_cost_usd (what requests carried) + idle_cost_usd; margin_usd and margin_pct (gross margin:
+        request_cost_usd (what requests carried) + idle_cost_usd; margin_usd and margin_ratio (gross margin:
         revenue - cost_usd, fraction of revenue); contribution_margin_usd (revenue - request_cost_usd);
         requests, errors, and active_customers (customers with at least one request). Raises
         DataSourceError when the source cannot be read (MissingAnalytics for a function the ledger lacks).
@@ -61,7 +61,7 @@ class Figures(DecisionFigures, BillingFigures):
             "request_cost_usd": number(total.get("request_cost_usd")),
             "idle_cost_usd": number(total.get("idle_cost_usd")),
             "margin_usd": number(total.get("margin_usd")),
-            "margin_pct": number(total.get("margin_pct")),
+            "margin_ratio": number(total.get("margin_ratio")),
             "contribution_margin_usd": number(total.get("contribution_margin_usd")),
             "requests": int(total.get("requests") or 0),
             "errors": int(total.get("errors") or 0),
@@ -85,7 +85,7 @@ class Figures(DecisionFigures, BillingFigures):
         (billed: fee_revenue_usd + usage_revenue_usd - credits_usd; list_revenue_usd the usage at list
         price), cost_usd (compute
         spend: what its requests carried plus its busy share of idle devices, idle_cost_usd), margin_usd and
-        margin_pct (gross margin, fraction), contribution_margin_usd (revenue minus what requests carried);
+        margin_ratio (gross margin, fraction), contribution_margin_usd (revenue minus what requests carried);
         and a row "(idle)" for capacity no request used. Raises DataSourceError when the source cannot be
         read (MissingAnalytics for a function the ledger lacks).
         """
@@ -106,14 +106,14 @@ class Figures(DecisionFigures, BillingFigures):
                 "cost_usd",
                 "idle_cost_usd",
                 "margin_usd",
-                "margin_pct",
+                "margin_ratio",
                 "contribution_margin_usd",
             ],
         )
         df.insert(1, "plan", df["customer"].map(plans))
         columns = ["customer", "plan", "requests", "errors", "revenue_usd", "cost_usd", "idle_cost_usd"]
         billed = ["fee_revenue_usd", "usage_revenue_usd", "credits_usd", "list_revenue_usd"]
-        return df[[*columns, "margin_usd", "margin_pct", "contribution_margin_usd", *billed]]
+        return df[[*columns, "margin_usd", "margin_ratio", "contribution_margin_usd", *billed]]
 
     def budgets(self, filters: Filters) -> pd.DataFrame:
         """Customers with a budget, as of the range's end (or now): customer, plan, budget_usd, spend_usd,

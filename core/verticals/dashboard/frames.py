@@ -53,8 +53,8 @@ def frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
                 "units_out",
                 "requests",
                 "errors",
-                "margin_pct",
-                "contribution_margin_pct",
+                "margin_ratio",
+                "contribution_margin_ratio",
                 "value",
             )
         ):

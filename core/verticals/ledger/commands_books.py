@@ -72,7 +72,7 @@ _REPORT_COLUMNS = [
     money("idle_cost_usd", "idle cost", wide_only=True),
     money("cost_usd", "cost"),
     money("margin_usd", "margin"),
-    ratio("margin_pct", "margin %"),
+    ratio("margin_ratio", "margin %"),
     money("contribution_margin_usd", "contribution margin", wide_only=True),
 ]
 # how a day or hour bucket (a UTC datetime) is shown

@@ -58,9 +58,9 @@ def _record(
         idle_cost_usd=spend.idle_cost,
         cost_usd=cost,
         margin_usd=revenue - cost,
-        margin_pct=ratio(revenue - cost, revenue),
+        margin_ratio=ratio(revenue - cost, revenue),
         contribution_margin_usd=revenue - spend.request_cost,
-        contribution_margin_pct=ratio(revenue - spend.request_cost, revenue),
+        contribution_margin_ratio=ratio(revenue - spend.request_cost, revenue),
     )
 
 
@@ -78,9 +78,9 @@ def usage_summary(
     """One row per group: ``requests``, ``errors`` (status >= 500), ``units``, ``revenue_usd``, and
     compute spend: ``request_cost_usd`` (what the requests carried), ``idle_cost_usd`` (the group's share
     of the idle time of the devices it ran on), ``cost_usd`` (their sum: everything provisioned in the
-    period, idle included); ``margin_usd`` (gross margin: revenue - cost_usd) and ``margin_pct``
+    period, idle included); ``margin_usd`` (gross margin: revenue - cost_usd) and ``margin_ratio``
     (margin / revenue, None without revenue); ``contribution_margin_usd`` (revenue - request_cost_usd)
-    and ``contribution_margin_pct``.
+    and ``contribution_margin_ratio``.
 
     Idle is attributed by the rule in ``verticals.ledger.analytics._allocation``: each device is paid
     for once and its idle shared by busy seconds; a device no request used is a row of its own whose
