@@ -13,7 +13,7 @@ import sys
 import click
 
 from verticals import __version__
-from verticals.output import print_json, print_table
+from verticals.output import Column, print_json, print_table
 from verticals.plugins import VerticalsPluginManager, get_plugin_manager, hook_calls
 
 
@@ -105,8 +105,9 @@ def models() -> None:
 
 
 @models.command(name="list")
+@click.option("--wide", is_flag=True, help="Show every column (plugin, backend, version, source).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-def models_list(as_json: bool) -> None:
+def models_list(wide: bool, as_json: bool) -> None:
     """Show every registered model: task, backend, source, metering unit and whether it is pulled."""
     from verticals.config import ConfigError, load_settings
     from verticals.model_settings import check_model_settings
@@ -138,9 +139,17 @@ def models_list(as_json: bool) -> None:
     if as_json:
         print_json(rows)
     else:
-        print_table(
-            rows, ["name", "plugin", "task", "backend", "unit", "pulled", "version", "source"], title="Models"
-        )
+        print_table(rows, _MODEL_COLUMNS, title="Models", wide=wide)
+
+
+# the name, what it does, what it is metered in and whether it is here fit 80 columns; the rest with --wide
+_MODEL_COLUMNS = [
+    Column("name"),
+    Column("task"),
+    Column("unit"),
+    Column("pulled"),
+    *(Column(key, wide_only=True) for key in ("plugin", "backend", "version", "source")),
+]
 
 
 def add_plugin_commands(group: click.Group, pm: VerticalsPluginManager) -> None:

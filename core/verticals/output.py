@@ -65,6 +65,13 @@ def ratio(key: str, header: str, *, wide_only: bool = False) -> Column:
     return Column(key, header, percent, numeric=True, wide_only=wide_only)
 
 
+def moment(key: str, header: str, *, wide_only: bool = False) -> Column:
+    """A UTC time column to the minute ("2026-11-30 17:35"); JSON keeps the full ISO 8601 time."""
+    return Column(
+        key, header, lambda when: "" if when is None else f"{when:%Y-%m-%d %H:%M}", wide_only=wide_only
+    )
+
+
 def print_table(
     rows: Sequence[Mapping[str, Any]],
     columns: Sequence[str | Column],

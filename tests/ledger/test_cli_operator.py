@@ -227,3 +227,14 @@ def test_margins_are_ratios_by_name(usage_home: Path) -> None:
     assert 0 < initech["margin_ratio"] < 1 and 0 < initech["contribution_margin_ratio"] < 1
     table = ok(verticals(usage_home, "usage", "report", "--basis", "list"))
     assert f"{initech['margin_ratio'] * 100:.1f}%" in table, table
+
+
+def test_every_listing_fits_80_columns_without_cutting_a_cell(usage_home: Path) -> None:
+    ok(verticals(usage_home, "keys", "create", "--customer", "globex-international"))
+    for command in (("customers", "list"), ("keys", "list"), ("costs", "list"), ("models", "list")):
+        table = ok(verticals(usage_home, *command))
+        assert_fits(table)
+    models = ok(verticals(usage_home, "models", "list"))
+    assert "speech/transcribe" in models and "image-classification" in models, models
+    assert "globex-international" in ok(verticals(usage_home, "customers", "list"))
+    assert "source" in ok(verticals(usage_home, "models", "list", "--wide"))

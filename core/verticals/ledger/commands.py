@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from verticals.ledger._cli import json_option, open_ledger, rows_of
-from verticals.output import print_json, print_table
+from verticals.output import Column, moment, money, print_json, print_table
 
 
 def attach(cli: click.Group) -> None:
@@ -56,7 +56,14 @@ def customers_list(as_json: bool) -> None:
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, ["name", "plan", "budget_usd", "status", "created_at"], title="Customers")
+        columns: list[str | Column] = [
+            "name",
+            "plan",
+            money("budget_usd", "budget/month"),
+            "status",
+            moment("created_at", "created (UTC)"),
+        ]
+        print_table(rows, columns, title="Customers")
 
 
 @customers.command(name="set")
@@ -118,7 +125,15 @@ def keys_list(customer: str | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
     else:
-        print_table(rows, ["prefix", "customer", "rpm", "tpm", "created_at", "revoked_at"], title="Keys")
+        columns: list[str | Column] = [
+            "prefix",
+            "customer",
+            "rpm",
+            "tpm",
+            moment("created_at", "created (UTC)"),
+            moment("revoked_at", "revoked (UTC)"),
+        ]
+        print_table(rows, columns, title="Keys")
 
 
 @keys.command(name="revoke")

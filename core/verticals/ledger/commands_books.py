@@ -12,7 +12,7 @@ import click
 
 from verticals.ledger._cli import DATE, FROM_OPTION, NumbersAsValues, json_option, open_ledger, rows_of, utc
 from verticals.ledger.report_filters import check_report_filters
-from verticals.output import Column, cell, money, print_json, print_table, ratio
+from verticals.output import Column, cell, moment, money, print_json, print_table, ratio
 
 
 @click.group()
@@ -48,7 +48,9 @@ def costs_list(as_json: bool) -> None:
         print_json(rows)
     else:
         print_table(
-            rows, ["device_class", "usd_per_hour", "effective_from", "example", "note"], title="Costs"
+            rows,
+            ["device_class", "usd_per_hour", moment("effective_from", "from (UTC)"), "example", "note"],
+            title="Costs",
         )
 
 
