@@ -1,5 +1,8 @@
 """Every analytics function against figures worked out by hand from a small fixture.
 
+Revenue here is usage at list price (``basis="list"``), the figure these events carry; billed revenue (fees,
+allowances, tiers, credits) is tested in tests/billing/test_billed_revenue.py.
+
 The fixture (all times UTC; rates from the starter cost book: cpu $0.10/h, l4 $0.80/h):
 
     id  ts                customer plugin model      status lat  in   out  unit   cs   dev revenue cost
@@ -181,7 +184,7 @@ def test_latency_and_errors(books: Ledger) -> None:
 
 
 def test_utilization_and_idle_cost(books: Ledger) -> None:
-    rows = utilization(books, since=at("2026-11-10 00:00"), until=at("2026-11-12 00:00"))
+    rows = utilization(books, since=at("2026-11-10 00:00"), until=at("2026-11-12 00:00"), basis="list")
     got = {(r["model"], r["device_class"]): r for r in rows}
     chat = got[("nlp/chat", "cpu")]  # 48 h at $0.10; 7 busy seconds
     assert chat["provisioned_hours"] == 48 and chat["provisioned_cost_usd"] == D("4.80")
@@ -206,7 +209,9 @@ def test_utilization_and_idle_cost(books: Ledger) -> None:
 
 
 def test_break_even(books: Ledger) -> None:
-    rows = {r["device_class"]: r for r in break_even(books, since=NOV, until=at("2026-11-13 00:00"))}
+    rows = {
+        r["device_class"]: r for r in break_even(books, since=NOV, until=at("2026-11-13 00:00"), basis="list")
+    }
     cpu = rows["cpu"]  # revenue 3.90 over 17 busy seconds; rate 0.10/h
     assert round(cpu["revenue_per_busy_hour_usd"], 6) == D("825.882353")
     assert cpu["break_even_utilization"] == pytest.approx(0.10 * 17 / (3.90 * 3600))

@@ -108,16 +108,16 @@ def test_one_machine_serving_nine_models_is_one_device_day(ledger: Ledger) -> No
             )
         )
     ledger.flush()
-    [cpu] = utilization(ledger, since=UP, until=DOWN, by="device_class")
+    [cpu] = utilization(ledger, since=UP, until=DOWN, by="device_class", basis="list")
     assert (cpu["instances"], cpu["provisioned_hours"], cpu["provisioned_cost_usd"]) == (1, 24.0, D("2.40"))
     assert cpu["busy_hours"] == 6 and cpu["utilization"] == 0.25
-    per_model = {row["model"]: row for row in utilization(ledger, since=UP, until=DOWN)}
+    per_model = {row["model"]: row for row in utilization(ledger, since=UP, until=DOWN, basis="list")}
     assert set(per_model) == set(NINE[:3])  # models with no request share nothing; no "torch", no "-"
     assert sum(row["provisioned_hours"] for row in per_model.values()) == pytest.approx(24)
     assert per_model["vision/m2"]["provisioned_cost_usd"] == D("1.20")  # 3 of the 6 busy hours
     [device] = utilization(ledger, since=UP, until=DOWN, by="device")
     assert (device["device_id"], device["models"], device["provisioned_hours"]) == ("cpu-host-1", NINE, 24.0)
-    [total] = usage_summary(ledger, by=[], since=UP, until=DOWN)
+    [total] = usage_summary(ledger, by=[], since=UP, until=DOWN, basis="list")
     assert total["cost_usd"] == D("2.40") and total["request_cost_usd"] == 0
 
 
@@ -174,7 +174,9 @@ def test_shared_device_idle_follows_busy_share_per_customer(ledger: Ledger) -> N
             )
         )
     ledger.flush()
-    rows = {r["customer"]: r for r in usage_summary(ledger, by=["customer"], since=UP, until=DOWN)}
+    rows = {
+        r["customer"]: r for r in usage_summary(ledger, by=["customer"], since=UP, until=DOWN, basis="list")
+    }
     # cpu-a idle: 2.40 - 0.10 carried = 2.30, shared 3:1 by busy seconds
     assert (rows["acme"]["request_cost_usd"], rows["acme"]["idle_cost_usd"]) == (D("0.075"), D("1.725"))
     assert rows["acme"]["cost_usd"] == D("1.80") and rows["acme"]["margin_usd"] == D("-0.80")
@@ -182,7 +184,7 @@ def test_shared_device_idle_follows_busy_share_per_customer(ledger: Ledger) -> N
     assert rows["globex"]["cost_usd"] == D("0.60")
     assert rows["(idle)"]["cost_usd"] == D("19.20") and rows["(idle)"]["requests"] == 0
     assert sum(r["cost_usd"] for r in rows.values()) == D("21.60")  # both devices, each once
-    only_acme = usage_summary(ledger, by=[], customer="acme", since=UP, until=DOWN)[0]
+    only_acme = usage_summary(ledger, by=[], customer="acme", since=UP, until=DOWN, basis="list")[0]
     assert only_acme["cost_usd"] == D("1.80")  # the unused device is nobody's
     models = {r["model"] for r in usage_summary(ledger, by=["model"], since=UP, until=DOWN)}
     assert models == {"nlp/chat", "vision/cls", "no model", "(idle)"}

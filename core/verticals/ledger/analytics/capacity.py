@@ -17,6 +17,7 @@ from typing import Any
 
 from verticals.ledger._time import as_utc, to_db, utc_now
 from verticals.ledger.analytics._allocation import IDLE, Allocation, Spend, allocate
+from verticals.ledger.analytics._billed import FEE, Billed, billed_groups
 from verticals.ledger.analytics._query import NANO, Filters, connection_of, end_of, money, utc
 from verticals.ledger.errors import LedgerError
 
@@ -28,7 +29,7 @@ _BY = {
 }
 
 
-def _row(names: dict[str, Any], spend: Spend) -> dict[str, Any]:
+def _row(names: dict[str, Any], spend: Spend, billed: Billed | None) -> dict[str, Any]:
     provisioned_hours = float(spend.device_seconds / _HOUR)
     busy_hours = spend.busy_seconds / 3600
     return {
@@ -40,7 +41,8 @@ def _row(names: dict[str, Any], spend: Spend) -> dict[str, Any]:
         "provisioned_cost_usd": spend.cost,
         "allocated_cost_usd": spend.request_cost,
         "idle_cost_usd": spend.idle_cost,
-        "revenue_usd": spend.revenue,
+        "revenue_usd": spend.revenue if billed is None else (billed.usage - billed.credits).quantize(NANO),
+        "list_revenue_usd": spend.revenue,
     }
 
 
@@ -66,6 +68,7 @@ def _by_device(allocation: Allocation) -> list[dict[str, Any]]:
                 "allocated_cost_usd": allocated,
                 "idle_cost_usd": device.cost - allocated,
                 "revenue_usd": device.revenue.quantize(NANO),
+                "list_revenue_usd": device.revenue.quantize(NANO),
             }
         )
     return out
@@ -78,6 +81,7 @@ def utilization(
     until: datetime | None = None,
     model: str | None = None,
     by: str = "backend",
+    basis: str = "billed",
 ) -> list[dict[str, Any]]:
     """Capacity and what requests used of it, one row per group.
 
@@ -87,7 +91,11 @@ def utilization(
     the devices it ran on, so rows sum to the device-hours paid for), ``busy_hours`` (requests' compute
     seconds / 3600), ``utilization`` (busy / provisioned, None without capacity),
     ``provisioned_cost_usd`` (what the group is charged: requests' cost plus idle share),
-    ``allocated_cost_usd`` (what its requests carried), ``idle_cost_usd`` and ``revenue_usd``.
+    ``allocated_cost_usd`` (what its requests carried), ``idle_cost_usd``, ``revenue_usd`` and
+    ``list_revenue_usd``. Revenue is billed usage revenue (``basis="billed"``: usage charges after
+    allowances and tiers less credits, spread over the requests as in ``usage_summary``; plan fees run on
+    no device and are left out), ``list_revenue_usd`` the usage at list price; per device, requests are
+    shared among replicas at list price, so there ``revenue_usd`` is the usage at list price too.
 
     Per model, devices that carried no request in the window are the idle line: ``model`` is ``IDLE``
     ("(idle)"); per device class they count in their class. A request for no model is "no model".
@@ -95,15 +103,21 @@ def utilization(
     """
     if by not in (*_BY, "device"):
         raise LedgerError(f"utilization by {by!r}: use 'backend', 'model', 'device_class' or 'device'")
+    if basis not in ("billed", "list"):
+        raise LedgerError(
+            f"revenue basis {basis!r}: use billed (invoiced revenue) or list (usage at list price)"
+        )
     conn = connection_of(source)
     end = end_of(source, until)
     dims = _BY.get(by, [])
     allocation = allocate(conn, dims, since=since, until=end, end=end, model=model)
     if by == "device":
         return _by_device(allocation)
+    billed = billed_groups(source, dims, since=since, until=end, model=model) if basis == "billed" else None
     out = []
     for key, spend in sorted(allocation.groups.items(), key=lambda item: (item[0][0] == IDLE, item[0])):
-        out.append(_row(dict(zip(dims, key, strict=True)), spend))
+        parts = None if billed is None else billed.get(key, Billed())
+        out.append(_row(dict(zip(dims, key, strict=True)), spend, parts))
     return out
 
 
@@ -113,8 +127,13 @@ def break_even(
     since: datetime | None = None,
     until: datetime | None = None,
     at: datetime | None = None,
+    basis: str = "billed",
 ) -> list[dict[str, Any]]:
     """Per device class: the utilization at which revenue pays for the provisioned device.
+
+    Revenue is billed usage revenue (``basis="billed"``: usage charges after allowances and tiers less
+    credits, as ``utilization`` counts it; plan fees pay for no device-hour and are left out);
+    ``basis="list"``: usage at list price.
 
     Revenue per busy device-hour is observed over the window (revenue / (compute seconds / 3600));
     at utilization u a device earns u x that per hour and costs its rate, so break-even is
@@ -141,6 +160,20 @@ def break_even(
             params,
         ).fetchall()
     }
+    if basis not in ("billed", "list"):
+        raise LedgerError(
+            f"revenue basis {basis!r}: use billed (invoiced revenue) or list (usage at list price)"
+        )
+    if basis == "billed":
+        billed = billed_groups(source, ["device_class"], since=since, until=end)
+        observed = {
+            device: (
+                (billed.get((device,), Billed()).usage - billed.get((device,), Billed()).credits),
+                seconds,
+            )
+            for device, (_, seconds) in observed.items()
+            if device != FEE
+        }
     by_device = utilization(source, since=since, until=end, by="device_class")
     measured = {row["device_class"]: row["utilization"] for row in by_device}
     out = []
