@@ -109,8 +109,9 @@ else:
 
 st.subheader("Break-even utilization")
 st.caption(
-    "The utilization at which revenue from requests pays for the provisioned device-hours at current "
-    "prices. Below it a device class loses money."
+    "The utilization at which revenue from requests (billed usage: after allowances, tiers and credits; "
+    "plan fees run on no device) pays for the provisioned device-hours at current prices. Below it a "
+    "device class loses money."
 )
 breakeven = ui.read("break_even", ctx.filters)
 if breakeven.empty:

@@ -58,7 +58,11 @@ else:
             "p99_ms": st.column_config.NumberColumn("p99 (ms)", format="%.0f"),
             "unit": "Unit",
             "units": st.column_config.NumberColumn("Units", format="%.0f"),
-            "revenue_usd": ui.money_column("Revenue (USD)"),
+            "revenue_usd": ui.money_column(
+                "Revenue (USD)",
+                help="Billed usage revenue: usage after allowances and tiers, less credits; plan fees "
+                "belong to no model.",
+            ),
             "cost_usd": ui.money_column("Compute cost, idle share included (USD)"),
             "cost_per_1k_units_usd": st.column_config.NumberColumn(
                 "Cost per 1k units, idle share included (USD)", format="$%.4f"
@@ -71,7 +75,9 @@ else:
                 "Evaluation passed", help="Every metric of those runs within its thresholds."
             ),
             "revenue_per_1k_units_usd": st.column_config.NumberColumn(
-                "Revenue per 1k units (USD)", format="$%.4f"
+                "Revenue per 1k units (USD)",
+                format="$%.4f",
+                help="Billed usage revenue per 1,000 units (after allowances, tiers and credits).",
             ),
         },
     )
