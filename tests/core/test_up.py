@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -25,9 +28,12 @@ def wait_for(url: str, process: subprocess.Popen[str], timeout: float) -> int:
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-def start_up(tmp_path: Path, port: int, *args: str, plugins: str = "") -> subprocess.Popen[str]:
+def start_up(
+    tmp_path: Path, port: int, *args: str, plugins: str = "", session: bool = False
+) -> subprocess.Popen[str]:
     """``verticals up ARGS``, gateway on ``port`` and dashboard on ``port + 1``, once both answer; only the
-    installed ``plugins`` (comma-separated) load."""
+    installed ``plugins`` (comma-separated) load. ``session``: in a process group of its own, as in a
+    terminal, so that a test can send Ctrl-C's SIGINT to the group."""
     env = {
         **os.environ,
         "VERTICALS_HOME": str(tmp_path / "home"),
@@ -43,6 +49,7 @@ def start_up(tmp_path: Path, port: int, *args: str, plugins: str = "") -> subpro
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=session,
     )
     try:
         assert wait_for(f"http://127.0.0.1:{port}/v2/health/ready", process, 120) == 200
@@ -66,10 +73,12 @@ def test_up_serves_gateway_dashboard_and_demo_and_stops_cleanly(tmp_path: Path) 
     import duckdb
 
     with duckdb.connect(str(tmp_path / "home" / "ledger.duckdb"), read_only=True) as ledger:
-        old, recent = ledger.execute(
+        row = ledger.execute(
             "SELECT count(*) FILTER (WHERE ts < now() - INTERVAL 1 HOUR),"
             " count(*) FILTER (WHERE ts >= now() - INTERVAL 1 HOUR) FROM usage_events"
         ).fetchone()
+    assert row is not None
+    old, recent = row
     assert old > 100  # two days of backfilled history
     assert recent > 0  # live demo requests metered by the gateway
 
@@ -88,7 +97,7 @@ def test_when_the_gateway_is_stopped_alone_up_stops_the_dashboard_and_exits_clea
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, output[-3000:]
-    assert "the gateway stopped; stopping the dashboard" in output
+    assert "the gateway ended on a signal; stopping the dashboard" in output
     with pytest.raises(OSError):
         urllib.request.urlopen("http://127.0.0.1:18014/_stcore/health", timeout=2)
 
@@ -173,3 +182,76 @@ def test_up_evaluates_the_fast_models_once_serving_is_up(tmp_path: Path, site_pa
     with duckdb.connect(str(tmp_path / "home" / "ledger.duckdb"), read_only=True) as ledger:
         runs = ledger.execute("SELECT model, suite, passed FROM evaluation_runs").fetchall()
     assert runs == [("echo/chat", "evaltest/echo", True)]
+
+
+STATUS = re.compile(
+    r"^\d\d:\d\d:\d\d  (\d+\.\d) req/s  \d+ errors  \d+ refused \(4xx\)  "
+    r"gateway http://127\.0\.0\.1:18017  dashboard http://127\.0\.0\.1:18018$"
+)
+
+
+@pytest.mark.slow
+def test_up_terminal_shows_urls_a_status_line_and_one_stopped_line(tmp_path: Path) -> None:
+    """The issue's example: `make up` printed ~8 JSON access lines a second, progress bars, and ~30 lines
+    of "nanobind: leaked" at Ctrl-C, and never said it stopped. Now: the URLs, a status line (requests/s,
+    errors), warnings; the access lines in <home>/logs/access.log; one "stopped" line last."""
+    process = start_up(
+        tmp_path,
+        18017,
+        "--demo-duration",
+        "60",
+        "--backfill-days",
+        "1",
+        "--no-eval",
+        "--status-every",
+        "2",
+        session=True,
+    )
+    lines: list[str] = []
+    traffic = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            found = STATUS.match(line.strip())
+            if found and float(found.group(1)) > 0:
+                traffic.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert traffic.wait(120), "no status line with traffic:\n" + "".join(lines)[-3000:]
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches every process of the group
+        process.wait(120)
+        reader.join(30)
+    terminal = "".join(lines)
+    assert process.returncode == 0, terminal[-3000:]
+    assert "http://127.0.0.1:18017" in terminal and "http://127.0.0.1:18018" in terminal
+    noises = ('"path"', "nanobind", "it/s]", "Batches", "Loading weights", "Uvicorn running", "Streamlit")
+    for noise in noises:
+        assert noise not in terminal, f"{noise!r} on the terminal:\n{terminal[-3000:]}"
+    assert not [line for line in lines if line.lstrip().startswith("{")], terminal[-3000:]  # no JSON logs
+    said = [line.strip() for line in lines if line.strip()]
+    assert [line for line in said if "stopped" in line] == [said[-1]], terminal[-3000:]
+    assert said[-1].startswith("stopped"), said[-1]
+    access_log = (tmp_path / "home" / "logs" / "access.log").read_text()
+    paths = {json.loads(line)["path"] for line in access_log.splitlines()}
+    # the demo's requests, one line each
+    assert any(path.startswith(("/v1/", "/v2/models/")) for path in paths), sorted(paths)
+
+
+def test_the_status_line_gives_rates_errors_and_models_down() -> None:
+    from verticals.up_status import Totals, status_line
+
+    before = Totals(at=100.0, requests=10, errors=1, refused=2)
+    now = Totals(at=110.0, requests=90, errors=1, refused=5, down=("nlp/chat",))
+    line = status_line(before, now, "http://127.0.0.1:8000", "http://127.0.0.1:8501")
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d  8\.0 req/s  0 errors  3 refused \(4xx\)  down: nlp/chat  "
+        r"gateway http://127\.0\.0\.1:8000  dashboard http://127\.0\.0\.1:8501",
+        line,
+    ), line
+    silent = status_line(before, None, "http://127.0.0.1:8000", "http://127.0.0.1:8501")
+    assert "the gateway does not answer http://127.0.0.1:8000/metrics" in silent

@@ -52,6 +52,16 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+def thaw_startup_heap() -> None:
+    """Undo ``freeze_startup_heap`` at shutdown and collect: frozen objects are never collected, so
+    without this, cycles still holding extension objects at exit outlive their modules, and nanobind
+    extensions (triton's, imported by torch) print ~30 lines of "nanobind: leaked ..." as the
+    process ends. An orderly teardown frees them first.
+    """
+    gc.unfreeze()
+    gc.collect()
+
+
 def create_app(
     settings: Settings,
     registry: Registry,
@@ -97,6 +107,7 @@ def create_app(
                     log.exception("stopping the backend of %s failed", name)
             capacity()
             reloader.close()
+            thaw_startup_heap()
             flush = getattr(ledger, "flush", None)
             if flush is not None:
                 flush()

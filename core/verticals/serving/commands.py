@@ -2,48 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
-import time
+from pathlib import Path
 
 import click
 
+# Kept importable from here: ``verticals.serving.logs`` holds them.
+from verticals.serving.logs import JsonFormatter, configure_logging, quiet_progress_bars
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line; access lines are already JSON and pass through as the message."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        """``record`` as one JSON line: ``{ts (UTC, seconds), level, logger, message[, request_id][,
-        error]}``, ``error`` being the formatted traceback; a ``verticals.access`` record is already JSON
-        and is returned as its message.
-        """
-        message = record.getMessage()
-        if record.name == "verticals.access":
-            return message
-        entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": message,
-        }
-        request_id = getattr(record, "request_id", None)
-        if request_id:
-            entry["request_id"] = request_id
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """Send every log record to stderr as JSON lines (``JsonFormatter``), replacing the root logger's
-    handlers, at ``level`` (a logging level name such as ``INFO``).
-    """
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+__all__ = ["JsonFormatter", "attach", "configure_logging"]
 
 
 def attach(cli: click.Group) -> None:
@@ -71,15 +38,24 @@ def attach(cli: click.Group) -> None:
     @click.option(
         "--access-log/--no-access-log", default=True, show_default=True, help="Log one JSON line per request."
     )
+    @click.option(
+        "--log-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Write the logs to files here (access.log: one JSON line per request; gateway.log: the rest) "
+        "and show only warnings and errors on the terminal; default: every JSON line on stderr.",
+    )
     def serve(
         host: str | None,
         port: int | None,
         max_body_mb: float,
         no_pull: bool,
         access_log: bool,
+        log_dir: Path | None,
         models: tuple[str, ...],
     ) -> None:
         """Serve every registered model over the OpenAI API and the v2 protocol, metering each request."""
+        quiet_progress_bars()  # before any plugin imports tqdm or huggingface_hub
         from verticals.config import ConfigError, load_settings
         from verticals.ledger import Ledger, LedgerError
 
@@ -89,7 +65,7 @@ def attach(cli: click.Group) -> None:
             raise click.ClickException(str(error)) from None
         host = host or settings.host
         port = port or settings.port
-        configure_logging()
+        configure_logging(log_dir=log_dir)
         import uvicorn
 
         from verticals.client import remove_server_file, running_server, write_server_file
@@ -147,11 +123,14 @@ def attach(cli: click.Group) -> None:
             close_ledger=True,
             on_shutdown=lambda: remove_server_file(settings.home),
         )
-        click.echo(
+        banner = (
             f"verticals gateway on {url} (admin token in {settings.home}/admin_token "
-            "unless VERTICALS_ADMIN_TOKEN is set)",
-            err=True,
+            "unless VERTICALS_ADMIN_TOKEN is set)"
         )
+        if log_dir is None:
+            click.echo(banner, err=True)
+        else:  # `verticals up` prints the URLs itself; the terminal keeps to warnings
+            logging.getLogger("verticals.serving").info(banner)
         try:
             uvicorn.run(
                 app,

@@ -52,7 +52,10 @@ class EmbedPredictor(Predictor):
 
     def predict(self, batch: Sequence[Any]) -> list[Any]:
         texts = [_text(item, "input") for item in batch]
-        vectors = self.model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True)
+        # show_progress_bar: off, not "on when the log level is INFO", which a server's logging is
+        vectors = self.model.encode(
+            texts, batch_size=BATCH_SIZE, normalize_embeddings=True, show_progress_bar=False
+        )
         return [vector.tolist() for vector in vectors]
 
     def units(self, item: Any) -> float:
@@ -82,6 +85,7 @@ class ClassifyPredictor(Predictor):
             texts + [LABEL_TEMPLATE.format(label) for label in labels],
             batch_size=BATCH_SIZE,
             normalize_embeddings=True,
+            show_progress_bar=False,
         )
         text_vectors, label_vectors = (
             encoded[: len(texts)],
