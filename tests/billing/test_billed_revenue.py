@@ -111,3 +111,38 @@ def test_the_usage_report_shows_billed_revenue(verticals_home: Path) -> None:
     rows = {row["customer"]: row for row in json.loads(result.output)}
     assert (rows["acme"]["revenue_usd"], rows["acme"]["list_revenue_usd"]) == ("49.300000000", "0.300000000")
     assert rows["acme"]["fee_revenue_usd"] == "49.000000000" and "globex" not in rows
+
+
+def test_invoice_lines_carry_their_compute_cost_and_margin(books: tuple[Ledger, Clock]) -> None:
+    from verticals.ledger.analytics import invoice_lines, invoice_summaries, invoices_by_status
+
+    ledger, _ = books
+    draft = {
+        (r["kind"], r["plan"], r["model"]): r for r in invoice_lines(ledger, customer="acme", month="2026-11")
+    }
+    # the scenario's lines (test_invoices): scale vision/classify 24.00 on $3.00 of compute; no device
+    # was recorded, so no idle share
+    images = draft[("usage", "scale", "vision/classify")]
+    assert (images["amount_usd"], images["request_cost_usd"], images["idle_cost_usd"]) == (
+        D("24.00"),
+        D("3.00"),
+        D(0),
+    )
+    assert images["margin_usd"] == D("21.00") and images["margin_pct"] == pytest.approx(21 / 24)
+    assert draft[("fee", "pro", None)]["margin_usd"] == D("16.33")  # a fee uses no compute
+    assert draft[("credit", None, None)]["amount_usd"] == D("-10.00")
+    assert sum((r["amount_usd"] for r in draft.values()), D(0)) == D("108.58")
+    (invoice,) = finalize_month(ledger, "2026-11", now=AFTER)
+    void_and_reissue(ledger, invoice.number or "")
+    statuses = {
+        r["status"]: (r["invoices"], r["total_usd"])
+        for r in invoices_by_status(ledger, since=NOV_1, until=DEC_1)
+    }
+    assert statuses == {"finalized": (1, D("108.58")), "void": (1, D("108.58"))}
+    (listed,) = [r for r in invoice_summaries(ledger, since=NOV_1, until=DEC_1) if r["status"] == "finalized"]
+    assert (listed["number"], listed["replaces"], listed["compute_cost_usd"]) == (
+        "VRT-000002",
+        "VRT-000001",
+        D("7.70"),
+    )
+    assert invoice_lines(ledger, number="VRT-000002")[-1]["amount_usd"] == D("-10.00")

@@ -25,6 +25,7 @@ PAGES = (
     ("customers", "Customers"),
     ("models", "Models and plugins"),
     ("compute", "Compute"),
+    ("billing", "Billing"),
     ("pricing", "Pricing lab"),
     ("risk", "Risk"),
 )

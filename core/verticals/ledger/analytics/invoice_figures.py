@@ -142,7 +142,7 @@ def invoice_lines(
                 fee.amount_usd,
                 ZERO,
                 ZERO,
-                description=f"{fee.plan} monthly fee ${fee.fee_usd} x {fee.fraction} of the month",
+                description=f"{fee.plan} monthly fee ${fee.fee_usd:,.2f} x {fee.fraction:.4f} of the month",
             )
         )
     for line in invoice.usage:
@@ -162,7 +162,8 @@ def invoice_lines(
             line.amount_usd,
             line.compute_cost_usd,
             idle,
-            description=f"{line.model}: {line.billable} of {line.quantity} {line.unit} billable",
+            description=f"{line.model}: {line.billable.normalize():,f} of "
+            f"{line.quantity.normalize():,f} {line.unit} billable",
         )
         row.update(
             quantity=line.quantity,
