@@ -140,9 +140,10 @@ def test_invoice_lines_carry_their_compute_cost_and_margin(books: tuple[Ledger, 
     }
     assert statuses == {"finalized": (1, D("108.58")), "void": (1, D("108.58"))}
     (listed,) = [r for r in invoice_summaries(ledger, since=NOV_1, until=DEC_1) if r["status"] == "finalized"]
+    # compute: pro chat 0.70 + pro images 0.50 + scale chat 3.50 + embed 0.02 + scale images 3.00
     assert (listed["number"], listed["replaces"], listed["compute_cost_usd"]) == (
         "VRT-000002",
         "VRT-000001",
-        D("7.70"),
+        D("7.72"),
     )
     assert invoice_lines(ledger, number="VRT-000002")[-1]["amount_usd"] == D("-10.00")
