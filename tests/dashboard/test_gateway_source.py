@@ -164,7 +164,10 @@ def test_demo_drives_real_traffic_through_the_gateway(gateway: dict[str, Any]) -
     assert sent >= 40
     customers = {row["name"]: row for row in admin("/admin/customers")}
     assert {"demo-northwind", "demo-tailspin"} <= set(customers)
-    assert len({row["plan"] for name, row in customers.items() if name.startswith("demo-")}) == 3
+    # one plan per business model (verticals.demo.plans), created through the admin API with allowances
+    plans = {row["plan"] for name, row in customers.items() if name.startswith("demo-")}
+    assert plans == {"payg", "team", "scale", "commit"}
+    assert {row["plan"] for row in admin("/admin/allowances")} == {"team", "scale", "commit"}
     httpx.post(gateway["url"] + "/admin/flush", headers={"Authorization": f"Bearer {gateway['token']}"})
     after = {
         row["customer"]: row["requests"] for row in admin('/admin/analytics/usage_summary?by=["customer"]')

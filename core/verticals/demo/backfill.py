@@ -1,20 +1,28 @@
 """Back-fill for ``verticals demo``: N days of a small AI company's history written straight into the ledger.
 
 The company (see ``verticals.demo.fleet`` for its devices and latencies, ``verticals.demo.customers``
-for its customers): its LLMs on GPUs (an L4 all day, an H100 for weekday peaks), its small models on
-shared CPU nodes, each device recorded once with the models it serves (``Ledger.record_device``).
-Requests follow a daily rhythm and a weekly dip; each model gets its share of ``DAILY_REQUESTS``;
-sizes follow ``PROFILE``; latencies are drawn from what this machine measured for each model, and a
-request's compute seconds from its latency, so utilization (busy seconds over device hours) lands
-between about 20% and 70% with the day's rhythm. Customers are on plans with monthly fees (the
-starter plans); the company's LLM prices per plan are ``LLM_PRICE_PER_M_TOKENS`` (written to the price
-book from the first back-filled day, unless the plan already prices the model), the rest at list
-price. ``demo-wingtip`` buys only long LLM reports on short prompts and costs more compute than it
-pays. About 1% server errors and 2% client errors, and one cost spike (one customer-day at
-``SPIKE_SCALE`` times its usual size). Budgets of new demo customers are sized on their generated
-spend, one of them below it; like the gateway, a request that would take a customer past its monthly
-budget is refused (402) and earns nothing. Customers are created as of the first back-filled day, so
-month-to-date run-rates are honest.
+for its customers, ``verticals.demo.plans`` for its price list): its LLMs on GPUs (an L4 all day, an
+H100 for weekday peaks), its small models on shared CPU nodes, each device recorded once with the models
+it serves (``Ledger.record_device``). Requests follow a daily rhythm and a weekly dip; each model gets
+its share of ``DAILY_REQUESTS``; sizes follow ``PROFILE``; latencies are drawn from what this machine
+measured for each model, and a request's compute seconds from its latency, so utilization (busy seconds
+over device hours) lands between about 20% and 70% with the day's rhythm. ``demo-wingtip`` buys only
+long LLM reports on short prompts and costs more compute than it pays. About 1% server errors and 2%
+client errors, and one cost spike (one customer-day at ``SPIKE_SCALE`` times its usual size). Budgets of
+new demo customers are sized on their generated spend, one of them below it; like the gateway, a request
+that would take a customer past its monthly budget is refused (402) and earns nothing.
+
+Billing: the demo plans that do not exist yet are created with their allowances, and their price rows in
+force from the first back-filled day. Customers are created as of the first back-filled day (so
+month-to-date run-rates are honest), each with its first subscription from then; a new customer with a
+``credit_usd`` gets that credit then (expiring ``CREDIT_DAYS`` later), and one with ``upgrade_to`` moves
+to that plan at ``plan_change_at`` (the middle of the latest closed month's back-filled days when it has
+at least two of them, else of the month in progress's), so its invoice has two prorated fee lines. Each
+request is priced by the plan its customer is on at that moment. Finally the **closed months are
+finalized** for the demo customers (``verticals.billing.invoices.finalize_month``, as of the end of the
+history), so the Billing page has numbered invoices with fee, usage, tier and credit lines; the month in
+progress stays a draft. Customers of other names are never invoiced here, and a month a customer already
+has an invoice for is skipped (a second back-fill into the same ledger does not re-invoice it).
 
 Every back-filled event is marked: its request id starts with ``BACKFILL_PREFIX`` and its key prefix
 is ``vk_backfill``, so the dashboard can say the history is demo data (``analytics.demo_history``).
@@ -32,6 +40,7 @@ from typing import Any
 
 from verticals.demo.customers import SPIKE_CUSTOMER, DemoCustomer, diurnal
 from verticals.demo.fleet import GATEWAY_MS, device_class, measured, on_gpu, plan_fleet
+from verticals.demo.plans import LedgerPlans, ensure_plans
 from verticals.ledger.analytics.demo import DEMO_REQUEST_PREFIX
 
 BACKFILL_PREFIX = DEMO_REQUEST_PREFIX
@@ -49,8 +58,7 @@ PROFILE: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "image-classification": ((1, 4), (0, 0)),
 }
 DEFAULT_PROFILE = ((1, 16), (0, 0))
-# The company's LLM prices (USD per million tokens) per plan, the enterprise one a negotiated discount.
-LLM_PRICE_PER_M_TOKENS = {"free": Decimal("8"), "pro": Decimal("6"), "enterprise": Decimal("2.5")}
+CREDIT_DAYS = 90  # a demo credit grant expires this many days after the customer is created
 
 
 def backfill(
@@ -74,12 +82,15 @@ def backfill(
         )
     weights = [float(_daily(spec)) for spec in specs]
     per_day = sum(weights)
-    with Ledger.open(home, clock=lambda: start) as ledger, Progress() as progress:
-        _set_llm_prices(ledger, specs, start)
+    clock = [start]  # the ledger's "now": the first back-filled day, then the end of the history
+    with Ledger.open(home, clock=lambda: clock[0]) as ledger, Progress() as progress:
+        ensure_plans(LedgerPlans(ledger, start), specs)
         known = {c.name for c in ledger.list_customers()}
         new = [c for c in customers if c.name not in known]
         for customer in new:
             ledger.create_customer(customer.name, customer.plan)
+        clock[0] = end  # plan changes are written as of the end of the history, so the current plan follows
+        _billing_history(ledger, new, start, end)
         plans = {c.name: c.plan for c in ledger.list_customers()}
         # one calendar day (UTC) in the last week, with enough days before it to count as unusual
         spike_day = (start + timedelta(days=rng.randrange(max(days - 7, 1), days) if days > 1 else 0)).date()
@@ -124,6 +135,7 @@ def backfill(
             ledger.record_device(
                 device.device_id, device.device_class, device.models, device.up_at, device.down_at
             )
+        _finalize_closed_months(ledger, [c.name for c in customers], specs, start, end)
     return len(events)
 
 
@@ -133,25 +145,49 @@ def _daily(spec: Any) -> int:
     return DAILY_REQUESTS.get(str(spec.task), DAILY_REQUESTS["other"])
 
 
-def _set_llm_prices(ledger: Any, specs: Sequence[Any], start: datetime) -> None:
-    """The company's LLM price per plan from ``start`` on, for each LLM priced per token, on each plan that
-    exists and does not price that model yet (an operator's own prices are left alone).
-    """
-    plans = {plan.name for plan in ledger.list_plans()}
-    for plan, per_million in LLM_PRICE_PER_M_TOKENS.items():
-        if plan not in plans:
-            continue
-        priced = {row.model for row in ledger.list_prices(plan)}
-        for spec in specs:
-            if on_gpu(spec) and str(spec.unit) == "tokens" and spec.name not in priced:
-                ledger.set_price(
-                    plan,
-                    "tokens",
-                    per_million / 1_000_000,
-                    model=spec.name,
-                    effective_from=start,
-                    note="demo company's LLM price (verticals demo --backfill-days)",
-                )
+def plan_change_at(start: datetime, end: datetime) -> datetime:
+    """When a demo customer with ``upgrade_to`` changes plan in a history ``[start, end)``: the middle of the
+    latest closed month's part of it when that part is at least two days long (so a finalized invoice shows
+    the change), else the middle of the month in progress's part; whole seconds."""
+    this_month = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if this_month - start >= timedelta(days=2):
+        first = max(start, (this_month - timedelta(days=1)).replace(day=1))
+        middle = first + (this_month - first) / 2
+    else:
+        first = max(start, this_month)
+        middle = first + (end - first) / 2
+    return middle.replace(microsecond=0)
+
+
+def _billing_history(ledger: Any, created: Sequence[DemoCustomer], start: datetime, end: datetime) -> None:
+    """The new customers' credit grants (from ``start``, for ``CREDIT_DAYS``) and mid-month plan changes
+    (at ``plan_change_at``)."""
+    for customer in created:
+        if customer.credit_usd is not None:
+            ledger.grant_credit(
+                customer.name,
+                customer.credit_usd,
+                reason="demo: launch credit",
+                granted_at=start,
+                expires_at=start + timedelta(days=CREDIT_DAYS),
+            )
+        if customer.upgrade_to is not None:
+            ledger.set_subscription(customer.name, customer.upgrade_to, plan_change_at(start, end))
+
+
+def _finalize_closed_months(
+    ledger: Any, names: Sequence[str], specs: Sequence[Any], start: datetime, end: datetime
+) -> None:
+    """Finalize, as of ``end``, the invoices of ``names`` for each month of ``[start, end)`` that ended."""
+    from verticals.billing.invoices import finalize_month
+    from verticals.billing.proration import month_bounds, month_of
+
+    tasks = {spec.name: str(spec.task) for spec in specs}
+    month = month_of(start)
+    while month_bounds(month)[1] <= end:
+        for name in names:
+            finalize_month(ledger, month, name, now=end, model_tasks=tasks)
+        month = month_of(month_bounds(month)[1])
 
 
 def _size_budgets(
