@@ -83,6 +83,9 @@ with edit_right:
             "charge_model": st.column_config.SelectboxColumn(
                 "Charge model", options=["per_unit", "package", "graduated", "volume"]
             ),
+            "model": "Model",
+            "plugin": "Plugin",
+            "unit": "Unit",
             "price_per_unit_usd": "Price (USD per unit, per package, or first tier's)",
             "package_size": "Package size",
             "tiers": "Tiers",
@@ -109,6 +112,8 @@ tiles[3].metric(
 )
 if edits == variation(books, books.customers, books.plans, books.allowances, books.prices):
     st.caption("Nothing edited yet: the edited invoices equal the invoices as billed.")
+if lab["customers"].empty:
+    st.caption(f"No customer had anything to bill in {month}: pick another month.")
 ui.table(
     lab["customers"],
     f"pricing-lab-{month}",
@@ -204,12 +209,12 @@ if mode == "Edit prices per model" and not prices:
 money = {
     "requests": st.column_config.NumberColumn("Requests"),
     "repriced_requests": st.column_config.NumberColumn("Repriced requests"),
-    "actual_revenue_usd": ui.money_column("Actual revenue (USD)"),
-    "whatif_revenue_usd": ui.money_column("What-if revenue (USD)"),
+    "actual_revenue_usd": ui.money_column("Usage at list price (USD)"),
+    "whatif_revenue_usd": ui.money_column("What-if usage at list price (USD)"),
     "revenue_change_usd": ui.money_column("Revenue change (USD)"),
     "cost_usd": ui.money_column("Compute cost, idle included (USD)"),
-    "actual_margin_usd": ui.money_column("Actual gross margin (USD)"),
-    "whatif_margin_usd": ui.money_column("What-if gross margin (USD)"),
+    "actual_margin_usd": ui.money_column("Margin on usage at list price (USD)"),
+    "whatif_margin_usd": ui.money_column("What-if margin on usage at list price (USD)"),
 }
 left, right = st.columns(2)
 for column, (title, key) in zip(
@@ -221,7 +226,7 @@ for column, (title, key) in zip(
         ui.bars(
             frame.head(15),
             key,
-            {"actual_revenue_usd": "Actual revenue", "whatif_revenue_usd": "What-if revenue"},
+            {"actual_revenue_usd": "At list price", "whatif_revenue_usd": "At the what-if list price"},
             key.capitalize(),
             "USD in the period",
             horizontal=True,
