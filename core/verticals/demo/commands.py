@@ -38,9 +38,9 @@ def attach(cli: click.Group) -> None:
     default=0,
     show_default=True,
     help="First write N days of SYNTHETIC history (generated events, not real requests) straight "
-    "into the ledger: a small AI company's customers, plans, prices and GPU and CPU devices; the "
-    "dashboard marks it as demo data. The ledger has one writer, so run this while the gateway is "
-    "stopped.",
+    "into the ledger: a small AI company's customers, plans (one per business model), prices and GPU "
+    "and CPU devices, and the finalized invoices of its closed months; the dashboard marks it as demo "
+    "data. The ledger has one writer, so run this while the gateway is stopped.",
 )
 @click.option(
     "--day-seconds",

@@ -12,7 +12,8 @@
   rows of ``health/*`` and 2M audio-seconds of ``speech/*``; the LLM's tokens above it at volume prices
   (all at $3/M up to 50M over, all at $2.50/M beyond).
 
-Prepaid use is a credit grant on top of a plan (see ``DemoCustomer.credit_usd``). "The LLM" is every
+Prepaid or promotional use is a credit grant on top of a plan (``DemoCustomer.credit_usd``; the demo's
+is a launch credit, which billed revenue counts as a discount). "The LLM" is every
 registered model served by vLLM and billed in tokens (``verticals.demo.fleet.on_gpu``); the allowances
 name ``nlp/*`` as the brief's example does, and match nothing when the nlp plugin is not installed.
 
