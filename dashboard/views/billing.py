@@ -148,7 +148,7 @@ ui.table(
         "idle_cost_usd": ui.money_column("Idle share (USD)"),
         "cost_usd": ui.money_column("Compute cost (USD)"),
         "margin_usd": ui.money_column("Margin (USD)"),
-        "margin_pct": ui.percent_column("Margin (% of amount)"),
+        "margin_ratio": ui.percent_column("Margin (% of amount)"),
     },
 )
 

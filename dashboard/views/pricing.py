@@ -127,8 +127,8 @@ ui.table(
         "cost_usd": ui.money_column("Compute cost, idle included (USD)"),
         "margin_before_usd": ui.money_column("Gross margin (USD)"),
         "margin_after_usd": ui.money_column("Edited gross margin (USD)"),
-        "margin_before_pct": ui.percent_column("Gross margin (%)"),
-        "margin_after_pct": ui.percent_column("Edited gross margin (%)"),
+        "margin_before_ratio": ui.percent_column("Gross margin (%)"),
+        "margin_after_ratio": ui.percent_column("Edited gross margin (%)"),
     },
 )
 

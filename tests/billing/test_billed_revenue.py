@@ -128,7 +128,7 @@ def test_invoice_lines_carry_their_compute_cost_and_margin(books: tuple[Ledger, 
         D("3.00"),
         D(0),
     )
-    assert images["margin_usd"] == D("21.00") and images["margin_pct"] == pytest.approx(21 / 24)
+    assert images["margin_usd"] == D("21.00") and images["margin_ratio"] == pytest.approx(21 / 24)
     assert draft[("fee", "pro", None)]["margin_usd"] == D("16.33")  # a fee uses no compute
     assert draft[("credit", None, None)]["amount_usd"] == D("-10.00")
     assert sum((r["amount_usd"] for r in draft.values()), D(0)) == D("108.58")

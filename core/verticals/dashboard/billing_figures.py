@@ -42,7 +42,7 @@ LINE_COLUMNS = [
     "idle_cost_usd",
     "cost_usd",
     "margin_usd",
-    "margin_pct",
+    "margin_ratio",
 ]
 LAB_COLUMNS = [
     "customer",
@@ -54,8 +54,8 @@ LAB_COLUMNS = [
     "cost_usd",
     "margin_before_usd",
     "margin_after_usd",
-    "margin_before_pct",
-    "margin_after_pct",
+    "margin_before_ratio",
+    "margin_after_ratio",
 ]
 
 
@@ -138,7 +138,7 @@ class BillingFigures:
         compute cost and margin; the ledger's ``invoice_lines``."""
         named = {"number": number} if number else {"customer": customer, "month": month}
         df = frame(self.source.analytics("invoice_lines", **named), LINE_COLUMNS)
-        for column in ("quantity", "included", "billable", "margin_pct"):
+        for column in ("quantity", "included", "billable", "margin_ratio"):
             df[column] = pd.to_numeric(df[column], errors="coerce")
         return df[LINE_COLUMNS]
 
@@ -170,8 +170,8 @@ class BillingFigures:
         allowances and prices): ``{"customers": DataFrame of LAB_COLUMNS, "total": {column: float}}``."""
         rows = self.source.analytics("pricing_lab", month=month, **json.loads(variation))
         df = frame(rows, LAB_COLUMNS)
-        df["margin_before_pct"] = pd.to_numeric(df["margin_before_pct"], errors="coerce")
-        df["margin_after_pct"] = pd.to_numeric(df["margin_after_pct"], errors="coerce")
+        df["margin_before_ratio"] = pd.to_numeric(df["margin_before_ratio"], errors="coerce")
+        df["margin_after_ratio"] = pd.to_numeric(df["margin_after_ratio"], errors="coerce")
         total = df[df["customer"] == "total"]
         customers = df[df["customer"] != "total"][LAB_COLUMNS].reset_index(drop=True)
         sums = {c: (number(total.iloc[0][c]) if not total.empty else 0.0) for c in LAB_COLUMNS[3:9]}

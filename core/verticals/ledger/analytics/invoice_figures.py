@@ -109,10 +109,10 @@ def invoice_lines(
     their measured seconds at the cost book's rates); its ``idle_cost_usd`` is its share of the idle
     compute its customer's requests of that model were charged in the month (``usage_summary``'s rule),
     shared among the customer's lines of that model by request cost; ``cost_usd`` is their sum and
-    ``margin_usd`` = ``amount_usd - cost_usd`` (a gross margin, idle included), ``margin_pct`` its
+    ``margin_usd`` = ``amount_usd - cost_usd`` (a gross margin, idle included), ``margin_ratio`` its
     fraction of the amount. Rows: ``kind``, ``plan``, ``model``, ``unit``, ``period_start``,
     ``period_end``, ``quantity``, ``included``, ``billable``, ``charge_model``, ``amount_usd``,
-    ``request_cost_usd``, ``idle_cost_usd``, ``cost_usd``, ``margin_usd``, ``margin_pct``, ``description``.
+    ``request_cost_usd``, ``idle_cost_usd``, ``cost_usd``, ``margin_usd``, ``margin_ratio``, ``description``.
     LedgerError when there is no such invoice."""
     from verticals.billing.proration import month_bounds
 
@@ -220,7 +220,7 @@ def _row(
         "idle_cost_usd": idle,
         "cost_usd": cost,
         "margin_usd": amount - cost,
-        "margin_pct": ratio(amount - cost, amount),
+        "margin_ratio": ratio(amount - cost, amount),
         "description": description,
     }
 

@@ -154,7 +154,7 @@ def pricing_lab(
     allowances and tiers - credits), ``fee_before_usd`` / ``fee_after_usd``, ``usage_before_usd`` /
     ``usage_after_usd`` (usage lines), ``revenue_change_usd``, ``cost_usd`` (the customer's compute spend
     in the month, idle share included, as ``usage_summary`` counts it; the total includes the idle line),
-    ``margin_before_usd`` / ``margin_after_usd`` (revenue - cost) and their ``_pct`` (fractions of revenue).
+    ``margin_before_usd`` / ``margin_after_usd`` (revenue - cost) and their ``_ratio`` (fractions of revenue).
     Raises LedgerError for an unknown plan or customer or an invalid row, BillingError for a bad month.
     """
     from verticals.billing.invoices import preview_all
@@ -225,4 +225,4 @@ def _margins(row: dict[str, Any]) -> None:
     for side in ("before", "after"):
         margin = row[f"revenue_{side}_usd"] - row["cost_usd"]
         row[f"margin_{side}_usd"] = margin
-        row[f"margin_{side}_pct"] = ratio(margin, row[f"revenue_{side}_usd"])
+        row[f"margin_{side}_ratio"] = ratio(margin, row[f"revenue_{side}_usd"])
