@@ -140,3 +140,14 @@ def test_the_backfilled_books_are_the_demo_plans(ledger: Any) -> None:
         assert {row.charge_model for row in ledger.list_prices(demo.name)} == {
             rule.charge_model for rule in demo.prices
         }
+
+
+def test_the_billing_page_has_every_kind_of_revenue_in_the_closed_month(ledger: Any) -> None:
+    from verticals.ledger.analytics import revenue_by_business_model
+
+    october = {"since": datetime(2026, 10, 1, tzinfo=UTC), "until": datetime(2026, 11, 1, tzinfo=UTC)}
+    rows = revenue_by_business_model(ledger, **october)
+    # adatum's team plan covers all it uses: a subscription alone; payg is usage alone; the rest both
+    assert {row["business_model"] for row in rows} == {"subscription", "usage", "fee + usage"}
+    invoiced = sum(invoice.total_usd for invoice in ledger.list_invoices(month=CLOSED))
+    assert sum(row["revenue_usd"] for row in rows) == invoiced

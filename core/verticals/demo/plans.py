@@ -2,9 +2,10 @@
 
 - ``payg`` (**pay as you go**): no fee; the LLM's tokens at graduated prices (the first 10M a month at
   $8/M, up to 50M at $6/M, the rest at $5/M), every other model at its list price.
-- ``team`` (**subscription**): $249 a month including 20M tokens of ``nlp/*`` (a plugin pattern), 5,000
-  images (any model billed in images) and 5,000 rows of ``health/diagnosis`` (one model); the LLM's
-  tokens above it at $6/M.
+- ``team`` (**subscription**): $249 a month including 20M tokens of ``nlp/*`` (a plugin pattern) and 5M
+  of any other model, 5,000 images (any model billed in images), 5,000 rows of ``health/diagnosis`` (one
+  model) and 20,000 of the others, 500,000 audio-seconds and 10,000 calls: a small customer pays the fee
+  alone; the LLM's tokens above it at $6/M.
 - ``scale`` (**mix**: a fee and metered overage): $499 a month including 30M tokens of ``nlp/*``, 10,000
   images and 10,000 rows of ``health/diagnosis``; the LLM's tokens above it graduated (the next 30M at
   $5/M, the rest at $4/M) and transcription in packages of 100,000 audio-seconds at $8 each.
@@ -98,8 +99,12 @@ DEMO_PLANS: tuple[DemoPlan, ...] = (
         "demo: subscription, $249/month with allowances",
         allowances=(
             ("tokens", "nlp/*", Decimal(20_000_000)),
+            ("tokens", None, Decimal(5_000_000)),
             ("images", None, Decimal(5_000)),
             ("rows", "health/diagnosis", Decimal(5_000)),
+            ("rows", None, Decimal(20_000)),
+            ("audio-seconds", None, Decimal(500_000)),
+            ("calls", None, Decimal(10_000)),
         ),
         prices=(PriceRule(LLM, "tokens", _per_m("6")),),
     ),
