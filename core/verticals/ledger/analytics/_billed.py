@@ -102,11 +102,11 @@ def invoices_in(
     ledger = billing_ledger(source)
     now = now_of(source)
     end = min(as_utc(until), now) if until is not None else now
-    if since is None:
-        starts = [s.starts_at for s in ledger.subscriptions(customer)]
-        if not starts:
-            return []
-        since = min(starts)
+    # nothing is billed before the first subscription: start there (a range from 2000 reads no empty months)
+    starts = [s.starts_at for s in ledger.subscriptions(customer)]
+    if not starts:
+        return []
+    since = min(starts) if since is None else max(as_utc(since), min(starts))
     out: list[Invoice] = []
     if as_utc(since) >= end:
         return out
