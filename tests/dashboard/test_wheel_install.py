@@ -152,7 +152,7 @@ def test_the_installed_app_renders_its_pages(venv: Venv, seeded_home: Path) -> N
         "at = AppTest.from_file(str(app_path()), default_timeout=60)\n"
         "at.run()\n"
         "seen = {'metrics': [m.label for m in at.metric], 'problems': []}\n"
-        "for page in ('overview', 'customers', 'models', 'compute', 'pricing', 'risk'):\n"
+        "for page in ('overview', 'customers', 'models', 'compute', 'billing', 'pricing', 'risk'):\n"
         "    at.switch_page(f'views/{page}.py').run()\n"
         "    seen['problems'] += [f'{page}: {e.value}' for e in [*at.exception, *at.error]]\n"
         "seen['ui'] = sys.modules['verticals.dashboard.ui'].__file__\n"
