@@ -97,7 +97,7 @@ def check_model_settings(settings: Settings, registry: Registry) -> list[str]:
     errors: list[str] = []
     warnings: list[str] = []
     origins = settings.origins
-    for name, table in sorted(settings.models.items()):
+    for name in sorted(settings.models):
         registered = registry.models.get(name)
         if registered is None:
             close = difflib.get_close_matches(name, list(registry.models), n=1)
@@ -107,20 +107,31 @@ def check_model_settings(settings: Settings, registry: Registry) -> list[str]:
                 "(its settings apply once a plugin registers it)"
             )
             continue
-        schema = registered.item.settings
-        known = list(ModelSettings.model_fields) + (list(schema.model_fields) if schema is not None else [])
-        for key in table.model_extra or {}:
-            if key not in known:
-                where = origins.of(("models", name, key))
-                errors.append(f"{where}: {unknown_key(display_key(('models', name, key)), key, known)}")
-        if schema is not None:
-            try:
-                plugin_settings(table, schema, origins, name)
-            except ConfigError as error:
-                errors.append(str(error))
+        errors.extend(table_problems(settings, name, registered.item.settings))
     if errors:
         raise ConfigError("\n".join(errors))
     return warnings
+
+
+def table_problems(settings: Settings, model: str, schema: type[BaseModel] | None) -> list[str]:
+    """The problems of ``[models."<model>"]`` for a model whose plugin declares ``schema`` (None: only the
+    core's keys): one line per bad value and per key neither knows; empty when there is no table."""
+    table = settings.models.get(model)
+    if table is None:
+        return []
+    origins = settings.origins
+    known = list(ModelSettings.model_fields) + (list(schema.model_fields) if schema is not None else [])
+    lines = []
+    for key in table.model_extra or {}:
+        if key not in known:
+            loc = ("models", model, key)
+            lines.append(f"{origins.of(loc)}: {unknown_key(display_key(loc), key, known)}")
+    if schema is not None:
+        try:
+            plugin_settings(table, schema, origins, model)
+        except ConfigError as error:
+            lines.append(str(error))
+    return lines
 
 
 def effective_rows(settings: Settings, registry: Registry | None) -> list[dict[str, Any]]:

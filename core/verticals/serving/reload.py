@@ -140,6 +140,8 @@ class PluginReloader:
     ) -> tuple[dict[str, ModelBackend], dict[str, str]]:
         """Build and start a backend for each model in ``names`` (specs from ``fresh``): the started ones
         by name, and why each other one is not served."""
+        from verticals.config import ConfigError
+        from verticals.model_settings import table_problems
         from verticals.serving.backends.build import build_backend
 
         gateway = self.gateway
@@ -150,6 +152,10 @@ class PluginReloader:
             try:
                 # building may pull the model's files: off the event loop
                 spec = fresh.models[name].item
+                # its [models."NAME"] keys could not be checked at start, before its plugin was loaded
+                problems = table_problems(gateway.settings, name, spec.settings)
+                if problems:
+                    raise ConfigError("\n".join(problems))
                 backend = await asyncio.to_thread(build_backend, gateway, spec, first_index + offset)
                 await backend.start()
             except Exception as error:
