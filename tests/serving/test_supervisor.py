@@ -84,3 +84,24 @@ def test_health_checks_share_one_client_built_before_the_first_check(
     assert len(checks) >= 20
     assert len(set(checks)) == 1, f"{len(set(checks))} connections for {len(checks)} checks: not one client"
     assert supervisor.restarts == 0
+
+
+def test_a_stop_the_gateway_asks_for_is_no_warning(
+    health_server: ThreadingHTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At Ctrl-C, `make up` ended with "WARNING vLLM server for nlp/chat is down: stopped": the gateway's
+    own shutdown, reported as a fault on the terminal. It is an INFO line (in gateway.log) now."""
+    url = f"http://127.0.0.1:{health_server.server_address[1]}/v1"
+
+    async def main() -> None:
+        supervisor = Supervisor("nlp/chat", lambda: Running(url), check_interval_s=0.05)
+        await supervisor.start()
+        assert supervisor.ready
+        await supervisor.stop()
+
+    with caplog.at_level("INFO", logger="verticals.serving"):
+        asyncio.run(main())
+    down = [r for r in caplog.records if "is down" in r.getMessage()]
+    assert [(r.levelname, r.getMessage()) for r in down] == [
+        ("INFO", "vLLM server for nlp/chat is down: stopped")
+    ]

@@ -134,7 +134,7 @@ class Supervisor:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
-        self._mark_down("stopped")
+        self._mark_down("stopped", planned=True)
         if self.server is not None:
             await asyncio.to_thread(self.server.stop)
         if self._http is not None:
@@ -163,9 +163,12 @@ class Supervisor:
         except httpx.HTTPError:
             return False
 
-    def _mark_down(self, why: str) -> None:
+    def _mark_down(self, why: str, *, planned: bool = False) -> None:
         if self._ready.is_set():
-            log.warning("vLLM server for %s is down: %s", self.name, why)
+            # a stop the gateway asked for (shutdown) is no warning: it would be the last line of every
+            # `make up` Ctrl-C
+            level = logging.INFO if planned else logging.WARNING
+            log.log(level, "vLLM server for %s is down: %s", self.name, why)
         self._ready.clear()
         if self._instance is not None:
             self._capacity(datetime.now(UTC))
