@@ -22,6 +22,7 @@ from verticals.ledger.analytics.invoice_figures import (
 )
 from verticals.ledger.analytics.latency import latency_by_model
 from verticals.ledger.analytics.pricing_lab import pricing_lab
+from verticals.ledger.analytics.request_log import request_log
 from verticals.ledger.analytics.usage import unit_economics, usage_summary
 from verticals.ledger.analytics.whatif import pricing_what_if
 
@@ -42,6 +43,7 @@ __all__ = [
     "pricing_lab",
     "pricing_what_if",
     "recent_alerts",
+    "request_log",
     "revenue_by_business_model",
     "unit_economics",
     "usage_summary",
