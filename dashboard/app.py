@@ -89,6 +89,7 @@ pages = [
     st.Page(VIEWS_DIR / "billing.py", title="Billing", icon=":material/receipt_long:"),
     st.Page(VIEWS_DIR / "pricing.py", title="Pricing lab", icon=":material/science:"),
     st.Page(VIEWS_DIR / "risk.py", title="Risk", icon=":material/warning:"),
+    st.Page(VIEWS_DIR / "requests.py", title="Request log", icon=":material/list_alt:"),
 ]
 page = st.navigation(pages)
 filters = ui.sidebar_filters(source)

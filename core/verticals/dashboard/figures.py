@@ -14,9 +14,10 @@ from verticals.dashboard.datasource import DataSource
 from verticals.dashboard.decisions import DecisionFigures
 from verticals.dashboard.filters import Filters
 from verticals.dashboard.frames import as_of, frame, grain, number
+from verticals.dashboard.request_log import RequestLogFigures
 
 
-class Figures(DecisionFigures, BillingFigures):
+class Figures(DecisionFigures, BillingFigures, RequestLogFigures):
     """The figures the dashboard pages show, read from ``source`` (the ledger's analytics functions):
     selected, joined and labelled, never computed here. Money is USD as float, shares and rates are
     fractions 0-1, latencies ms.
