@@ -17,9 +17,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from verticals.ledger import alerts, facts
+from verticals.ledger import alerts, audit, facts
 from verticals.ledger._time import month_start, next_month_start, to_db, utc_now
 from verticals.ledger.alerts import AlertRow
+from verticals.ledger.audit import AuditEntry
 from verticals.ledger.billing_facade import BillingFacade
 from verticals.ledger.books import Books, CostRow, PriceRow, Span
 from verticals.ledger.control import ApiKey, Control, Customer, Plan
@@ -375,3 +376,9 @@ class Ledger(BillingFacade):
         """Alerts claimed but not delivered (the gateway stopped while sending them), oldest first."""
         with self._lock:
             return alerts.pending(self._conn)
+
+    def record_admin_action(self, entry: AuditEntry) -> int:
+        """Append ``entry`` to the admin audit log (``ledger.audit``; secrets masked), now; its row id."""
+        self._writable()
+        with self._lock:
+            return audit.record(self._conn, entry, self._clock())

@@ -269,7 +269,32 @@ def _v5(conn: Any) -> None:
     conn.execute(_V5)
 
 
-MIGRATIONS: tuple[Any, ...] = (_v1, _v2, _v3, _v4, _v5)
+# v6: the admin audit log (verticals.ledger.audit): one row per mutating admin API call, written by the
+# gateway, never edited. ``actor`` is who the caller said it was (the dashboard user, or "admin token"),
+# recorded for people to read and never used to decide access; ``detail`` is the request's JSON body with
+# secrets masked; ``status`` the HTTP status answered and ``error`` the refusal's message.
+_V6 = """
+CREATE SEQUENCE admin_audit_id;
+CREATE TABLE admin_audit (
+    id BIGINT PRIMARY KEY DEFAULT nextval('admin_audit_id'),
+    acted_at TIMESTAMP NOT NULL,
+    actor VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    method VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    subject VARCHAR,
+    detail VARCHAR NOT NULL,
+    status INTEGER NOT NULL,
+    error VARCHAR
+);
+"""
+
+
+def _v6(conn: Any) -> None:
+    conn.execute(_V6)
+
+
+MIGRATIONS: tuple[Any, ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -9,6 +9,7 @@ UTC datetimes. ``since`` is inclusive, ``until`` exclusive.
 
 from verticals.ledger.analytics.alerts import recent_alerts
 from verticals.ledger.analytics.anomalies import cost_anomalies
+from verticals.ledger.analytics.audit import admin_audit
 from verticals.ledger.analytics.billing import arpu, mrr, net_revenue_retention, revenue_by_business_model
 from verticals.ledger.analytics.budgets import budget_status
 from verticals.ledger.analytics.capacity import break_even, utilization
@@ -27,6 +28,7 @@ from verticals.ledger.analytics.usage import unit_economics, usage_summary
 from verticals.ledger.analytics.whatif import pricing_what_if
 
 __all__ = [
+    "admin_audit",
     "arpu",
     "break_even",
     "budget_status",
