@@ -255,3 +255,64 @@ def test_the_status_line_gives_rates_errors_and_models_down() -> None:
     ), line
     silent = status_line(before, None, "http://127.0.0.1:8000", "http://127.0.0.1:8501")
     assert "the gateway does not answer http://127.0.0.1:8000/metrics" in silent
+
+
+BROKEN = """
+from decimal import Decimal
+from verticals import hookimpl
+from verticals.default_plugins.echo import EchoPredictor
+from verticals.models import Backend, ModelSpec, Task, Unit
+
+class Broken(EchoPredictor):
+    def load(self, model_dir):
+        raise RuntimeError("weights missing")
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="broken/chat", task=Task.CHAT, backend=Backend.TORCH, source="builtin://broken",
+                       unit=Unit.TOKENS, price_per_unit_usd=Decimal("0.000001"), predictor=Broken))
+"""
+
+
+@pytest.mark.slow
+def test_up_serves_the_other_models_when_one_does_not_start(tmp_path: Path, site_packages) -> None:  # type: ignore[no-untyped-def]
+    """A model whose backend fails to start left `up` waiting on readiness for its 15-minute timeout,
+    with nothing on the terminal. Now the error shows, `up` says so and goes on, and the status line
+    names the model down."""
+    site_packages.add("verticals-broken", "verticals_broken_up", BROKEN, entry_point="broken")
+    env = {
+        **os.environ,
+        "VERTICALS_HOME": str(tmp_path / "home"),
+        "VERTICALS_PORT": "18019",
+        "VERTICALS_DASHBOARD_PORT": "18020",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "verticals", "up", "--no-demo", "--no-eval", "--status-every", "1"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    down = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if " down: broken/chat " in line:
+                down.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert down.wait(120), "".join(lines)[-3000:]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        reader.join(30)
+    terminal = "".join(lines)
+    assert "ERROR verticals.serving: the backend of broken/chat did not start: weights missing" in terminal
+    assert "warning: not every model is up" in terminal
+    assert process.returncode == 0, terminal[-3000:]
