@@ -7,9 +7,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from verticals.serving.admin.access import json_response, require_admin
+from verticals.serving.admin.audit import audit_trail
 from verticals.serving.reload import PluginReloader
 
-router = APIRouter(prefix="/admin", tags=["Admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/admin",
+    tags=["Admin"],
+    dependencies=[Depends(require_admin), Depends(audit_trail, scope="function")],
+)
 
 
 @router.post("/plugins/reload")

@@ -7,7 +7,7 @@ commands come through here (``verticals.client``).
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from verticals.billing.model import Tier
@@ -15,6 +15,7 @@ from verticals.ledger.errors import LedgerError
 from verticals.ledger.price_targets import check_price_target
 from verticals.serving.admin import analytics, billing_data, invoices
 from verticals.serving.admin.access import AdminGateway, json_response, ledger_call, require_admin
+from verticals.serving.admin.audit import audit_trail, note
 from verticals.serving.admin.protocol import (
     CostIn,
     CustomerIn,
@@ -26,7 +27,12 @@ from verticals.serving.admin.protocol import (
 )
 from verticals.serving.errors import APIError
 
-router = APIRouter(prefix="/admin", tags=["Admin"], dependencies=[Depends(require_admin)])
+# audit_trail after require_admin: a call without the admin token is refused before anything is recorded
+router = APIRouter(
+    prefix="/admin",
+    tags=["Admin"],
+    dependencies=[Depends(require_admin), Depends(audit_trail, scope="function")],
+)
 
 
 @router.get("/customers")
@@ -98,12 +104,13 @@ async def keys(gw: AdminGateway, customer: str | None = None) -> Response:
 
 
 @router.post("/keys", status_code=201)
-async def create_key(body: KeyIn, gw: AdminGateway) -> Response:
+async def create_key(body: KeyIn, request: Request, gw: AdminGateway) -> Response:
     """``POST /admin/keys``: create a key; 201 with ``{key, prefix, customer, rpm, tpm}``. ``key`` is the
     plaintext, shown this once and never stored. Admin token only (401 without or with a wrong one, 403 for
     a customer key). A ledger refusal is a 400 ``ledger_error`` naming the problem; a malformed body a 400.
     """
     plaintext, key = ledger_call(gw, "create_key", body.customer, body.rpm, body.tpm)
+    note(request, prefix=key.prefix)  # the audit log names the key by its prefix, never the key
     return json_response(
         {"key": plaintext, "prefix": key.prefix, "customer": key.customer, "rpm": key.rpm, "tpm": key.tpm},
         201,
