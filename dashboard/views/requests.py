@@ -98,10 +98,11 @@ ui.table(
         "model_version": "Model version",
     },
 )
-ui.lines(
-    log.sort_values("time"),
-    "time",
-    {"latency_ms": "Latency", "queue_ms": "Queue time"},
-    "Time (UTC)",
-    "Milliseconds (ms)",
-)
+if len(log) > 1:  # one request is the row above; a chart of one point says nothing more
+    ui.lines(
+        log.sort_values("time"),
+        "time",
+        {"latency_ms": "Latency", "queue_ms": "Queue time"},
+        "Time (UTC)",
+        "Milliseconds (ms)",
+    )

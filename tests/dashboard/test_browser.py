@@ -28,6 +28,7 @@ PAGES = (
     ("billing", "Billing"),
     ("pricing", "Pricing lab"),
     ("risk", "Risk"),
+    ("requests", "Request log"),
 )
 
 

@@ -18,7 +18,7 @@ import pytest
 from verticals.dashboard import charts
 
 Run = Callable[..., Any]
-PAGES = ("overview", "customers", "models", "compute", "billing", "pricing", "risk")
+PAGES = ("overview", "customers", "models", "compute", "billing", "pricing", "risk", "requests")
 
 
 @pytest.fixture(scope="module")

@@ -93,6 +93,7 @@ CHECKED = {
     "billing": "Billing",
     "pricing": "Pricing lab",
     "risk": "Risk",
+    "requests": "Request log",
 }
 
 
@@ -310,6 +311,29 @@ def test_risk_page_shows_the_ledgers_revenue_concentration(
 
     page, before, after = visit(browser, f"{dashboard}/risk", "Risk", shots / "risk.png", demo_home, expected)
     check_metrics(page, before, after, dict.fromkeys(before, Decimal("0.0005")))
+
+
+def test_request_log_shows_the_ledgers_requests(
+    dashboard: str, browser: Any, shots: Path, demo_home: Path
+) -> None:
+    columns = {
+        "Status": "status",
+        "Latency (ms)": "latency_ms",
+        "Units": "units",
+        "Price (USD)": "price_usd",
+        "Cost (USD)": "cost_usd",
+    }
+
+    def expected(analytics: Analytics) -> Figures:
+        rows = analytics("request_log", limit=50, **analytics.range())["rows"]
+        return rows_of(
+            [(row["request_id"], {label: money(row[key]) for label, key in columns.items()}) for row in rows]
+        )
+
+    page, before, after = visit(
+        browser, f"{dashboard}/requests", "Request log", shots / "requests.png", demo_home, expected
+    )
+    check_rows(chromium.table(page, "Request id"), "Request id", before, after, list(columns))
 
 
 def test_every_page_of_the_dashboard_is_checked(dashboard: str, browser: Any) -> None:
