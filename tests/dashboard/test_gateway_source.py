@@ -222,3 +222,57 @@ def test_reading_the_file_under_a_gateway_says_to_read_through_it(
     at = app_test(gateway["home"], source="ledger")
     assert not at.exception  # an error box that says what to do, not a traceback
     assert any("read through it" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_request_sent_through_the_gateway_is_found_by_its_id(
+    gateway: dict[str, Any], app_test: Callable[..., Any]
+) -> None:
+    """A real request's ``x-request-id`` finds its row on the Request log, read through the admin API: the
+    status and units the client saw and the price the gateway charged (``x-verticals-cost-usd``)."""
+    from decimal import Decimal
+
+    from verticals.dashboard.request_log import LogQuery
+
+    auth = {"Authorization": f"Bearer {gateway['token']}"}
+    created = httpx.post(
+        f"{gateway['url']}/admin/customers", headers=auth, json={"name": "ticket-co", "plan": "free"}
+    )
+    assert created.status_code == 201, created.text
+    key = httpx.post(f"{gateway['url']}/admin/keys", headers=auth, json={"customer": "ticket-co"}).json()
+    answer = httpx.post(
+        f"{gateway['url']}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key['key']}"},
+        json={"model": "echo/chat", "messages": [{"role": "user", "content": "where is my invoice?"}]},
+    )
+    assert answer.status_code == 200, answer.text
+    request_id, usage = answer.headers["x-request-id"], answer.json()["usage"]
+    missing = httpx.post(
+        f"{gateway['url']}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key['key']}"},
+        json={"model": "echo/nosuch", "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert missing.status_code == 404
+
+    api = Figures(ApiSource(gateway["url"], gateway["token"]))
+    (row,) = api.request_log(default_filters(), LogQuery(request_id=request_id)).to_dict("records")
+    assert (row["customer"], row["key_prefix"], row["model"], row["status"]) == (
+        "ticket-co",
+        key["prefix"],
+        "echo/chat",
+        200,
+    )
+    assert row["units"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    assert Decimal(row["price_usd"]) == Decimal(answer.headers["x-verticals-cost-usd"]) > 0
+    refused_id = missing.headers["x-request-id"]
+    (refused,) = api.request_log(default_filters(), LogQuery(request_id=refused_id)).to_dict("records")
+    assert (refused["customer"], refused["status"]) == ("ticket-co", 404)
+    # the customer's key prefix and the 4xx class list the refused request alone, today included
+    today = datetime.now(UTC).date()
+    listed = api.request_log(Filters(today, today), LogQuery(key_prefix=key["prefix"], status_class="4xx"))
+    assert list(listed["request_id"]) == [refused_id]
+
+    at = app_test(gateway["home"], "requests", source="auto")
+    at.text_input(key="requests_id").input(request_id).run()
+    assert not at.exception and not at.error
+    (shown,) = at.dataframe[0].value.to_dict("records")
+    assert shown["request_id"] == request_id and shown["price_usd"] == row["price_usd"]
