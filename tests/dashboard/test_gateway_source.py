@@ -271,6 +271,15 @@ def test_a_request_sent_through_the_gateway_is_found_by_its_id(
     listed = api.request_log(Filters(today, today), LogQuery(key_prefix=key["prefix"], status_class="4xx"))
     assert list(listed["request_id"]) == [refused_id]
 
+    bad = httpx.get(
+        f"{gateway['url']}/admin/analytics/request_log", headers=auth, params={"status_class": "500"}
+    )
+    assert bad.status_code == 400 and "use one of 2xx, 3xx, 4xx, 5xx" in bad.json()["error"]["message"]
+    digits = httpx.get(
+        f"{gateway['url']}/admin/analytics/request_log", headers=auth, params={"key_prefix": "123"}
+    )
+    assert digits.status_code == 200 and digits.json()["total"] == 0
+
     at = app_test(gateway["home"], "requests", source="auto")
     at.text_input(key="requests_id").input(request_id).run()
     assert not at.exception and not at.error

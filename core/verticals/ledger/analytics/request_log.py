@@ -82,7 +82,7 @@ def request_log(
     clauses = [where]
     if key_prefix:
         clauses.append("starts_with(key_prefix, ?)")
-        params.append(key_prefix.strip())
+        params.append(str(key_prefix).strip())  # str: the admin API JSON-decodes a query value of digits
     if status_class is not None:
         if status_class not in STATUS_CLASSES:
             known = ", ".join(STATUS_CLASSES)
