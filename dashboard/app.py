@@ -40,8 +40,10 @@ def sign_in() -> None:
     with st.form("sign-in"):
         secret = st.text_input("Admin token or dashboard password", type="password")
         if st.form_submit_button("Sign in"):
-            if access.check_secret(settings, secret):
+            kind = access.secret_kind(settings, secret)
+            if kind is not None:
                 st.session_state["signed_in"] = True
+                st.session_state[access.SIGNED_IN_WITH] = kind  # the Admin page's actions need it too
                 st.rerun()
             st.error(
                 "That is neither the admin token nor the dashboard password. "
@@ -90,6 +92,7 @@ pages = [
     st.Page(VIEWS_DIR / "pricing.py", title="Pricing lab", icon=":material/science:"),
     st.Page(VIEWS_DIR / "risk.py", title="Risk", icon=":material/warning:"),
     st.Page(VIEWS_DIR / "requests.py", title="Request log", icon=":material/list_alt:"),
+    st.Page(VIEWS_DIR / "admin.py", title="Admin", icon=":material/admin_panel_settings:"),
 ]
 page = st.navigation(pages)
 filters = ui.sidebar_filters(source)

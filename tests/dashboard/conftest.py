@@ -184,14 +184,18 @@ def app_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., object]]
 
 @contextmanager
 def running_dashboard(
-    verticals: Path, port: int, env: dict[str, str], cwd: Path | None = None
+    verticals: Path,
+    port: int,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    source: tuple[str, ...] = ("--source", "ledger"),
 ) -> Iterator[str]:
-    """``verticals dashboard --source ledger`` on 127.0.0.1:``port``; yields its URL once Streamlit's
-    health check answers 200 (fails the test with the server's log if it exits or takes over 60 s),
-    and stops the server on exit."""
+    """``verticals dashboard --source ledger`` (or the ``source`` options, e.g. ``--source api
+    --gateway-url URL``) on 127.0.0.1:``port``; yields its URL once Streamlit's health check answers 200
+    (fails the test with the server's log if it exits or takes over 60 s), and stops the server on exit."""
     log = tempfile.TemporaryFile()  # noqa: SIM115 - the server outlives this block; closed below
     process = subprocess.Popen(
-        [str(verticals), "dashboard", "--port", str(port), "--source", "ledger"],
+        [str(verticals), "dashboard", "--port", str(port), *source],
         cwd=cwd,
         env=env,
         stdout=log,

@@ -115,3 +115,12 @@ def test_reads_flushes_and_calls_without_the_token_are_not_recorded(gw: Running)
     assert wrong.status_code == 401
     assert audit(gw) == []
     assert "evil" not in {c["name"] for c in gw.admin("GET", "/admin/customers").json()}
+
+
+def test_the_admin_client_names_its_actor_whatever_the_characters(gw: Running) -> None:
+    from verticals.client import AdminClient
+
+    client = AdminClient(gw.url, gw.admin_token, actor="José Núñez (dashboard, admin token)")
+    client.post("/admin/customers", {"name": "acme", "plan": "free"})
+    (row,) = audit(gw)
+    assert row["actor"] == "José Núñez (dashboard, admin token)"

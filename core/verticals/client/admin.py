@@ -16,6 +16,7 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from verticals.config import Settings
 from verticals.private_files import read_admin_token
@@ -37,13 +38,16 @@ class AdminClient:
     of the CLI's remote ledger, the dashboard's ``ApiSource`` and ``verticals demo``.
 
     Each call answers the response's JSON; it raises ``AdminError`` for an error status (with the
-    server's message) or an unreachable server (status 0), after ``timeout`` seconds at most.
+    server's message) or an unreachable server (status 0), after ``timeout`` seconds at most. ``actor``
+    (the dashboard's signed-in user, say) goes along as the ``x-verticals-actor`` header, which the
+    gateway writes into its audit log for the calls that change something; it grants nothing.
     """
 
-    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0, actor: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.actor = actor
 
     def call(
         self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None
@@ -58,7 +62,7 @@ class AdminClient:
                 self.base_url + path,
                 json=json_body,
                 params=clean,
-                headers={"Authorization": f"Bearer {self.token}"},
+                headers=self._headers(),
                 timeout=self.timeout,
             )
         except httpx.HTTPError as error:
@@ -73,6 +77,13 @@ class AdminClient:
                 message = response.text[:500]
             raise AdminError(response.status_code, message)
         return response.json()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if self.actor:
+            # percent-encoded: a header value is ASCII on one line; the gateway decodes it
+            headers["x-verticals-actor"] = quote(self.actor.strip(), safe=" ()@.,:;'-_/+")
+        return headers
 
     def get(self, path: str, **params: Any) -> Any:
         """``GET path`` with query ``params`` (None values left out); the response's JSON. Raises AdminError

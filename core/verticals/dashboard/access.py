@@ -20,6 +20,9 @@ PASSWORD_FILE = "dashboard_password"
 # scrypt cost parameters: about 50 ms per check here, cheap for a person, slow for a guesser.
 _N, _R, _P = 2**14, 8, 1
 MIN_PASSWORD_LENGTH = 8
+ADMIN_TOKEN_SECRET, PASSWORD_SECRET = "admin token", "dashboard password"
+# st.session_state key holding which secret this browser session signed in with (absent: none yet)
+SIGNED_IN_WITH = "signed_in_with"
 
 
 class AccessError(ValueError):
@@ -90,10 +93,19 @@ def can_gate(settings: Settings) -> bool:
 
 def check_secret(settings: Settings, secret: str) -> bool:
     """True when ``secret`` is the admin token or the dashboard password."""
+    return secret_kind(settings, secret) is not None
+
+
+def secret_kind(settings: Settings, secret: str) -> str | None:
+    """Which secret ``secret`` is: ``ADMIN_TOKEN_SECRET`` ("admin token"), ``PASSWORD_SECRET``
+    ("dashboard password"), or None when it is neither (or empty). The admin audit log names it beside
+    the dashboard user."""
     if not secret:
-        return False
+        return None
     token = admin_token(settings)
     if token is not None and hmac.compare_digest(token.encode(), secret.encode()):
-        return True
+        return ADMIN_TOKEN_SECRET
     stored = stored_password_hash(settings.home)
-    return stored is not None and verify_password(secret, stored)
+    if stored is not None and verify_password(secret, stored):
+        return PASSWORD_SECRET
+    return None

@@ -17,7 +17,10 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from verticals.dashboard.admin_actions import AdminActions
 
 
 class DataSourceError(RuntimeError):
@@ -44,6 +47,10 @@ class DataSource(Protocol):
 
     def control(self, what: str) -> list[dict[str, Any]]:
         """Control data: 'customers', 'plans', 'prices', 'costs' or 'allowances'."""
+
+    def admin_actions(self, actor: str) -> AdminActions | None:
+        """The admin actions, made in ``actor``'s name (for the audit log), or None when this source cannot
+        change anything (the ledger read-only, no gateway running)."""
 
 
 def plain(value: Any) -> Any:
@@ -130,6 +137,10 @@ class LedgerSource:
         finally:
             ledger.close()
 
+    def admin_actions(self, actor: str) -> AdminActions | None:
+        """None: the ledger file is read-only here; changes go through a running gateway."""
+        return None
+
 
 class ApiSource:
     """The admin API of a running gateway."""
@@ -172,6 +183,15 @@ class ApiSource:
         """
         result: list[dict[str, Any]] = self._get(f"/admin/{what}")
         return result
+
+    def admin_actions(self, actor: str) -> AdminActions | None:
+        """The admin actions through this gateway's admin API, each sent with ``actor`` as the
+        ``x-verticals-actor`` header so the gateway's audit log names who made it."""
+        from verticals.client import AdminClient
+        from verticals.dashboard.admin_actions import AdminActions
+
+        client = AdminClient(self.base_url, self._client.token, timeout=self.timeout, actor=actor)
+        return AdminActions(client)
 
 
 def _query_value(value: Any) -> str:

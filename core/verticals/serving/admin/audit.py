@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -45,8 +46,9 @@ def note(request: Request, **fields: Any) -> None:
 
 
 def actor_of(request: Request) -> str:
-    """Who the caller says it is: its ``x-verticals-actor`` header, else "admin token"."""
-    return (request.headers.get(ACTOR_HEADER) or "").strip() or DEFAULT_ACTOR
+    """Who the caller says it is: its ``x-verticals-actor`` header (percent-decoded, so a name can hold
+    any character), else "admin token"."""
+    return unquote(request.headers.get(ACTOR_HEADER) or "").strip() or DEFAULT_ACTOR
 
 
 async def audit_trail(request: Request, gw: AdminGateway) -> AsyncIterator[None]:
