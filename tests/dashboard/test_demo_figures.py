@@ -94,6 +94,7 @@ CHECKED = {
     "pricing": "Pricing lab",
     "risk": "Risk",
     "requests": "Request log",
+    "admin": "Admin",
 }
 
 
@@ -334,6 +335,26 @@ def test_request_log_shows_the_ledgers_requests(
         browser, f"{dashboard}/requests", "Request log", shots / "requests.png", demo_home, expected
     )
     check_rows(chromium.table(page, "Request id"), "Request id", before, after, list(columns))
+
+
+def test_admin_page_shows_the_ledgers_audit_log(
+    dashboard: str, browser: Any, shots: Path, demo_home: Path
+) -> None:
+    def expected(analytics: Analytics) -> Figures:
+        rows = analytics("admin_audit", since=analytics.since, until=analytics.until)
+        return {"changes": Decimal(len(rows))}
+
+    page, before, after = visit(
+        browser, f"{dashboard}/admin", "Admin", shots / "admin.png", demo_home, expected
+    )
+    text = chromium.main_text(page)
+    # no gateway serves the demo home: no action to offer, the audit log read from the ledger file
+    assert "none is running for this data directory" in text and "Create a customer" not in text
+    assert before == after
+    if before["changes"] == 0:
+        assert "The audit log is empty for these dates" in text
+    else:
+        assert len(chromium.table(page, "What")) == before["changes"]
 
 
 def test_every_page_of_the_dashboard_is_checked(dashboard: str, browser: Any) -> None:
