@@ -16,9 +16,9 @@ from verticals.dashboard.request_log import STATUS_CLASSES, LogQuery
 
 ctx = ui.page_header("Request log", "Which requests did a customer send, and how did each one go?")
 st.info(
-    "**No prompt or response is stored.** The ledger's usage events hold who called which model with which "
-    "key, the status, latency, queue time, units, price and cost of each request, and nothing a customer "
-    "sent or received; so this page cannot show it either.",
+    "**Prompts and responses are not stored.** The ledger's usage events hold who called which model with "
+    "which key, the status, latency, queue time, units, price and cost of each request, and nothing a "
+    "customer sent or received; so this page cannot show it either.",
     icon=":material/lock:",
 )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-PAGES = ("overview", "customers", "models", "compute", "billing", "pricing", "risk", "admin")
+PAGES = ("overview", "customers", "models", "compute", "billing", "pricing", "risk", "admin", "requests")
 
 Run = Callable[..., Any]
 

@@ -22,7 +22,7 @@ from . import chromium
 from .conftest import running_dashboard
 
 Run = Callable[..., Any]
-NO_CONTENT = "No prompt or response is stored."
+NO_CONTENT = "Prompts and responses are not stored."
 
 
 def ledger_log(home: Path, **filters: Any) -> dict[str, Any]:
