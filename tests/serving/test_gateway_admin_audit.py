@@ -124,3 +124,19 @@ def test_the_admin_client_names_its_actor_whatever_the_characters(gw: Running) -
     client.post("/admin/customers", {"name": "acme", "plan": "free"})
     (row,) = audit(gw)
     assert row["actor"] == "José Núñez (dashboard, admin token)"
+
+
+def test_a_cli_command_is_recorded_under_the_login_name(gw: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    import getpass
+
+    from verticals.client import running_server
+    from verticals.client.admin import write_server_file
+    from verticals.config import load_settings
+
+    monkeypatch.setenv("VERTICALS_ADMIN_TOKEN", gw.admin_token)
+    write_server_file(gw.home, gw.url)  # as `verticals serve` does; this process is the live server
+    client = running_server(load_settings(home=gw.home))
+    assert client is not None
+    client.post("/admin/customers", {"name": "acme", "plan": "free"})
+    (row,) = audit(gw)
+    assert row["actor"] == f"{getpass.getuser()} (cli)"

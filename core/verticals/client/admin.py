@@ -12,6 +12,7 @@ returns an ``AdminClient`` when that server is alive, else None, so a command ca
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from pathlib import Path
@@ -143,4 +144,13 @@ def running_server(settings: Settings) -> AdminClient | None:
     token = read_admin_token(settings.home, settings.admin_token)
     if token is None:
         return None
-    return AdminClient(url, token)
+    return AdminClient(url, token, actor=cli_actor())
+
+
+def cli_actor() -> str:
+    """Who the gateway's audit log names for a CLI command: ``<login name> (cli)``, or ``cli`` when the
+    login name cannot be read (no user database in a container)."""
+    try:
+        return f"{getpass.getuser()} (cli)"
+    except (OSError, KeyError):
+        return "cli"
