@@ -95,6 +95,20 @@ def test_bound_elsewhere_asks_for_the_password(app_test: Run, seeded_home: Path,
     at.button[0].click().run()
     assert not at.exception
     assert {m.label for m in at.metric} >= {"Revenue", "Compute cost", "Gross margin"}
+    # the sign-in remembers which secret it was: the Admin page's actions need no second one, and the
+    # audit log names it
+    assert at.session_state[access.SIGNED_IN_WITH] == access.PASSWORD_SECRET
+
+
+def test_secret_kind_names_the_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VERTICALS_ADMIN_TOKEN", raising=False)
+    settings = load_settings(home=tmp_path)
+    (tmp_path / access.ADMIN_TOKEN_FILE).write_text("vadm_secret-token\n")
+    access.set_password(tmp_path, "dashboard-pass")
+    assert access.secret_kind(settings, "vadm_secret-token") == "admin token"
+    assert access.secret_kind(settings, "dashboard-pass") == "dashboard password"
+    assert access.secret_kind(settings, "vadm_secret-toke") is None
+    assert access.secret_kind(settings, "") is None
 
 
 def test_cli_refuses_public_bind_without_a_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
