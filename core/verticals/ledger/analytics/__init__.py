@@ -14,6 +14,7 @@ from verticals.ledger.analytics.billing import arpu, mrr, net_revenue_retention,
 from verticals.ledger.analytics.budgets import budget_status
 from verticals.ledger.analytics.capacity import break_even, utilization
 from verticals.ledger.analytics.concentration import concentration
+from verticals.ledger.analytics.demo import demo_history
 from verticals.ledger.analytics.evaluations import evaluation_history
 from verticals.ledger.analytics.invoice_figures import (
     invoice_document,
@@ -34,6 +35,7 @@ __all__ = [
     "budget_status",
     "concentration",
     "cost_anomalies",
+    "demo_history",
     "evaluation_history",
     "invoice_document",
     "invoice_lines",
