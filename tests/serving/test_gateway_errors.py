@@ -65,6 +65,15 @@ def test_unknown_model_names_the_models_served(gateway_server: Running, auth: di
     assert error["code"] == "model_not_found" and error["param"] == "model"
 
 
+def test_a_mistyped_model_gets_a_suggestion(gateway_server: Running, auth: dict[str, str]) -> None:
+    response = httpx.post(
+        gateway_server.url + "/v1/chat/completions",
+        headers=auth,
+        json={"model": "echo/chta", "messages": [{"role": "user", "content": "x"}]},
+    )
+    check_error(response, 404, "did you mean 'echo/chat'?")
+
+
 def test_missing_field_is_named(gateway_server: Running, auth: dict[str, str]) -> None:
     response = httpx.post(
         gateway_server.url + "/v1/chat/completions", json={"model": "echo/chat"}, headers=auth

@@ -22,6 +22,7 @@ from verticals.serving.gateway import Gateway
 from verticals.serving.limits import OverBudget, RateLimited
 from verticals.serving.metering import MICRO, Principal, RequestContext
 from verticals.serving.reload import unknown_model_hint
+from verticals.suggest import did_you_mean
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -75,9 +76,11 @@ def open_call(
     registered = gw.registry.models.get(name)
     if registered is None:
         known = ", ".join(sorted(gw.backends)) or "none"
+        suggestion = did_you_mean(name, gw.backends)
         raise APIError(
             404,
-            f"the model {name!r} does not exist; models served here: {known}{unknown_model_hint(gw, name)}",
+            f"the model {name!r} does not exist{'; ' + suggestion if suggestion else ''}; models served "
+            f"here: {known}{unknown_model_hint(gw, name)}",
             code="model_not_found",
             param="model",
         )
