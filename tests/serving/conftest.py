@@ -3,6 +3,7 @@ process, with a real ledger in a temporary data directory. Ports 18200-18299 bel
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,17 @@ VLLM_SPEC = ModelSpec(
     unit=Unit.TOKENS,
     price_per_unit_usd=Decimal("0.000001"),
 )
-MAIN_PORT = 18201
+
+
+def _free_port() -> int:
+    """A port no one listens on now, from the kernel's ephemeral range: the shared gateway takes it, so
+    two test runs on one machine (a developer's and CI's, or parallel checkouts) do not collide."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+MAIN_PORT = _free_port()
 # What the chat tests ask nlp/chat (SmolLM2-135M, 4-bit). Its greedy answer, "The capital of France is
 # Paris.", wins by over a nat at every token. "What is the capital of France?" does not: "The" beats "L"
 # by 0.1 nat, and vLLM's bf16 kernels on an AMX CPU flip that tie ("L'Étoile, la Marseillaise, ...").

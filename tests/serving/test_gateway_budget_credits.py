@@ -16,7 +16,7 @@ def ask(gateway: Any, key: str) -> httpx.Response:
         headers={"Authorization": f"Bearer {key}"},
         json={
             "model": "echo/chat",
-            "messages": [{"role": "user", "content": CAPITAL_QUESTION}],
+            "messages": CAPITAL_QUESTION,
             "max_tokens": 8,
         },
         timeout=30,

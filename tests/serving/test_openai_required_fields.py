@@ -63,7 +63,7 @@ def gateway_server(
     tmp_path_factory: pytest.TempPathFactory, model_cache: Path, launch_gateway: Callable[..., Any]
 ) -> Iterator[Running]:
     """The shared gateway's models on a port of this module's own, so runs of this file and of the
-    shared fixture's files (port 18201) can overlap."""
+    shared fixture's files can overlap."""
     server, running = launch_gateway(
         tmp_path_factory.mktemp("required-fields-home"),
         18265,
