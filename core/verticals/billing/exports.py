@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from verticals.billing.display import grouped
 from verticals.billing.model import (
     ChargeModel,
     CreditLine,
@@ -94,14 +95,6 @@ def trimmed(value: Decimal) -> str:
     """An amount for reading: trailing zeros past the cents dropped, at least two decimals, never rounded
     (``2.000000`` -> ``"2.00"``, ``0.1733`` -> ``"0.1733"``). Display only."""
     return money(value.normalize() if value.is_finite() else value)
-
-
-def grouped(value: Decimal) -> str:
-    """A quantity for reading: thousands separated, trailing zeros dropped, at most 6 decimals
-    (``2500000`` -> ``"2,500,000"``, ``33333.3333333`` -> ``"33,333.333333"``). Display only: the exact
-    figure is in ``to_json`` and ``to_csv``."""
-    shown = value if value == value.to_integral_value() else value.quantize(Decimal("0.000001"))
-    return format(shown.normalize(), ",f")
 
 
 def _time(value: datetime | None) -> str | None:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from verticals.billing.exports import grouped
+from verticals.billing.display import grouped
 from verticals.billing.model import Invoice, InvoiceStatus, TierUsage, UsageLine
 
 _FONT = "Helvetica"
