@@ -56,7 +56,9 @@ def thaw_startup_heap() -> None:
     """Undo ``freeze_startup_heap`` at shutdown and collect: frozen objects are never collected, so
     without this, cycles still holding extension objects at exit outlive their modules, and nanobind
     extensions (triton's, imported by torch) print ~30 lines of "nanobind: leaked ..." as the
-    process ends. An orderly teardown frees them first.
+    process ends. An orderly teardown frees them first. For the process that ends with its gateway
+    (``verticals serve`` calls it at shutdown); a gateway stopped inside a longer-lived process (a test)
+    leaves the heap frozen for the others.
     """
     gc.unfreeze()
     gc.collect()
@@ -107,7 +109,6 @@ def create_app(
                     log.exception("stopping the backend of %s failed", name)
             capacity()
             reloader.close()
-            thaw_startup_heap()
             flush = getattr(ledger, "flush", None)
             if flush is not None:
                 flush()

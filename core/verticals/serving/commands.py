@@ -70,7 +70,7 @@ def attach(cli: click.Group) -> None:
 
         from verticals.client import remove_server_file, running_server, write_server_file
         from verticals.registry import Registry
-        from verticals.serving.app import create_app
+        from verticals.serving.app import create_app, thaw_startup_heap
         from verticals.serving.auth import load_admin_token
         from verticals.serving.gateway import ServingOptions
 
@@ -114,6 +114,10 @@ def attach(cli: click.Group) -> None:
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         write_server_file(settings.home, url)
         # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so clean up inside the lifespan.
+        def shut_down(home: Path) -> None:
+            remove_server_file(home)
+            thaw_startup_heap()  # this process ends with its gateway
+
         app = create_app(
             settings,
             registry,
@@ -121,7 +125,7 @@ def attach(cli: click.Group) -> None:
             admin_token=token,
             options=options,
             close_ledger=True,
-            on_shutdown=lambda: remove_server_file(settings.home),
+            on_shutdown=lambda: shut_down(settings.home),
         )
         banner = (
             f"verticals gateway on {url} (admin token in {settings.home}/admin_token "
