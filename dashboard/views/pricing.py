@@ -5,6 +5,7 @@ replayed at other list prices."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import streamlit as st
 
@@ -150,13 +151,22 @@ mode = st.radio(
     key="pricing_mode",
 )
 prices: tuple[tuple[str, str, str], ...] = ()
+TOKENS_QUOTED_PER = 1_000_000
+PLACES = Decimal("0.000000000001")
 plan: str | None = None
 if mode == "Edit prices per model":
     st.caption(
         "Edit the **Alternative price** column. A model you leave alone keeps the revenue it actually "
         "earned; usage and compute cost (idle included) stay as recorded, so margin moves with revenue."
     )
-    draft = current.assign(alt_price_usd=current["revenue_per_unit_usd"])
+    # Token prices are quoted per 1M tokens, as the trade quotes them; other units per unit. Stored per unit.
+    per_units = current["unit"].map(lambda unit: TOKENS_QUOTED_PER if unit == "tokens" else 1)
+    now = current["revenue_per_unit_usd"] * per_units
+    draft = current.assign(
+        per=current["unit"].map(lambda unit: "1M tokens" if unit == "tokens" else unit.rstrip("s")),
+        now_price_usd=now,
+        alt_price_usd=now,
+    ).drop(columns=["revenue_per_unit_usd"])
     edited = st.data_editor(
         draft,
         key="pricing_editor",
@@ -167,16 +177,27 @@ if mode == "Edit prices per model":
             "unit": "Unit",
             "units": st.column_config.NumberColumn("Units in the period", format="%.0f"),
             "revenue_usd": ui.money_column("Revenue (USD)"),
-            "revenue_per_unit_usd": st.column_config.NumberColumn(
-                "Earned per unit now (USD)", format="$%.8f"
-            ),
+            "per": "Price per",
+            "now_price_usd": st.column_config.NumberColumn("Earned now (USD)", format="$%.6f"),
             "alt_price_usd": st.column_config.NumberColumn(
-                "Alternative price (USD per unit)", format="$%.8f", min_value=0.0, step=1e-8, required=True
+                "Alternative price (USD)", format="$%.6f", min_value=0.0, step=1e-6, required=True
             ),
         },
     )
-    changed = edited[(edited["alt_price_usd"] - edited["revenue_per_unit_usd"]).abs() > 1e-12]
-    prices = tuple((str(r.model), str(r.unit), repr(float(r.alt_price_usd))) for r in changed.itertuples())
+    # A price counts as changed when it differs beyond float noise, relative to its size.
+    moved = (edited["alt_price_usd"] - edited["now_price_usd"]).abs() > 1e-9 * edited[
+        "now_price_usd"
+    ].abs().clip(lower=1e-12)
+    changed = edited[moved]
+    prices = tuple(
+        # the book keeps 12 decimal places per unit
+        (
+            str(r.model),
+            str(r.unit),
+            str((Decimal(repr(r.alt_price_usd)) / per_units[r.Index]).quantize(PLACES)),
+        )
+        for r in changed.itertuples()
+    )
 else:
     plans = [row["name"] for row in ui.read("plans")]
     plan = st.selectbox(

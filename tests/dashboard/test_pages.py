@@ -154,6 +154,27 @@ def test_pricing_lab_what_if_matches_hand_computation(app_test: Run, seeded_home
     assert float(globex["actual_revenue_usd"]) == pytest.approx(1.5)
 
 
+def test_pricing_lab_quotes_token_prices_per_million(app_test: Run, seeded_home: Path) -> None:
+    """Token prices are shown per 1M tokens (stored per token): $0.00000002 a token reads $0.02."""
+    at = app_test(seeded_home, "pricing")
+    editor = next(d.value for d in at.dataframe if d.key == "pricing_editor")
+    row = editor.index[editor["unit"] == "tokens"][0]
+    tokens = editor.loc[row]
+    assert tokens["per"] == "1M tokens"
+    per_token = float(tokens["revenue_usd"]) / float(tokens["units"])
+    assert float(tokens["now_price_usd"]) == pytest.approx(per_token * 1_000_000)
+    # twice the price per 1M tokens: that model's revenue doubles, so the what-if rises by it
+    at.session_state["pricing_editor"] = {
+        "edited_rows": {int(row): {"alt_price_usd": 2 * float(tokens["now_price_usd"])}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    at.run()
+    assert not problems(at), problems(at)
+    shown = metrics(at)
+    assert shown["What-if usage at list price"].delta == f"${float(tokens['revenue_usd']):,.2f}"
+
+
 def test_pricing_lab_prices_everyone_as_one_plan(app_test: Run, seeded_home: Path) -> None:
     at = app_test(seeded_home, "pricing")
     at.radio(key="pricing_mode").set_value("Move every customer to one plan").run()
