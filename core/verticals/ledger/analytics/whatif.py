@@ -141,8 +141,8 @@ def pricing_what_if(
                 "cost_usd": cost,
                 "actual_margin_usd": revenue - cost,
                 "whatif_margin_usd": alt_revenue - cost,
-                "actual_margin_pct": ratio(revenue - cost, revenue),
-                "whatif_margin_pct": ratio(alt_revenue - cost, alt_revenue),
+                "actual_margin_ratio": ratio(revenue - cost, revenue),
+                "whatif_margin_ratio": ratio(alt_revenue - cost, alt_revenue),
             }
         )
     return out
