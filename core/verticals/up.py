@@ -155,6 +155,13 @@ def up(demo: bool, demo_duration: float, backfill_days: int, evaluate: bool, sta
 
     try:
         settings = load_settings()
+        # Plugins' per-model settings too, before the backfill or any child starts: a bad value stops
+        # here with its file and line, not after minutes of preparation inside the gateway.
+        from verticals.model_settings import check_model_settings
+        from verticals.registry import Registry
+
+        for warning in check_model_settings(settings, Registry.load()):
+            click.echo(f"warning: {warning}", err=True)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     gateway_url = f"http://{settings.host}:{settings.port}"

@@ -70,6 +70,15 @@ def test_the_gateway_refuses_to_start_with_a_bad_plugin_setting(tmp_path: Path) 
     assert not (tmp_path / "home" / "server.json").exists()
 
 
+def test_up_refuses_a_bad_plugin_setting_before_anything_starts(tmp_path: Path) -> None:
+    """`verticals up` (what `make up` runs) checks the plugins' settings before the demo backfill."""
+    (tmp_path / "verticals.toml").write_text('[models."finance/fraud"]\nthreshold = "high"\n')
+    result = run(tmp_path, "up", env={"VERTICALS_LOAD_PLUGINS": "finance"}, timeout=90)
+    assert result.returncode != 0
+    assert "verticals.toml:2: [models.\"finance/fraud\"] threshold = 'high'" in result.stderr, result.stderr
+    assert not (tmp_path / "home" / "ledger.duckdb").exists()  # no backfill, no gateway
+
+
 def test_an_error_about_a_toml_value_does_not_name_the_environment(tmp_path: Path) -> None:
     (tmp_path / "verticals.toml").write_text("port = 70000\n")
     result = run(tmp_path, "config", "check")
