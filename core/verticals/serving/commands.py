@@ -113,6 +113,7 @@ def attach(cli: click.Group) -> None:
         )
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         write_server_file(settings.home, url)
+
         # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, so clean up inside the lifespan.
         def shut_down(home: Path) -> None:
             remove_server_file(home)
