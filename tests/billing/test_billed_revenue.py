@@ -65,6 +65,19 @@ def test_a_closed_months_revenue_is_the_sum_of_its_invoices(books: tuple[Ledger,
     assert sum((row["revenue_usd"] for row in economics), D(0)) == D("26.25")
 
 
+def test_a_stream_the_client_left_is_invoiced_and_counted_as_revenue(books: tuple[Ledger, Clock]) -> None:
+    """A 499 is billed for the tokens it received: on the invoice, and in the revenue the analytics spread
+    over events, even as the only event of its line."""
+    ledger, _ = books
+    _use(ledger, datetime(2026, 11, 3, tzinfo=UTC), "nlp/embed", 1_000, revenue="0.05", status=499)
+    ledger.flush()
+    [invoice] = finalize_month(ledger, "2026-11", now=AFTER)
+    [line] = [u for u in invoice.usage if (u.plan, u.model) == ("pro", "nlp/embed")]
+    assert line.amount_usd == D("0.05")
+    (total,) = usage_summary(ledger, by=[], since=NOV_1, until=DEC_1)
+    assert total["revenue_usd"] == invoice.total_usd
+
+
 def test_a_finalized_invoice_is_what_counts_and_a_correction_replaces_it(books: tuple[Ledger, Clock]) -> None:
     ledger, _ = books
     (invoice,) = finalize_month(ledger, "2026-11", now=AFTER)

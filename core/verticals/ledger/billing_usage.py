@@ -20,11 +20,11 @@ from decimal import Decimal
 from typing import Any
 
 from verticals.ledger._time import as_utc, to_db
-from verticals.ledger.events import billed_status
+from verticals.ledger.events import billed_status, billed_units
 
 # Units are stored as DOUBLE; summing them as decimals to the micro-unit keeps a month of 0.1-second audio
 # exact, where a float sum would drift.
-_BILLED_UNITS = "CAST(CASE WHEN unit = 'tokens' THEN units_in + units_out ELSE units_in END AS DECIMAL(38,6))"
+_BILLED_UNITS = billed_units()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from verticals.ledger._time import from_db, to_db
 from verticals.ledger.analytics._query import connection_of
 from verticals.ledger.errors import LedgerError
-from verticals.ledger.events import billed_status
+from verticals.ledger.events import billed_status, billed_units
 
 Truncation = Literal["minute", "hour", "day"]
 TRUNCATIONS: dict[Truncation, int] = {"minute": 60, "hour": 3600, "day": 86400}
@@ -84,10 +84,6 @@ class UsageRow:
     charged_usd: Decimal
 
 
-# Billable units: prompt plus completion tokens, the units sent in for every other unit (as metering bills).
-_BILLED = "CASE WHEN unit = 'tokens' THEN units_in + units_out ELSE units_in END"
-
-
 def _decimal(column: str) -> str:
     # Units are stored as DOUBLE; summed as decimals to the micro-unit, a month of 0.1 s audio stays exact.
     return f"CAST({column} AS DECIMAL(38,6))"
@@ -130,7 +126,7 @@ def customer_usage(source: Any, query: UsageQuery) -> list[UsageRow]:
     # The fragments put into the text are this module's constants; every value is a parameter.
     sql = (
         f"SELECT date_trunc(?, ts), {model}, {unit}, {key}, count(*), "  # noqa: S608
-        f"sum({_decimal('units_in')}), sum({_decimal('units_out')}), sum({_decimal(_BILLED)}), "
+        f"sum({_decimal('units_in')}), sum({_decimal('units_out')}), sum({billed_units()}), "
         "sum(revenue_usd) "
         f"FROM usage_events WHERE {' AND '.join(clauses)} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"
     )

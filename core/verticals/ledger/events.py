@@ -10,8 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from verticals.ledger._time import as_utc
 
-# Money in events is kept to the nano-dollar: a 20-token request at $0.20 per million tokens earns
-# $0.000004, which micro-dollars would round to nothing over many calls.
 #: The status a usage event is billed at: a client closing a stream early (nginx's 499) still got, and
 #: is billed for, the tokens it received (``verticals.serving.backends.vllm.stream.CLIENT_CLOSED``).
 CLIENT_CLOSED = 499
@@ -23,6 +21,20 @@ def billed_status(column: str = "status") -> str:
     return f"({column} < 400 OR {column} = {CLIENT_CLOSED})"
 
 
+def billed_units(table: str = "") -> str:
+    """The SQL expression of an event's billed units, as metering bills them (``metering.billable``): prompt
+    plus completion for ``tokens``, the units sent in for every other unit; a DECIMAL(38,6), so a month of
+    0.1 s audio sums exactly (units are stored as DOUBLE). ``table`` is the alias to qualify the columns
+    with (``"e"``), from code, never from a request."""
+    at = f"{table}." if table else ""
+    return (
+        f"CAST(CASE WHEN {at}unit = 'tokens' THEN {at}units_in + {at}units_out ELSE {at}units_in END "
+        "AS DECIMAL(38,6))"
+    )
+
+
+# Money in events is kept to the nano-dollar: a 20-token request at $0.20 per million tokens earns
+# $0.000004, which micro-dollars would round to nothing over many calls.
 MONEY_PLACES = Decimal("0.000000001")
 
 # The usage_events columns in storage order; the spool's JSON keys are the same names.

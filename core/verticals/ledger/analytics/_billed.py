@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from verticals.ledger._time import as_utc, to_db
 from verticals.ledger.analytics._apportion import apportion
 from verticals.ledger.analytics._query import connection_of, label, now_of
+from verticals.ledger.events import billed_status, billed_units
 
 if TYPE_CHECKING:
     from verticals.billing.model import Invoice
@@ -44,9 +45,7 @@ FEE = "(plan fee)"
 """The dimension value of plan fees under model, plugin, unit, endpoint or device_class."""
 
 ZERO = Decimal(0)
-_BILLED_UNITS = (
-    "CAST(CASE WHEN e.unit = 'tokens' THEN e.units_in + e.units_out ELSE e.units_in END AS DECIMAL(38,6))"
-)
+_BILLED_UNITS = billed_units("e")
 _WINDOWS_PER_QUERY = 500
 
 
@@ -250,7 +249,7 @@ def _add_usage(
         f"SELECT w.idx, {bucket_sql}, (e.ts >= ? AND e.ts < ?){dim_sql}, sum({_BILLED_UNITS}), count(*) "
         "FROM usage_events e JOIN w ON e.customer = w.w_customer AND e.model = w.w_model "
         "AND e.unit = w.w_unit AND e.ts >= w.w_since AND e.ts < w.w_until "
-        "WHERE e.status < 400 GROUP BY ALL ORDER BY ALL",
+        f"WHERE {billed_status('e.status')} GROUP BY ALL ORDER BY ALL",
         [*params, low, high],
     ).fetchall()
     by_line: dict[int, list[Any]] = {}
