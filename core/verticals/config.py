@@ -94,6 +94,8 @@ class Settings(BaseSettings):
 
     Paths are as given (``home`` defaults to ``.verticals`` under the working directory); ports 1-65535;
     ``spool_fsync_ms`` in milliseconds (0-60,000); ``models`` holds the ``[models."NAME"]`` override tables.
+    ``database_url`` (``postgresql://``) and ``redis_url`` (``redis://``) scale out to many replicas
+    (README, "Scaling out"); unset, the ledger is ``<home>/ledger.duckdb`` and limits live in the process.
     An unknown key is a validation error (``extra="forbid"``).
     """
 
@@ -107,6 +109,20 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(None, description="admin API token; generated into home when unset")
     spool_fsync_ms: int = Field(
         50, ge=0, le=60_000, description="how long a written ledger event may wait for fsync (crash window)"
+    )
+    database_url: str | None = Field(
+        None,
+        pattern=r"^postgres(ql)?://",
+        description="postgresql://... : share one PostgreSQL ledger between replicas; unset: embedded DuckDB",
+    )
+    redis_url: str | None = Field(
+        None,
+        pattern=r"^rediss?://",
+        description="redis://... : rate limits and budgets shared by replicas in Redis; unset: in process",
+    )
+    redis_fail_open: bool = Field(
+        False,
+        description="Redis unreachable: serve without limits (true) instead of 503 for limited requests",
     )
     alerts: AlertSettings = Field(default_factory=AlertSettings, description="[alerts]: webhook, thresholds")
     models: dict[str, ModelSettings] = Field(
