@@ -87,7 +87,8 @@ class Allowances:
         target = check_target(model)
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO allowances VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO allowances VALUES (?, ?, ?, ?, ?) ON CONFLICT (plan, unit, model) "
+                "DO UPDATE SET quantity = excluded.quantity, created_at = excluded.created_at",
                 [plan, unit, target or _ANY, amount, to_db(self._clock())],
             )
         return Allowance(plan, unit, target, amount)

@@ -41,7 +41,7 @@ class Ledger(BillingFacade):
     """
 
     def __init__(
-        self, path: Path, conn: Any, writer: SpoolWriter | None, clock: Callable[[], datetime]
+        self, path: Path | str, conn: Any, writer: SpoolWriter | None, clock: Callable[[], datetime]
     ) -> None:
         self.path = path
         self._conn = conn
@@ -62,15 +62,24 @@ class Ledger(BillingFacade):
         read_only: bool = False,
         fsync_ms: int | None = None,
         clock: Callable[[], datetime] | None = None,
+        database_url: str | None = None,
     ) -> Ledger:
-        """Open (or create) ``home/ledger.duckdb``, upgrade its schema and replay any spool left behind.
+        """Open (or create) ``home/ledger.duckdb``, or with ``database_url`` the PostgreSQL ledger there,
+        upgrade its schema and replay any spool left behind (``home/ledger.spool``, this process's own).
 
         ``fsync_ms`` is the machine-crash window of the spool (default: the ``spool_fsync_ms``
-        setting); ``clock`` replaces the wall clock, for tests and back-fills.
+        setting); ``clock`` replaces the wall clock, for tests and back-fills. Raises LedgerError.
         """
         home = Path(home)
         clock = clock or utc_now
-        path, conn = open_database(home, read_only=read_only)
+        path: Path | str
+        if database_url is not None:
+            from verticals.ledger.postgres.connection import redacted
+            from verticals.ledger.postgres.opening import open_postgres
+
+            path, conn = redacted(database_url), open_postgres(database_url, read_only=read_only)
+        else:
+            path, conn = open_database(home, read_only=read_only)
         if read_only:
             return cls(path, conn, None, clock)
         try:

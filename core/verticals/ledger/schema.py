@@ -125,6 +125,11 @@ def _v1(conn: Any) -> None:
 
 def _v2(conn: Any) -> None:
     conn.execute(_V2)
+    insert_starter_rows(conn)
+
+
+def insert_starter_rows(conn: Any) -> None:
+    """The starter plans and device costs of every new ledger (DuckDB's v2; PostgreSQL's first migration)."""
     for name, fee, units, description in _STARTER_PLANS:
         conn.execute(
             "INSERT INTO plans VALUES (?, ?, ?, ?, true, now()::TIMESTAMP)", [name, fee, units, description]
@@ -309,14 +314,15 @@ def schema_version(conn: Any) -> int:
     return int(row[0]) if row else 0
 
 
-def check_not_newer(version: int, where: str) -> None:
+def check_not_newer(version: int, where: str, latest: int | None = None) -> None:
     """Raise LedgerError, telling the user to upgrade verticals, when the ledger at ``where`` has a schema
-    ``version`` newer than ``SCHEMA_VERSION``; the file is not touched.
+    ``version`` newer than ``latest`` (default DuckDB's ``SCHEMA_VERSION``); the ledger is not touched.
     """
-    if version > SCHEMA_VERSION:
+    latest = SCHEMA_VERSION if latest is None else latest
+    if version > latest:
         raise LedgerError(
             f"the ledger at {where} has schema version {version}, newer than this verticals understands "
-            f"({SCHEMA_VERSION}); upgrade verticals (pip install -U verticals); the ledger was left as it was"
+            f"({latest}); upgrade verticals (pip install -U verticals); the ledger was left as it was"
         )
 
 
@@ -329,7 +335,9 @@ def migrate(conn: Any, where: str, target: int = SCHEMA_VERSION) -> int:
         try:
             MIGRATIONS[version](conn)
             conn.execute(
-                "INSERT OR REPLACE INTO ledger_meta VALUES ('schema_version', ?)", [str(version + 1)]
+                "INSERT INTO ledger_meta VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [str(version + 1)],
             )
             conn.execute("COMMIT")
         except Exception:

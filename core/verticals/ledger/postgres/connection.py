@@ -1,0 +1,114 @@
+"""A connection with DuckDB's shape over psycopg: what the ledger's code calls (``execute``, ``executemany``,
+``fetchone``, ``fetchall``, ``cursor``, ``close``), its DuckDB SQL turned into PostgreSQL's by ``dialect``.
+
+Each ``PostgresConnection`` holds one psycopg connection in autocommit mode, so ``BEGIN TRANSACTION`` /
+``COMMIT`` / ``ROLLBACK`` statements work as on DuckDB; the session's time zone is UTC, so ``now()`` and
+naive timestamps mean UTC as they do in the DuckDB ledger. ``cursor()`` is another connection to the same
+database (DuckDB's ``cursor()`` is too): one per thread. A connection that broke while idle (PostgreSQL
+restarted) is replaced once before the statement fails, so a gateway outlives a database restart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import psycopg
+
+from verticals.ledger.errors import LedgerError
+from verticals.ledger.postgres.dialect import to_postgres
+
+_PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and logs."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+def open_psycopg(url: str) -> psycopg.Connection[Any]:
+    """A psycopg connection to ``url`` in autocommit mode with its session in UTC; LedgerError when the
+    server cannot be reached or refuses the login (the message names the server, never the password)."""
+    try:
+        return psycopg.connect(url, autocommit=True, options="-c TimeZone=UTC", connect_timeout=10)
+    except psycopg.Error as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise LedgerError(
+            f"cannot reach the PostgreSQL ledger at {redacted(url)} ({first}): check database_url "
+            "(VERTICALS_DATABASE_URL) and that the server is up"
+        ) from None
+
+
+class PostgresConnection:
+    """DuckDB's connection interface over one psycopg connection to ``url`` (see the module docstring).
+
+    ``execute`` returns this object, whose ``fetchone`` / ``fetchall`` read the last statement's rows,
+    exactly as a DuckDB connection does. Not for concurrent use from several threads: take ``cursor()``.
+    """
+
+    def __init__(self, url: str, raw: psycopg.Connection[Any] | None = None) -> None:
+        self.url = url
+        self._conn = raw if raw is not None else open_psycopg(url)
+        self._cursor = psycopg.ClientCursor(self._conn)  # %s placeholders, bound here (see dialect)
+        self._in_transaction = False
+
+    @classmethod
+    def over(cls, raw: psycopg.Connection[Any]) -> PostgresConnection:
+        """The DuckDB-shaped view of an open psycopg connection (closing it closes ``raw``)."""
+        info = raw.info
+        return cls(f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}", raw)
+
+    def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> PostgresConnection:
+        """Run one DuckDB statement (``?`` placeholders) with ``parameters``; returns self for fetching."""
+        statement = to_postgres(sql)
+        verb = statement.lstrip()[:8].upper()
+        try:
+            self._run(statement, parameters)
+        except psycopg.OperationalError:
+            if self._in_transaction or not self._conn.broken:
+                raise
+            self._reconnect()  # an idle connection broke (a server restart): one fresh try
+            self._run(statement, parameters)
+        if verb.startswith("BEGIN"):
+            self._in_transaction = True
+        elif verb.startswith(("COMMIT", "ROLLBACK")):
+            self._in_transaction = False
+        return self
+
+    def _run(self, statement: str, parameters: Sequence[Any] | None) -> None:
+        params = list(parameters) if parameters is not None else None
+        self._cursor.execute(statement, params)
+
+    def _reconnect(self) -> None:
+        try:
+            self._conn.close()
+        finally:
+            self._conn = open_psycopg(self.url)
+            self._cursor = psycopg.ClientCursor(self._conn)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PostgresConnection:
+        """Run one DuckDB statement once per row of ``rows``."""
+        self._cursor.executemany(to_postgres(sql), [list(row) for row in rows])
+        return self
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        """The next row of the last statement, or None."""
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        """The remaining rows of the last statement."""
+        return self._cursor.fetchall()
+
+    @property
+    def description(self) -> Any:
+        """The last statement's column descriptions (DB-API)."""
+        return self._cursor.description
+
+    def cursor(self) -> PostgresConnection:
+        """Another connection to the same database, for another thread (as DuckDB's ``cursor()``)."""
+        return PostgresConnection(self.url)
+
+    def close(self) -> None:
+        """Close the psycopg connection; a second call does nothing."""
+        self._conn.close()
