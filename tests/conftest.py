@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +170,7 @@ def database_url(postgres_server: PostgresServer) -> str:
 
 # pytest-redis: a redis-server per session on a free port (``redis_proc``, stoppable for the outage tests),
 # and ``redis_url`` a test's URL with the database flushed first.
-redis_proc = redis_factories.redis_proc(port=None, timeout=30)
+redis_proc = redis_factories.redis_proc(port=None, timeout=30)  # type: ignore[arg-type]  # None: any free port
 
 
 @pytest.fixture
@@ -182,3 +182,123 @@ def redis_url(redis_proc: Any) -> str:
     with redis.Redis.from_url(url) as client:
         client.flushall()
     return url
+
+
+# --- Gateway replicas: `verticals serve` processes sharing one PostgreSQL and one Redis ---------------
+
+
+class Replicas:
+    """``count`` ``verticals serve`` processes on loopback, each with its own home (its own spool) and
+    port, sharing ``database_url``, ``redis_url`` and one admin token, serving ``models``.
+
+    ``start(i)`` waits until replica ``i`` is ready; ``kill(i)`` is ``kill -9``; ``stop(i)`` is SIGTERM
+    (drain and flush). Every process still running at ``close`` is stopped.
+    """
+
+    TOKEN = "test-admin-token-replicas"
+
+    def __init__(
+        self, root: Path, database_url: str, redis_url: str, count: int, models: tuple[str, ...]
+    ) -> None:
+        self.root = root
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.models = models
+        self.ports = [_free_port() for _ in range(count)]
+        self.processes: list[Any] = [None] * count
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.ports]
+
+    def env(self, index: int) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "VERTICALS_HOME": str(self.root / f"replica-{index}"),
+            "VERTICALS_DATABASE_URL": self.database_url,
+            "VERTICALS_REDIS_URL": self.redis_url,
+            "VERTICALS_ADMIN_TOKEN": self.TOKEN,
+            "VERTICALS_LOAD_PLUGINS": "",
+            "VERTICALS_SPOOL_FSYNC_MS": "5",
+        }
+        env.pop("VERTICALS_CONFIG", None)
+        return env
+
+    def start(self, index: int, timeout: float = 120.0) -> None:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        models = [arg for model in self.models for arg in ("--model", model)]
+        log = (self.root / f"replica-{index}.log").open("a")
+        self.processes[index] = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "verticals"),
+                "serve",
+                "--port",
+                str(self.ports[index]),
+                *models,
+            ],
+            env=self.env(index),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.processes[index].poll() is not None:
+                raise RuntimeError(f"replica {index} exited: {self.log(index)}")
+            try:
+                if httpx.get(self.urls[index] + "/v2/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"replica {index} did not become ready: {self.log(index)}")
+            time.sleep(0.2)
+
+    def log(self, index: int) -> str:
+        return (self.root / f"replica-{index}.log").read_text()[-4000:]
+
+    def kill(self, index: int) -> None:
+        process = self.processes[index]
+        process.kill()
+        process.wait()
+
+    def stop(self, index: int) -> None:
+        process = self.processes[index]
+        if process is not None and process.poll() is None:
+            process.terminate()
+            process.wait(timeout=60)
+
+    def admin(self, method: str, path: str, index: int = 0, **kwargs: Any) -> Any:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.TOKEN}"}
+        return httpx.request(method, self.urls[index] + path, headers=headers, timeout=30, **kwargs)
+
+    def close(self) -> None:
+        for index in range(len(self.processes)):
+            with contextlib.suppress(Exception):
+                self.stop(index)
+
+
+@pytest.fixture
+def launch_replicas(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[Callable[..., Replicas]]:
+    """``launch_replicas(count, models=("echo/chat",))``: that many replicas on a fresh database, started."""
+    made: list[Replicas] = []
+
+    def launch(count: int, models: tuple[str, ...] = ("echo/chat",)) -> Replicas:
+        replicas = Replicas(tmp_path, database_url, redis_url, count, models)
+        made.append(replicas)
+        for index in range(count):
+            replicas.start(index)
+        return replicas
+
+    try:
+        yield launch
+    finally:
+        for replicas in made:
+            replicas.close()
