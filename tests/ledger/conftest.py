@@ -1,8 +1,13 @@
-"""Fixtures for the ledger tests: a fresh ledger on a clock the test controls."""
+"""Fixtures for the ledger tests: a fresh ledger on a clock the test controls.
+
+A test module that sets ``ENGINES = ("duckdb", "postgres")`` runs each of its tests that takes ``ledger``
+once per engine (``engine``): on PostgreSQL the ledger is a fresh database of the session's server.
+``reopen`` opens the same ledger again (the same home, and database on PostgreSQL).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -32,9 +37,45 @@ def clock() -> Clock:
     return Clock(datetime(2026, 11, 15, 12, 0, tzinfo=UTC))
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    engines = getattr(metafunc.module, "ENGINES", None)
+    if not engines or "engine" not in metafunc.fixturenames:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0]
+        if "engine" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return  # the test names its own engines
+    metafunc.parametrize("engine", engines)
+
+
 @pytest.fixture
-def ledger(tmp_path: Path, clock: Clock) -> Iterator[Ledger]:
-    opened = Ledger.open(tmp_path / "home", fsync_ms=20, clock=clock)
+def engine() -> str:
+    """The ledger's engine: ``duckdb`` unless the module asks for both (``ENGINES``)."""
+    return "duckdb"
+
+
+@pytest.fixture
+def ledger_url(engine: str, request: pytest.FixtureRequest) -> str | None:
+    """The ``database_url`` of the test's ledger: None on DuckDB, a fresh database on PostgreSQL."""
+    return None if engine == "duckdb" else str(request.getfixturevalue("database_url"))
+
+
+@pytest.fixture
+def reopen(tmp_path: Path, clock: Clock, ledger_url: str | None) -> Callable[..., Ledger]:
+    """Open the test's ledger again (``read_only`` and other ``Ledger.open`` options as keywords)."""
+
+    def opener(**options: Any) -> Ledger:
+        options.setdefault("clock", clock)
+        if not options.get("read_only"):
+            options.setdefault("fsync_ms", 20)
+        return Ledger.open(tmp_path / "home", database_url=ledger_url, **options)
+
+    return opener
+
+
+@pytest.fixture
+def ledger(reopen: Callable[..., Ledger]) -> Iterator[Ledger]:
+    opened = reopen()
     yield opened
     opened.close()
 

@@ -15,6 +15,8 @@ from verticals.ledger.schema import migrate, schema_version
 
 from .conftest import Clock
 
+ENGINES = ("duckdb", "postgres")  # every test taking `ledger` runs on both (conftest)
+
 
 def test_a_v5_ledger_gains_the_audit_log_and_keeps_its_alerts(tmp_path: Path) -> None:
     path = tmp_path / "ledger.duckdb"

@@ -3,6 +3,7 @@ the invoice store (schema v4)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +28,7 @@ from .conftest import Clock, make_event
 
 NOV = datetime(2026, 11, 1, tzinfo=UTC)
 DEC = datetime(2026, 12, 1, tzinfo=UTC)
+ENGINES = ("duckdb", "postgres")  # every test taking `ledger` runs on both (conftest)
 TIERS = [Tier(Decimal(1_000_000), Decimal("0.000002")), Tier(None, Decimal("0.000001"), Decimal(5))]
 
 
@@ -76,7 +78,9 @@ def test_allowances_per_unit_model_and_plugin_pattern(ledger: Ledger) -> None:
         ledger.set_allowance("pro", "tokens", 1.5)  # type: ignore[arg-type]
 
 
-def test_charge_models_are_stored_and_read_back(ledger: Ledger, clock: Clock, tmp_path: Path) -> None:
+def test_charge_models_are_stored_and_read_back(
+    ledger: Ledger, clock: Clock, reopen: Callable[..., Ledger]
+) -> None:
     package = ledger.set_price(
         "pro", "images", "0.50", model="vision/classify", charge_model="package", package_size="1000"
     )
@@ -98,7 +102,7 @@ def test_charge_models_are_stored_and_read_back(ledger: Ledger, clock: Clock, tm
     assert row is not None and row.id == graduated.id and row.tiers == graduated.tiers
     assert ledger.price_row("free", "nlp/chat", "nlp", "chat", "tokens") is None
     ledger.close()
-    with Ledger.open(tmp_path / "home", read_only=True) as again:
+    with reopen(read_only=True) as again:
         assert [r.tiers for r in again.list_prices("pro")] == [graduated.tiers, ()]
 
 
@@ -223,6 +227,7 @@ def test_credits_balance_counts_expiry_and_finalized_invoices(ledger: Ledger, cl
         ledger.grant_credit("globex", "1")
 
 
+@pytest.mark.parametrize("engine", ["duckdb"])  # usage events on PostgreSQL: ledger/postgres/ingest.py
 def test_usage_totals_count_billed_units_of_billed_events(ledger: Ledger) -> None:
     ledger.create_customer("acme", "pro")
     at = datetime(2026, 11, 10, tzinfo=UTC)
@@ -298,10 +303,12 @@ def test_invoices_are_numbered_stored_as_issued_and_voided_never_edited(ledger: 
         ledger.list_invoices(status="paid")
 
 
-def test_billing_writes_are_refused_on_a_read_only_ledger(ledger: Ledger, tmp_path: Path) -> None:
+def test_billing_writes_are_refused_on_a_read_only_ledger(
+    ledger: Ledger, reopen: Callable[..., Ledger]
+) -> None:
     ledger.create_customer("acme", "pro")
     ledger.close()
-    with Ledger.open(tmp_path / "home", read_only=True) as read_only:
+    with reopen(read_only=True) as read_only:
         assert len(read_only.subscriptions("acme")) == 1
         assert read_only.usage_totals("acme", NOV, DEC) == []
         for call in (

@@ -11,6 +11,8 @@ from verticals.ledger import Ledger, LedgerError
 
 from .conftest import Clock
 
+ENGINES = ("duckdb", "postgres")  # every test taking `ledger` runs on both (conftest)
+
 
 @pytest.fixture
 def priced(ledger: Ledger) -> Ledger:

@@ -10,6 +10,8 @@ import pytest
 
 from verticals.ledger import Ledger, LedgerError
 
+ENGINES = ("duckdb", "postgres")  # every test taking `ledger` runs on both (conftest)
+
 
 def test_fresh_ledger_has_example_plans_and_costs(ledger: Ledger) -> None:
     assert [plan.name for plan in ledger.list_plans()] == ["enterprise", "free", "pro"]
