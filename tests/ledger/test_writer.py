@@ -116,16 +116,16 @@ def test_steady_traffic_is_committed_about_once_a_second(
 ) -> None:
     # Each DuckDB commit costs ~9 ms of CPU whatever its size: committing every 200 ms gave 4.5% of
     # a core to it under steady traffic, taken from the models on the same machine.
-    from verticals.ledger import writer
+    from verticals.ledger import sinks
 
     commits: list[int] = []
-    ingest = writer.ingest_segment
+    ingest = sinks.ingest_segment
 
     def counted(conn: object, path: Path) -> None:
         commits.append(sum(1 for _ in path.open()))
         ingest(conn, path)
 
-    monkeypatch.setattr(writer, "ingest_segment", counted)
+    monkeypatch.setattr(sinks, "ingest_segment", counted)
     started = time.monotonic()
     with Ledger.open(tmp_path, fsync_ms=20) as ledger:
         for index in range(125):  # an event every 20 ms for 2.5 s (longer on a busy machine)
