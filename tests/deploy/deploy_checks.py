@@ -25,6 +25,11 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 OVERLAYS = sorted(p.parent.name for p in (DEPLOY / "k8s" / "overlays").glob("*/kustomization.yaml"))
 DOCKERFILES = sorted((DEPLOY / "docker").glob("Dockerfile.*"))
+# The overlay whose gateways share PostgreSQL and Redis; the others run one gateway on the DuckDB ledger.
+SCALE_OUT = "scale-out"
+SINGLE_WRITER = [overlay for overlay in OVERLAYS if overlay != SCALE_OUT]
+# Images not built here that the manifests may run, each pinned to a release.
+THIRD_PARTY_IMAGES = frozenset({"redis:7.4", "postgres:16", "redis:7"})
 
 # The dev extra installs these next to the interpreter; CI has no other copy.
 TOOLS = {
@@ -78,8 +83,22 @@ def named(docs: Iterable[dict[str, Any]], wanted_kind: str, name: str) -> dict[s
     return matches[0]
 
 
+WORKLOADS = ("Deployment", "StatefulSet")
+
+
+def workloads(docs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Deployments and StatefulSets: every pod template these manifests define themselves."""
+    return [doc for doc in docs if doc["kind"] in WORKLOADS]
+
+
+def workload(docs: Iterable[dict[str, Any]], name: str) -> dict[str, Any]:
+    matches = [doc for doc in workloads(docs) if doc["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one Deployment or StatefulSet named {name}, found {len(matches)}"
+    return matches[0]
+
+
 def pod_specs(docs: Iterable[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for doc in kind(docs, "Deployment"):
+    for doc in workloads(docs):
         yield doc["metadata"]["name"], doc["spec"]["template"]["spec"]
 
 
@@ -119,7 +138,7 @@ def k8s_url_problems(docs: list[dict[str, Any]]) -> list[str]:
     reached by some url."""
     problems: list[str] = []
     settings = config_map_toml(docs)
-    namespace = {doc["metadata"].get("namespace") for doc in kind(docs, "Service")}
+    namespace = {doc["metadata"].get("namespace") for doc in docs}
     services = {doc["metadata"]["name"]: doc for doc in kind(docs, "Service")}
     served: set[str] = set()
     for model, override in settings.get("models", {}).items():
@@ -133,6 +152,11 @@ def k8s_url_problems(docs: list[dict[str, Any]]) -> list[str]:
             problems.append(f"{model}: url host {host} is not a Service of this namespace")
             continue
         service = services.get(short)
+        if service is None and any(provisioned_service(g) == short for g in kind(docs, "Gateway")):
+            routed, reached = inference_gateway_problems(docs, model, override, url)
+            problems += routed
+            served |= reached
+            continue
         if service is None:
             problems.append(f"{model}: url {url} names Service {short!r}, which the manifests do not define")
             continue
@@ -173,7 +197,92 @@ def k8s_url_problems(docs: list[dict[str, Any]]) -> list[str]:
     for name, pod in pod_specs(docs):
         if any(served_model(c.get("command", [])) for c in pod["containers"]) and name not in served:
             problems.append(f"vLLM Deployment {name} is reached by no [models.*] url in verticals.toml")
+    for service in kind(docs, "LLMInferenceService"):
+        if service["metadata"]["name"] not in served:
+            problems.append(f"LLMInferenceService {service['metadata']['name']} is reached by no url")
     return problems
+
+
+def provisioned_service(gateway: Mapping[str, Any]) -> str:
+    """The Service a Gateway API implementation provisions for a Gateway: ``<gateway>-<gatewayClassName>``
+    (GEP-1762, in-cluster gateway deployments; Istio's naming)."""
+    return f"{gateway['metadata']['name']}-{gateway['spec']['gatewayClassName']}"
+
+
+def managed_pool(service: Mapping[str, Any]) -> str | None:
+    """The InferencePool KServe creates for an LLMInferenceService with a scheduler of its own
+    (``<name>-inference-pool``); None when it has no scheduler or names an existing pool."""
+    scheduler = service["spec"].get("router", {}).get("scheduler")
+    if scheduler is None or "ref" in scheduler.get("pool", {}):
+        return None
+    return f"{service['metadata']['name']}-inference-pool"
+
+
+def _path_matches(prefix: str, path: str) -> bool:
+    """Gateway API PathPrefix: matches whole path elements."""
+    prefix = prefix.rstrip("/")
+    return path.rstrip("/") == prefix or path.startswith(prefix + "/") or prefix == ""
+
+
+def inference_gateway_problems(
+    docs: list[dict[str, Any]], model: str, override: Mapping[str, Any], url: str
+) -> tuple[list[str], set[str]]:
+    """A url to an inference gateway must reach, through the Gateway's listener on its port, an
+    HTTPRoute rule matching its path, and that rule's InferencePool, the vLLM replicas of an
+    LLMInferenceService annotated ``verticals.dev/model: MODEL`` that serve the model under the url's
+    ``served_name``. Returns the problems and the names of the LLMInferenceServices reached."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    short, _, rest = host.partition(".")
+    gateway = next(g for g in kind(docs, "Gateway") if provisioned_service(g) == short)
+    name, namespace = gateway["metadata"]["name"], gateway["metadata"].get("namespace")
+    if rest and not rest.startswith(f"{namespace}.svc"):
+        return [
+            f"{model}: url {url} names namespace {rest.split('.')[0]}, Gateway {name} is in {namespace}"
+        ], set()
+    if not any(listener["port"] == (parts.port or 80) for listener in gateway["spec"]["listeners"]):
+        return [f"{model}: Gateway {name} has no listener on port {parts.port or 80}"], set()
+    pools = [
+        (route["metadata"]["name"], backend["name"])
+        for route in kind(docs, "HTTPRoute")
+        if route["metadata"].get("namespace") == namespace
+        and any(ref["name"] == name for ref in route["spec"]["parentRefs"])
+        for rule in route["spec"]["rules"]
+        if any(_path_matches(m["path"]["value"], parts.path) for m in rule.get("matches", []) if "path" in m)
+        for backend in rule.get("backendRefs", [])
+        if backend.get("kind") == "InferencePool"
+    ]
+    if len(pools) != 1:
+        return [
+            f"{model}: {len(pools)} HTTPRoute rules of Gateway {name} send {parts.path} to an InferencePool"
+        ], set()
+    route, pool = pools[0]
+    services = [
+        s
+        for s in kind(docs, "LLMInferenceService")
+        if s["metadata"].get("namespace") == namespace and managed_pool(s) == pool
+    ]
+    if len(services) != 1:
+        return [f"{model}: InferencePool {pool} is the managed pool of no LLMInferenceService"], set()
+    router = services[0]["spec"]["router"]
+    if {"name": route} not in router.get("route", {}).get("http", {}).get("refs", []):
+        return [f"{model}: LLMInferenceService {services[0]['metadata']['name']} does not use {route}"], set()
+    if not any(ref["name"] == name for ref in router.get("gateway", {}).get("refs", [])):
+        return [f"{model}: LLMInferenceService {services[0]['metadata']['name']} is not on {name}"], set()
+    spec, service_name = services[0]["spec"], services[0]["metadata"]["name"]
+    problems = []
+    if services[0]["metadata"].get("annotations", {}).get("verticals.dev/model") != model:
+        problems.append(
+            f"{model}: LLMInferenceService {service_name} is not annotated verticals.dev/model: {model}"
+        )
+    served_name = spec["model"].get("name", service_name)
+    if override.get("served_name", model) != served_name:
+        problems.append(
+            f"{model}: served_name is {override.get('served_name')!r}, vLLM serves {served_name!r}"
+        )
+    if parts.path.rstrip("/") != "/v1":
+        problems.append(f"{model}: url {url} must end in /v1, where vLLM serves the OpenAI API")
+    return problems, set() if problems else {service_name}
 
 
 def compose_url_problems(compose: Mapping[str, Any], settings: Mapping[str, Any]) -> list[str]:

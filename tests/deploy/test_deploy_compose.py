@@ -1,5 +1,7 @@
-"""deploy/compose.yaml: parses as a Compose Specification file and references only images built here,
-settings verticals reads, volumes and configs it defines, and a vLLM server the gateway's URL reaches."""
+"""deploy/compose.yaml: parses as a Compose Specification file and references only images built here
+(and pinned PostgreSQL and Redis releases), settings verticals reads, volumes and configs it defines, and
+a vLLM server the gateway's URL reaches; its profile scale-out runs two gateways on shared PostgreSQL and
+Redis, each with a spool volume of its own."""
 
 from __future__ import annotations
 
@@ -11,11 +13,21 @@ from typing import Any
 import pytest
 import yaml
 from compose_spec import PyOptions
-from deploy_checks import DEPLOY, REPO, cli_problems, compose_url_problems, env_problems, vllm_serve_module
+from deploy_checks import (
+    DEPLOY,
+    REPO,
+    THIRD_PARTY_IMAGES,
+    cli_problems,
+    compose_url_problems,
+    env_problems,
+    vllm_serve_module,
+)
 
 import verticals
 
 Compose = dict[str, Any]
+
+SCALED_GATEWAYS = ("gateway-1", "gateway-2")
 
 
 def spec_problems(text: str) -> list[str]:
@@ -44,6 +56,9 @@ def test_specification_check_refuses_a_misspelled_key(compose: Compose) -> None:
 def test_images_are_built_here(compose: Compose) -> None:
     for name, service in compose["services"].items():
         image = service["image"]
+        if image in THIRD_PARTY_IMAGES:
+            assert "build" not in service, name
+            continue
         flavour = image.split(":")[0].removeprefix("verticals-")
         assert image == f"verticals-{flavour}:{verticals.__version__}", f"{name} runs {image}"
         assert service["build"] == {"context": "..", "dockerfile": f"deploy/docker/Dockerfile.{flavour}"}, (
@@ -62,15 +77,25 @@ def test_environment_names_exist(compose: Compose) -> None:
     ]
     assert example == ["VERTICALS_ADMIN_TOKEN"]
     assert env_problems(example, ".env.example") == []
+    scale_out = [
+        line.split("=", 1)[0]
+        for line in (DEPLOY / ".env.scale-out.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert scale_out == ["POSTGRES_PASSWORD", "VERTICALS_DATABASE_URL"]
+    assert env_problems(scale_out, ".env.scale-out.example") == []
 
 
 def test_admin_token_comes_from_an_uncommitted_env_file(compose: Compose) -> None:
     for name in ("gateway", "dashboard"):
         assert compose["services"][name]["env_file"] == [{"path": ".env", "required": True}], name
-    ignored = subprocess.run(
-        ["git", "check-ignore", "-q", "deploy/.env"], cwd=REPO, capture_output=True, check=False
-    )
-    assert ignored.returncode == 0, "deploy/.env must be ignored by git: it holds the admin token"
+    for name in SCALED_GATEWAYS:
+        assert {"path": ".env", "required": True} in compose["services"][name]["env_file"], name
+    for secret in ("deploy/.env", "deploy/.env.scale-out"):
+        ignored = subprocess.run(
+            ["git", "check-ignore", "-q", secret], cwd=REPO, capture_output=True, check=False
+        )
+        assert ignored.returncode == 0, f"{secret} must be ignored by git: it holds a secret"
     assert "VERTICALS_ADMIN_TOKEN" not in str(
         {k: v.get("environment") for k, v in compose["services"].items()}
     ), "the token belongs in the env file, not in compose.yaml"
@@ -125,7 +150,7 @@ def test_vllm_arguments_parse(compose: Compose) -> None:
     assert args.extra == ["--gpu-memory-utilization", "0.90"]
 
 
-@pytest.mark.parametrize("service", ["gateway", "dashboard"])
+@pytest.mark.parametrize("service", ["gateway", "dashboard", *SCALED_GATEWAYS])
 def test_verticals_commands_parse(compose: Compose, service: str) -> None:
     command = compose["services"][service]["command"]
     from verticals.cli import attach_core_commands, cli
@@ -138,3 +163,55 @@ def test_verticals_commands_parse(compose: Compose, service: str) -> None:
 
 def test_cli_check_catches_an_unknown_option() -> None:
     assert cli_problems(["verticals", "models", "pull", "--everything"])
+
+
+def test_scaled_gateways_share_postgres_and_redis(compose: Compose) -> None:
+    services = compose["services"]
+    assert services["postgres"]["image"].startswith("postgres:1")
+    assert services["redis"]["image"].startswith("redis:7")
+    urls = set()
+    for name in SCALED_GATEWAYS:
+        gateway = services[name]
+        assert gateway["profiles"] == ["scale-out"], name
+        env = gateway["environment"]
+        assert env["VERTICALS_REDIS_URL"] == "redis://redis:6379/0", name
+        assert env["VERTICALS_REDIS_FAIL_OPEN"] == "false", name
+        # the database URL holds the password: it comes from the uncommitted env file, never from here
+        assert "VERTICALS_DATABASE_URL" not in env, name
+        assert {"path": ".env.scale-out", "required": True} in gateway["env_file"], name
+        for dependency in ("postgres", "redis"):
+            assert gateway["depends_on"][dependency] == {"condition": "service_healthy"}, name
+        assert "/v2/health/ready" in " ".join(gateway["healthcheck"]["test"]), name
+        urls.add(env["VERTICALS_REDIS_URL"])
+    assert len(urls) == 1
+    for name in ("postgres", "redis"):
+        assert services[name]["profiles"] == ["scale-out"]
+        assert services[name]["healthcheck"]["test"], name
+    # the single-machine services stay in the default profile, unchanged
+    assert all("profiles" not in services[name] for name in ("gateway", "dashboard", "vllm-nlp-chat"))
+
+
+def test_each_scaled_gateway_has_its_own_spool_volume(compose: Compose) -> None:
+    homes = []
+    for name in SCALED_GATEWAYS:
+        gateway = compose["services"][name]
+        home = gateway["environment"]["VERTICALS_HOME"]
+        [volume] = [m.split(":")[0] for m in gateway["volumes"] if m.split(":")[1] == home]
+        assert volume in compose["volumes"], name
+        homes.append(volume)
+    assert len(set(homes)) == len(SCALED_GATEWAYS), f"the gateways share a spool volume: {homes}"
+    assert "data" not in homes, "the single gateway's DuckDB volume is not a spool"
+
+
+def test_scale_out_env_example_builds_a_valid_database_url() -> None:
+    """The command in .env.scale-out.example writes a URL the settings accept, matching the password."""
+    from verticals.config import Settings
+
+    text = (DEPLOY / ".env.scale-out.example").read_text()
+    command = next(line.strip("# ").split(" > ")[0] for line in text.splitlines() if "python3 -c" in line)
+    out = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True, timeout=60)
+    values = dict(line.split("=", 1) for line in out.stdout.splitlines())
+    assert set(values) == {"POSTGRES_PASSWORD", "VERTICALS_DATABASE_URL"}
+    url = Settings(database_url=values["VERTICALS_DATABASE_URL"]).database_url
+    assert url == f"postgresql://verticals:{values['POSTGRES_PASSWORD']}@postgres:5432/verticals"
+    assert command in (DEPLOY / "compose.yaml").read_text()
