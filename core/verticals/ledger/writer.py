@@ -306,11 +306,8 @@ class SpoolWriter:
                 if full or asked or now - last_batch >= self._batch_s:
                     self._rotate()
                     last_batch = now
-                # in an outage, a flush tries at once unless the last try has only just failed
-                retry_due = now >= (
-                    self._retry_at - self._retry_s + RETRY_FIRST_S if asked else self._retry_at
-                )
-                if self._outage is None or retry_due:
+                # in an outage a flush (or close) tries at once: it answers for the server as it is now
+                if self._outage is None or asked or now >= self._retry_at:
                     self._drain()
             except BaseException as error:  # a dead writer must fail flush() loudly, not hang it
                 self._error = error
