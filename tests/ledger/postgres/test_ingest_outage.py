@@ -82,7 +82,9 @@ def _outage_under_load(database_url: str, server: Any, spool: Path, outage_s: fl
     assert list(spool.glob("*.jsonl")) == []
 
 
-def test_postgres_stopped_under_load_loses_nothing(database_url: str, postgres_server: Any, tmp_path: Path) -> None:
+def test_postgres_stopped_under_load_loses_nothing(
+    database_url: str, postgres_server: Any, tmp_path: Path
+) -> None:
     _outage_under_load(database_url, postgres_server, tmp_path / "spool", outage_s=3)
 
 
@@ -117,7 +119,8 @@ def test_a_spool_left_behind_waits_while_postgres_is_down(
         postgres_server.start()
     writer.flush()
     writer.close()
-    assert sorted(request_ids(database_url)) == sorted([e.request_id for e in left] + [event(1000).request_id])
+    expected = [e.request_id for e in left] + [event(1000).request_id]
+    assert sorted(request_ids(database_url)) == sorted(expected)
     assert list(spool.glob("*.jsonl")) == []
 
 
