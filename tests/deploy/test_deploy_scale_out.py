@@ -1,15 +1,28 @@
 """deploy/k8s/overlays/scale-out: N gateway replicas on a shared PostgreSQL ledger (CloudNativePG) and
 Redis, each with a spool volume of its own, autoscaled on CPU and requests in flight, the secrets all
-referenced and none committed, and the LLM tier reached through an inference gateway."""
+referenced and none committed, and the LLM tier reached through an inference gateway; README.md's
+"Scaling out" commands are well formed."""
 
 from __future__ import annotations
 
 import copy
+import re
+import shlex
 from typing import Any
 
 import crd_schemas
 import pytest
-from deploy_checks import DEPLOY, SCALE_OUT, k8s_url_problems, kind, named, workload
+from deploy_checks import (
+    DEPLOY,
+    REPO,
+    SCALE_OUT,
+    cli_problems,
+    env_problems,
+    k8s_url_problems,
+    kind,
+    named,
+    workload,
+)
 
 Docs = list[dict[str, Any]]
 
@@ -207,3 +220,58 @@ def test_custom_resource_check_refuses_a_misspelled_field(docs: Docs) -> None:
     assert any("spec.template.containers.0" in p and "'resource'" in p for p in problems), problems
     unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
     assert any("no schema vendored" in p for p in crd_schemas.problems([unknown]))
+
+
+def readme_block() -> list[str]:
+    """The commands of README.md's scale-out example (tests/core/test_readme.py runs none of them: they
+    start servers on fixed ports)."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("\n## Scaling out\n") :]
+    section = section[: section.index("\n## ", 1)]
+    [block] = re.findall(r"<!-- example: scale-out -->\n```bash\n(.*?)```", section, flags=re.S)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_runs_three_replicas_that_share_postgres_and_redis() -> None:
+    from verticals.config import Settings
+
+    serves = [shlex.split(line.removesuffix("&")) for line in readme_block() if " verticals serve" in line]
+    assert len(serves) == 3
+    envs = []
+    for words in serves:
+        env = dict(word.split("=", 1) for word in words if re.match(r"[A-Z_]+=", word))
+        argv = [word for word in words if not re.match(r"[A-Z_]+=", word)]
+        assert env_problems(env, "README serve") == []
+        assert cli_problems(argv) == [], argv
+        settings = Settings(database_url=env["VERTICALS_DATABASE_URL"], redis_url=env["VERTICALS_REDIS_URL"])
+        assert settings.database_url and settings.redis_url
+        envs.append(env)
+    for name in ("VERTICALS_DATABASE_URL", "VERTICALS_REDIS_URL"):
+        assert len({env[name] for env in envs}) == 1, f"the replicas must share {name}"
+    for name in ("VERTICALS_HOME", "VERTICALS_PORT"):
+        assert len({env[name] for env in envs}) == 3, f"each replica needs its own {name}"
+
+
+def test_readme_starts_the_servers_as_non_root_with_one_admin_token() -> None:
+    lines = readme_block()
+    for tool in ("initdb", "pg_ctl", "createdb"):
+        [line] = [line for line in lines if f"/usr/lib/postgresql/15/bin/{tool} " in line]
+        assert line.startswith("runuser -u postgres -- "), line
+    assert "redis-server --port 6379 --save '' --appendonly no --daemonize yes" in lines
+    first_serve = next(i for i, line in enumerate(lines) if " verticals serve" in line)
+    assert any(line.startswith("export VERTICALS_ADMIN_TOKEN=") for line in lines[:first_serve])
+
+
+def test_readme_tables_name_every_scale_out_setting() -> None:
+    from verticals.config import Settings
+
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("\n## Scaling out\n") : text.index("\n## Writing a plugin\n")]
+    for name in ("database_url", "redis_url", "redis_fail_open"):
+        row = next(line for line in section.splitlines() if line.startswith(f"| `{name}` |"))
+        assert f"`VERTICALS_{name.upper()}`" in row
+    assert Settings.model_fields["redis_fail_open"].default is False
+    assert "| `false`: " in section
+    for per_replica in ("`<home>/ledger.spool`", "`VERTICALS_ADMIN_TOKEN`", "`<home>/admin_token`"):
+        assert per_replica in section
+    assert "`make up`" in section and "unchanged" in section
