@@ -30,6 +30,7 @@ class BillingFacade:
     """Billing methods of ``Ledger`` (see the module); ``_init_billing`` must run in its constructor."""
 
     _conn: Any
+    shared: bool
     _lock: threading.RLock
     _clock: Callable[[], datetime]
     _control: Control
@@ -47,7 +48,7 @@ class BillingFacade:
 
     def _init_billing(self) -> None:
         self._allowances = Allowances(self._conn, self._lock, self._clock)
-        self._subscriptions = Subscriptions(self._conn, self._lock, self._clock)
+        self._subscriptions = Subscriptions(self._conn, self._lock, self._clock, shared=self.shared)
         self._credits = Credits(self._conn, self._lock, self._clock)
         self._invoices = InvoiceStore(self._conn, self._lock, self._clock)
 

@@ -142,13 +142,17 @@ class Books:
     """The price book and cost book over one DuckDB connection, with in-memory timelines for lookups.
 
     ``conn`` is a DuckDB connection shared with the ledger under ``lock``; ``clock`` returns aware UTC and
-    decides what "now" is for effective dates. Reads the books at construction (``reload``).
+    decides what "now" is for effective dates; ``shared``: other processes write the books too (PostgreSQL),
+    so a write reads them first. Reads the books at construction (``reload``).
     """
 
-    def __init__(self, conn: Any, lock: threading.RLock, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, conn: Any, lock: threading.RLock, clock: Callable[[], datetime], *, shared: bool = False
+    ) -> None:
         self._conn = conn
         self._lock = lock
         self._clock = clock
+        self._shared = shared
         self._prices: dict[PriceKey, _Timeline[PriceRow]] = {}
         self._costs: dict[str, _Timeline[Decimal]] = {}
         self.reload()
@@ -212,6 +216,8 @@ class Books:
         if model is not None and (plugin is not None or task is not None):
             raise LedgerError("give either a model, or a plugin/task default, not both")
         when = self._effective(effective_from)
+        if self._shared:
+            self.reload()
         key = (plan, model, plugin, task, unit)
         timeline = self._prices.get(key)
         if timeline is not None and when in timeline.times:
@@ -340,6 +346,8 @@ class Books:
         check_name(device_class, "device class")
         rate = parse_money(usd_per_hour, "USD per device-hour", places=6)
         when = self._effective(effective_from)
+        if self._shared:
+            self.reload()
         timeline = self._costs.get(device_class)
         if timeline is not None and when in timeline.times:
             raise LedgerError(f"a rate for {device_class!r} already starts at {when.isoformat()}")

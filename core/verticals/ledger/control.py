@@ -1,8 +1,10 @@
 """Control data: plans, customers and API keys, with in-memory caches for the gateway's hot path.
 
 Keys are stored only as a sha256 hash plus a short display prefix; the plaintext is returned once by
-``create_key`` and never written anywhere. The caches are coherent because DuckDB lets one process
-write the ledger, and every write in that process goes through here.
+``create_key`` and never written anywhere. On DuckDB the caches are coherent because one process writes
+the ledger, and every write in that process goes through here. On PostgreSQL (``shared``) other processes
+write too: the ledger reloads on each change it hears (``Ledger.on_change``), and here every write reads
+the tables first and a name or key missing from the cache is looked up before it is called unknown.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from verticals.ledger._time import from_db, to_db
 from verticals.ledger._values import check_limit, check_name, parse_money
-from verticals.ledger.errors import LedgerError
+from verticals.ledger.errors import LedgerConflict, LedgerError
 from verticals.suggest import unknown, unknown_customer
 
 KEY_PREFIX_LEN = 11  # "vk_" + 8 characters: enough to tell keys apart in a list, useless to an attacker
@@ -87,13 +89,17 @@ class Control:
     """Plans, customers and API keys over one DuckDB connection, cached in memory for the gateway's hot path.
 
     ``conn`` is shared with the ledger under ``lock``; ``clock`` returns aware UTC for ``created_at`` and
-    ``revoked_at``. Reads the tables at construction (``reload``).
+    ``revoked_at``; ``shared``: other processes write the tables too (see the module). Reads the tables at
+    construction (``reload``).
     """
 
-    def __init__(self, conn: Any, lock: threading.RLock, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, conn: Any, lock: threading.RLock, clock: Callable[[], datetime], *, shared: bool = False
+    ) -> None:
         self._conn = conn
         self._lock = lock
         self._clock = clock
+        self._shared = shared
         self._customers: dict[str, Customer] = {}
         self._keys_by_hash: dict[str, ApiKey] = {}
         self._plans: dict[str, Plan] = {}
@@ -122,6 +128,21 @@ class Control:
             for row in keys
         }
 
+    def _fresh(self) -> None:
+        """Before a write on a shared ledger: read the tables, so its checks see other writers' rows."""
+        if self._shared:
+            self.reload()
+
+    def _missing(self, name: str, cache: Callable[[], dict[str, Any]]) -> bool:
+        """True when ``name`` is not in ``cache()``, and on a shared ledger not there either after reading
+        the tables again: another writer may have added the row a moment ago."""
+        if name in cache():
+            return False
+        if self._shared:
+            self.reload()
+            return name not in cache()
+        return True
+
     # plans
 
     def create_plan(
@@ -141,13 +162,18 @@ class Control:
         fee = parse_money(monthly_fee_usd, "monthly fee", places=6)
         if included_units < 0:
             raise LedgerError(f"included units {included_units!r} must be zero or more")
+        self._fresh()
+        exists = f"plan {name!r} already exists: pick another name (see `verticals plans list`)"
         if name in self._plans:
-            raise LedgerError(f"plan {name!r} already exists: pick another name (see `verticals plans list`)")
+            raise LedgerError(exists)
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO plans VALUES (?, ?, ?, ?, false, ?)",
-                [name, fee, float(included_units), description, to_db(self._clock())],
-            )
+            try:
+                self._conn.execute(
+                    "INSERT INTO plans VALUES (?, ?, ?, ?, false, ?)",
+                    [name, fee, float(included_units), description, to_db(self._clock())],
+                )
+            except LedgerConflict:  # another writer created it since we looked
+                raise LedgerError(exists) from None
         self.reload()
         return self._plans[name]
 
@@ -157,12 +183,11 @@ class Control:
 
     def get_plan(self, name: str) -> Plan:
         """The plan ``name``; raises LedgerError listing the known plans when there is none of that name."""
-        plan = self._plans.get(name)
-        if plan is None:
+        if self._missing(name, lambda: self._plans):
             raise LedgerError(
                 unknown("plan", name, self._plans, "or create it with `verticals plans create`")
             )
-        return plan
+        return self._plans[name]
 
     # customers
 
@@ -176,17 +201,20 @@ class Control:
         exists.
         """
         check_name(name, "customer")
+        self._fresh()
         self.get_plan(plan)
         budget = None if budget_usd is None else parse_money(budget_usd, "budget", places=6)
+        exists = f"customer {name!r} already exists: pick another name (`verticals customers list`)"
         if name in self._customers:
-            raise LedgerError(
-                f"customer {name!r} already exists: pick another name (`verticals customers list`)"
-            )
+            raise LedgerError(exists)
         with self._lock:
-            self._conn.execute(
-                "INSERT INTO customers VALUES (?, ?, ?, 'active', ?)",
-                [name, plan, budget, to_db(self._clock())],
-            )
+            try:
+                self._conn.execute(
+                    "INSERT INTO customers VALUES (?, ?, ?, 'active', ?)",
+                    [name, plan, budget, to_db(self._clock())],
+                )
+            except LedgerConflict:  # another writer created it since we looked
+                raise LedgerError(exists) from None
         self.reload()
         return self._customers[name]
 
@@ -203,21 +231,21 @@ class Control:
         what is left as None keeps its value, ``clear_budget`` removes the budget. Returns the updated
         customer.
 
-        Raises LedgerError for an unknown customer or plan, a bad budget, or an unknown status.
+        Raises LedgerError for an unknown customer or plan, a bad budget, or an unknown status. Only the
+        fields given are written, so concurrent changes of different fields by two writers both hold.
         """
-        current = self.get_customer(name)
-        new_plan = current.plan if plan is None else self.get_plan(plan).name
-        if clear_budget:
-            budget = None
-        else:
-            budget = current.budget_usd if budget_usd is None else parse_money(budget_usd, "budget", places=6)
-        new_status = current.status if status is None else status
-        if new_status not in CUSTOMER_STATUSES:
+        self._fresh()
+        self.get_customer(name)
+        new_plan = None if plan is None else self.get_plan(plan).name
+        budget = None if budget_usd is None or clear_budget else parse_money(budget_usd, "budget", places=6)
+        if status is not None and status not in CUSTOMER_STATUSES:
             raise LedgerError(f"status {status!r} is not one of {', '.join(CUSTOMER_STATUSES)}")
         with self._lock:
             self._conn.execute(
-                "UPDATE customers SET plan = ?, budget_usd = ?, status = ? WHERE name = ?",
-                [new_plan, budget, new_status, name],
+                "UPDATE customers SET plan = coalesce(?, plan), "
+                "budget_usd = CASE WHEN ? THEN NULL ELSE coalesce(?, budget_usd) END, "
+                "status = coalesce(?, status) WHERE name = ?",
+                [new_plan, clear_budget, budget, status, name],
             )
         self.reload()
         return self._customers[name]
@@ -228,10 +256,9 @@ class Control:
 
     def get_customer(self, name: str) -> Customer:
         """The customer ``name``; raises LedgerError naming the command that creates it when there is none."""
-        customer = self._customers.get(name)
-        if customer is None:
+        if self._missing(name, lambda: self._customers):
             raise LedgerError(unknown_customer(name, self._customers))
-        return customer
+        return self._customers[name]
 
     # keys
 
@@ -243,6 +270,7 @@ class Control:
         keeps its SHA-256 and an 11-character prefix, unique among the keys. Raises LedgerError for an unknown
         customer or a limit that is not a whole number above 0.
         """
+        self._fresh()
         self.get_customer(customer)
         check_limit(rpm, "rpm (requests per minute)")
         check_limit(tpm, "tpm (tokens per minute)")
@@ -262,14 +290,28 @@ class Control:
         return plaintext, self._keys_by_hash[digest]
 
     def find_key(self, plaintext: str) -> ApiKey | None:
-        """The key for a presented plaintext, revoked or not (the caller checks ``revoked_at``)."""
-        return self._keys_by_hash.get(hash_key(plaintext))
+        """The key for a presented plaintext, revoked or not (the caller checks ``revoked_at``).
+
+        Served from memory; on a shared ledger a miss asks the table (one indexed lookup), so a key made
+        by another replica a moment ago works at once.
+        """
+        digest = hash_key(plaintext)
+        key = self._keys_by_hash.get(digest)
+        if key is not None or not self._shared:
+            return key
+        with self._lock:
+            row = self._conn.execute("SELECT 1 FROM api_keys WHERE key_sha256 = ?", [digest]).fetchone()
+        if row is None:
+            return None
+        self.reload()
+        return self._keys_by_hash.get(digest)
 
     def revoke_key(self, prefix: str) -> None:
         """Revoke the key with display prefix ``prefix`` (``revoked_at`` = now, UTC).
 
         Raises LedgerError when no key has that prefix or it was already revoked.
         """
+        self._fresh()
         match = next((key for key in self._keys_by_hash.values() if key.prefix == prefix), None)
         if match is None:
             raise LedgerError(f"no key with prefix {prefix!r}: see `verticals keys list` for the prefixes")
@@ -277,7 +319,8 @@ class Control:
             raise LedgerError(f"key {prefix!r} was already revoked at {match.revoked_at.isoformat()}")
         with self._lock:
             self._conn.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE prefix = ?", [to_db(self._clock()), prefix]
+                "UPDATE api_keys SET revoked_at = ? WHERE prefix = ? AND revoked_at IS NULL",
+                [to_db(self._clock()), prefix],
             )
         self.reload()
 

@@ -8,3 +8,8 @@ class LedgerError(ValueError):
 
     Raised before anything is written: a refused call leaves the ledger as it was.
     """
+
+
+class LedgerConflict(LedgerError):
+    """Another writer of a shared (PostgreSQL) ledger stored a row with the same key at the same moment;
+    nothing of this call was written. Callers that can name the row turn it into their own message."""

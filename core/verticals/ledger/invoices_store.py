@@ -18,6 +18,7 @@ from typing import Any
 
 from verticals.billing.model import Invoice, InvoiceStatus
 from verticals.ledger import invoice_json
+from verticals.ledger._serial import serialize
 from verticals.ledger._time import as_utc, from_db, to_db
 from verticals.ledger.errors import LedgerError
 
@@ -62,6 +63,8 @@ class InvoiceStore:
         with self._lock:
             self._conn.execute("BEGIN TRANSACTION")
             try:
+                # replicas finalizing at once take turns: one number each, no gaps, one per month
+                serialize(self._conn, "invoices")
                 existing = self._conn.execute(
                     "SELECT number FROM invoices WHERE customer = ? AND month = ? AND voided_at IS NULL",
                     [invoice.customer, invoice.month],
@@ -162,7 +165,10 @@ class InvoiceStore:
                     f"invoice {invoice.number} was already voided at {from_db(voided).isoformat()}"
                 )
             when = as_utc(at) if at is not None else as_utc(self._clock())
-            self._conn.execute("UPDATE invoices SET voided_at = ? WHERE id = ?", [to_db(when), invoice.id])
+            self._conn.execute(
+                "UPDATE invoices SET voided_at = ? WHERE id = ? AND voided_at IS NULL",
+                [to_db(when), invoice.id],
+            )
         return dataclasses.replace(invoice, status=InvoiceStatus.VOID)
 
 

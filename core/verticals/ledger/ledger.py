@@ -4,35 +4,38 @@ DuckDB lets one process write a database file, so the gateway opens the ledger r
 it; everything else goes through the admin API, or opens the file with ``read_only=True`` when no
 server runs. ``connection`` is a plain DuckDB connection for the analytics functions; like any
 DuckDB connection it is for one thread at a time (take ``connection.cursor()`` in another thread).
+
+With ``database_url`` the ledger lives in PostgreSQL instead and is ``shared``: any number of processes
+(gateway replicas, the CLI, the dashboard) open it read-write at once. Each hears the others' changes to
+control data within moments (``ledger.postgres.listener``), reloads its caches and tells ``on_change``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from verticals.ledger import alerts, audit, facts
 from verticals.ledger._time import month_start, next_month_start, to_db, utc_now
-from verticals.ledger.alerts import AlertRow
-from verticals.ledger.audit import AuditEntry
 from verticals.ledger.billing_facade import BillingFacade
 from verticals.ledger.books import Books, CostRow, PriceRow, Span
+from verticals.ledger.changes import BOOK_TABLES, CONTROL_TABLES, Change
 from verticals.ledger.control import ApiKey, Control, Customer, Plan
 from verticals.ledger.errors import LedgerError
 from verticals.ledger.events import UsageEvent
+from verticals.ledger.facts_facade import FactsFacade
 from verticals.ledger.opening import open_database
 from verticals.ledger.writer import SpendTally, SpoolWriter
 
 SPOOL_DIR = "ledger.spool"
 
 
-class Ledger(BillingFacade):
+class Ledger(BillingFacade, FactsFacade):
     """The business's DuckDB file: control data (plans, customers, keys), the price and cost books, usage,
     and billing (allowances, subscriptions, credits, invoices: ``BillingFacade``).
 
@@ -41,17 +44,26 @@ class Ledger(BillingFacade):
     """
 
     def __init__(
-        self, path: Path | str, conn: Any, writer: SpoolWriter | None, clock: Callable[[], datetime]
+        self,
+        path: Path | str,
+        conn: Any,
+        writer: SpoolWriter | None,
+        clock: Callable[[], datetime],
+        *,
+        shared: bool = False,
     ) -> None:
         self.path = path
+        self.shared = shared  # other processes write it too (PostgreSQL)
         self._conn = conn
         self._writer = writer
         self._clock = clock
         self._lock = threading.RLock()
-        self._control = Control(conn, self._lock, clock)
-        self._books = Books(conn, self._lock, clock)
+        self._control = Control(conn, self._lock, clock, shared=shared)
+        self._books = Books(conn, self._lock, clock, shared=shared)
         self._init_billing()
         self._spend_cache: dict[tuple[str, int, int], Decimal] = {}
+        self._change_callbacks: list[Callable[[Change], None]] = []
+        self._listener: Any = None  # a ledger.postgres.listener.ChangeListener on a shared ledger
         self._closed = False
 
     @classmethod
@@ -80,14 +92,21 @@ class Ledger(BillingFacade):
             path, conn = redacted(database_url), open_postgres(database_url, read_only=read_only)
         else:
             path, conn = open_database(home, read_only=read_only)
+        shared = database_url is not None
+        try:
+            ledger = cls(path, conn, None, clock, shared=shared)
+            if database_url is not None:
+                ledger._listen(database_url)
+        except BaseException:
+            conn.close()
+            raise
         if read_only:
-            return cls(path, conn, None, clock)
+            return ledger
         try:
             if fsync_ms is None:
                 from verticals.config import load_settings
 
                 fsync_ms = load_settings().spool_fsync_ms
-            ledger = cls(path, conn, None, clock)
             ledger._writer = SpoolWriter(
                 conn.cursor(),
                 home / SPOOL_DIR,
@@ -95,9 +114,36 @@ class Ledger(BillingFacade):
                 on_commit=ledger._forget_spend,
             )
         except BaseException:
-            conn.close()
+            ledger.close()
             raise
         return ledger
+
+    def _listen(self, url: str) -> None:
+        from verticals.ledger.postgres.listener import ChangeListener
+
+        # listening before the caches are read again, so no change committed after this is missed
+        self._listener = ChangeListener(url, self._changed)
+        self._listener.start()
+        self._changed(Change(everything=True), callbacks=False)
+
+    def on_change(self, callback: Callable[[Change], None]) -> None:
+        """Call ``callback(change)`` each time control data (customers, keys, plans, books, subscriptions,
+        credits, invoices) changed in a shared ledger, by any writer - another replica, the CLI, psql, or
+        this process - within about a second, after this ledger's own caches were read again. It runs in
+        the listener's thread; an exception it raises is logged. A DuckDB ledger never calls it: one
+        process writes, and it changes its caches as it writes.
+        """
+        self._change_callbacks.append(callback)
+
+    def _changed(self, change: Change, *, callbacks: bool = True) -> None:
+        if change.touches(*CONTROL_TABLES):
+            self._control.reload()
+        if change.touches(*BOOK_TABLES):
+            self._books.reload()
+        if change.touches("subscriptions"):
+            self._subscriptions.reload()
+        for callback in list(self._change_callbacks) if callbacks else ():
+            callback(change)
 
     def close(self) -> None:
         """Flush and stop the spool writer (if any), then close the DuckDB connection; a second call does
@@ -107,6 +153,8 @@ class Ledger(BillingFacade):
             return
         self._closed = True
         try:
+            if self._listener is not None:
+                self._listener.close()
             if self._writer is not None:
                 self._writer.close()
         finally:
@@ -316,78 +364,3 @@ class Ledger(BillingFacade):
         # runs in the writer thread under commit_lock, right after the batch is in DuckDB
         for key in spend:
             self._spend_cache.pop(key, None)
-
-    # capacity and evaluations
-
-    def record_device(
-        self,
-        device_id: str,
-        device_class: str,
-        models: Sequence[str],
-        up_at: datetime,
-        down_at: datetime | None = None,
-    ) -> None:
-        """Record a device (a machine's CPUs, one GPU) coming up with the models it serves (UTC times); call
-        again with the same ``up_at`` and a ``down_at`` to close it. It is paid for once, however many
-        models it serves. Raises LedgerError when read-only, without a cost rate for ``device_class`` at
-        ``up_at``, or as ``facts.record_device`` does.
-        """
-        self._writable()
-        self._books.cost_rate(device_class, up_at)
-        with self._lock:
-            facts.record_device(self._conn, device_id, device_class, models, up_at, down_at)
-
-    def record_capacity(
-        self,
-        instance_id: str,
-        model: str,
-        device_class: str,
-        up_at: datetime,
-        down_at: datetime | None = None,
-    ) -> None:
-        """``record_device`` of a device serving only ``model``, as callers did before devices."""
-        self._writable()
-        self._books.cost_rate(device_class, up_at)
-        with self._lock:
-            facts.record_capacity(self._conn, instance_id, model, device_class, up_at, down_at)
-
-    def record_evaluation(
-        self,
-        model: str,
-        version: str,
-        suite: str,
-        metrics: dict[str, float],
-        thresholds: dict[str, dict[str, float | None]],
-        passed: bool,
-        at: datetime | None = None,
-    ) -> str:
-        """Store one evaluation run and its metrics; returns the run id."""
-        self._writable()
-        when = at if at is not None else self._clock()
-        with self._lock:
-            return facts.record_evaluation(
-                self._conn, model, version, suite, metrics, thresholds, passed, when
-            )
-
-    def claim_alert(self, alert: AlertRow) -> bool:
-        """Insert ``alert`` as pending (see ``ledger.alerts``); False when its event was claimed before."""
-        self._writable()
-        with self._lock:
-            return alerts.claim(self._conn, alert)
-
-    def finish_alert(self, key: str, status: str, attempts: int, error: str | None) -> None:
-        """Record how delivering alert ``key`` ended (sent, dead or recorded), now."""
-        self._writable()
-        with self._lock:
-            alerts.finish(self._conn, key, status, attempts, error, self._clock())
-
-    def pending_alerts(self) -> list[AlertRow]:
-        """Alerts claimed but not delivered (the gateway stopped while sending them), oldest first."""
-        with self._lock:
-            return alerts.pending(self._conn)
-
-    def record_admin_action(self, entry: AuditEntry) -> int:
-        """Append ``entry`` to the admin audit log (``ledger.audit``; secrets masked), now; its row id."""
-        self._writable()
-        with self._lock:
-            return audit.record(self._conn, entry, self._clock())

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from verticals.ledger._serial import serialize
 from verticals.ledger._time import as_utc, from_db, to_db
 from verticals.ledger.errors import LedgerError
 
@@ -41,10 +42,13 @@ class Subscriptions:
     """The ``subscriptions`` table over the ledger's connection (shared under ``lock``), cached per customer
     in start order; ``clock`` returns aware UTC. Callers check that customers and plans exist."""
 
-    def __init__(self, conn: Any, lock: threading.RLock, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, conn: Any, lock: threading.RLock, clock: Callable[[], datetime], *, shared: bool = False
+    ) -> None:
         self._conn = conn
         self._lock = lock
         self._clock = clock
+        self._shared = shared  # other processes write the table too (PostgreSQL): read it under the lock
         self._history: dict[str, list[Subscription]] = {}
         self.reload()
 
@@ -93,6 +97,10 @@ class Subscriptions:
         with self._lock:
             self._conn.execute("BEGIN TRANSACTION")
             try:
+                serialize(self._conn, "subscriptions", customer)
+                if self._shared:  # another writer may have changed the history since we looked
+                    self.reload()
+                    latest = self.check_start(customer, plan, when)
                 if latest is not None and latest.starts_at == when:
                     self._conn.execute("UPDATE subscriptions SET plan = ? WHERE id = ?", [plan, latest.id])
                     row_id = latest.id

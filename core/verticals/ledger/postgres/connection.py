@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from verticals.ledger.errors import LedgerError
+from verticals.ledger.errors import LedgerConflict, LedgerError
 from verticals.ledger.postgres.dialect import to_postgres
 
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
@@ -78,7 +78,15 @@ class PostgresConnection:
 
     def _run(self, statement: str, parameters: Sequence[Any] | None) -> None:
         params = list(parameters) if parameters is not None else None
-        self._cursor.execute(statement, params)
+        try:
+            self._cursor.execute(statement, params)
+        except psycopg.errors.UniqueViolation as error:
+            raise _conflict(error) from None
+
+    def serialize(self, name: str) -> None:
+        """Inside a transaction: wait for, then hold until it ends, the advisory lock named ``name`` (see
+        ``verticals.ledger._serial``)."""
+        self._cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
 
     def _reconnect(self) -> None:
         try:
@@ -89,7 +97,10 @@ class PostgresConnection:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PostgresConnection:
         """Run one DuckDB statement once per row of ``rows``."""
-        self._cursor.executemany(to_postgres(sql), [list(row) for row in rows])
+        try:
+            self._cursor.executemany(to_postgres(sql), [list(row) for row in rows])
+        except psycopg.errors.UniqueViolation as error:
+            raise _conflict(error) from None
         return self
 
     def fetchone(self) -> tuple[Any, ...] | None:
@@ -112,3 +123,11 @@ class PostgresConnection:
     def close(self) -> None:
         """Close the psycopg connection; a second call does nothing."""
         self._conn.close()
+
+
+def _conflict(error: psycopg.errors.UniqueViolation) -> LedgerConflict:
+    constraint = error.diag.constraint_name or "a unique key"
+    return LedgerConflict(
+        f"another writer stored the same row ({constraint}) at the same moment; nothing was written: "
+        "look at what is there now and run the command again if it is still needed"
+    )
