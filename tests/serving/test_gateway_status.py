@@ -256,6 +256,8 @@ def test_an_event_metered_before_its_response_is_recorded_with_the_status_sent(
     from verticals.serving.metering import Meter, Principal, RequestContext
     from verticals.serving.metrics import Metrics
 
+    from .stepped import at_once
+
     ledger = Ledger.open(tmp_path, fsync_ms=5)
     limits = InMemoryLimits()
     meter = Meter(ledger, limits, Metrics())
@@ -271,12 +273,12 @@ def test_an_event_metered_before_its_response_is_recorded_with_the_status_sent(
     ctx = RequestContext(request_id="req_held", endpoint="/v2/infer", unsent=True, price=Decimal("0.01"))
     ctx.principal = Principal(customer="acme", key_prefix="vk_acme", rpm=None, tpm=None)
     meter.start(ctx, spec)
-    ctx.reservation = limits.reserve("acme", Decimal("1"), Decimal("0.01"), lambda: Decimal(0))
+    ctx.reservation = at_once(limits.reserve("acme", Decimal("1"), Decimal("0.01"), lambda: Decimal(0)))
 
-    assert meter.finish(ctx, 200, units_in=1) == Decimal("0.01")  # the cost the 200 would carry
+    assert at_once(meter.finish(ctx, 200, units_in=1)) == Decimal("0.01")  # the cost the 200 would carry
     assert not ctx.recorded and meter.in_flight == 1  # held until the response starts
-    meter.sent(ctx, status)
-    meter.sent(ctx, 200)  # a second call records nothing more
+    at_once(meter.sent(ctx, status))
+    at_once(meter.sent(ctx, 200))  # a second call records nothing more
 
     ledger.flush()
     rows = ledger.connection.cursor().execute("SELECT status, revenue_usd FROM usage_events").fetchall()

@@ -16,6 +16,8 @@ from verticals.serving.backends.batcher import DynamicBatcher
 from verticals.serving.backends.vllm.busy import BusyClock
 from verticals.serving.limits import InMemoryLimits, OverBudget, RateLimited
 
+from .stepped import at_once
+
 
 class Recorder:
     """A predictor that remembers its batch sizes and takes a fixed time per batch."""
@@ -156,41 +158,41 @@ def test_rpm_window_slides() -> None:
     clock = FakeClock()
     limits = InMemoryLimits(clock=clock)
     for _ in range(2):
-        limits.admit("k", rpm=2, tpm=None)
+        at_once(limits.admit("k", rpm=2, tpm=None))
     with pytest.raises(RateLimited) as refused:
-        limits.admit("k", rpm=2, tpm=None)
+        at_once(limits.admit("k", rpm=2, tpm=None))
     assert refused.value.retry_after == 60
     clock.now = 60.5
-    limits.admit("k", rpm=2, tpm=None)
+    at_once(limits.admit("k", rpm=2, tpm=None))
 
 
 def test_tpm_counts_tokens_used() -> None:
     clock = FakeClock()
     limits = InMemoryLimits(clock=clock)
-    limits.settle_tokens(limits.admit("k", rpm=None, tpm=100, tokens=100), 100)
+    at_once(limits.settle_tokens(at_once(limits.admit("k", rpm=None, tpm=100, tokens=100)), 100))
     clock.now = 20.0
     with pytest.raises(RateLimited) as refused:
-        limits.admit("k", rpm=None, tpm=100)
+        at_once(limits.admit("k", rpm=None, tpm=100))
     assert refused.value.retry_after == 40
     clock.now = 61.0
-    limits.admit("k", rpm=None, tpm=100)
+    at_once(limits.admit("k", rpm=None, tpm=100))
 
 
 def test_tpm_holds_the_worst_case_until_settled_or_released() -> None:
     clock = FakeClock()
     limits = InMemoryLimits(clock=clock)
-    first = limits.admit("k", rpm=None, tpm=30, tokens=20)
+    first = at_once(limits.admit("k", rpm=None, tpm=30, tokens=20))
     with pytest.raises(RateLimited, match="20 are held by requests in flight"):
-        limits.admit("k", rpm=None, tpm=30, tokens=20)
-    limits.settle_tokens(first, 8)  # used less than its worst case: the rest is free again
-    second = limits.admit("k", rpm=None, tpm=30, tokens=20)
-    limits.release_tokens(second)  # a failed request uses nothing
-    limits.release_tokens(second)  # twice is harmless
-    third = limits.admit("k", rpm=None, tpm=30, tokens=22)
-    limits.settle_tokens(third, 500)  # a backend past max_tokens: counted up to the hold
+        at_once(limits.admit("k", rpm=None, tpm=30, tokens=20))
+    at_once(limits.settle_tokens(first, 8))  # used less than its worst case: the rest is free again
+    second = at_once(limits.admit("k", rpm=None, tpm=30, tokens=20))
+    at_once(limits.release_tokens(second))  # a failed request uses nothing
+    at_once(limits.release_tokens(second))  # twice is harmless
+    third = at_once(limits.admit("k", rpm=None, tpm=30, tokens=22))
+    at_once(limits.settle_tokens(third, 500))  # a backend past max_tokens: counted up to the hold
     assert limits.usage("k") == (30, 0)
     with pytest.raises(RateLimited) as too_large:
-        limits.admit("other", rpm=None, tpm=30, tokens=31)
+        at_once(limits.admit("other", rpm=None, tpm=30, tokens=31))
     assert too_large.value.retry_after is None and "lower max_tokens" in str(too_large.value)
 
 
@@ -198,12 +200,12 @@ def test_forgetting_a_customer_keeps_its_open_reservations() -> None:
     limits = InMemoryLimits()
     spent = Decimal("0.10")
     budget = Decimal("1.00")
-    held = limits.reserve("c", budget, Decimal("0.80"), lambda: spent)
+    held = at_once(limits.reserve("c", budget, Decimal("0.80"), lambda: spent))
     limits.forget("c")  # an admin edit: spend is read again, the reservation stays
     spent = Decimal("0.15")  # the ledger's figure has moved on
     with pytest.raises(OverBudget):
-        limits.reserve("c", budget, Decimal("0.10"), lambda: spent)
-    limits.settle(held, Decimal("5.00"))  # never more than reserved
+        at_once(limits.reserve("c", budget, Decimal("0.10"), lambda: spent))
+    at_once(limits.settle(held, Decimal("5.00")))  # never more than reserved
     assert limits.account("c") == (Decimal("0.95"), Decimal(0))
 
 
@@ -211,15 +213,15 @@ def test_reservations_cannot_overshoot_and_settle_or_release() -> None:
     limits = InMemoryLimits()
     spent = Decimal("1.00")
     budget = Decimal("2.00")
-    first = limits.reserve("c", budget, Decimal("0.60"), lambda: spent)
-    second = limits.reserve("c", budget, Decimal("0.40"), lambda: spent)
+    first = at_once(limits.reserve("c", budget, Decimal("0.60"), lambda: spent))
+    second = at_once(limits.reserve("c", budget, Decimal("0.40"), lambda: spent))
     with pytest.raises(OverBudget, match=r"\$0.000000 of its \$2.00"):
-        limits.reserve("c", budget, Decimal("0.01"), lambda: spent)
-    limits.settle(first, Decimal("0.10"))  # actual cost below the worst case frees the rest
-    limits.release(second)  # a failed request frees all of its reservation
-    limits.release(second)  # twice is harmless
-    third = limits.reserve("c", budget, Decimal("0.90"), lambda: spent)
+        at_once(limits.reserve("c", budget, Decimal("0.01"), lambda: spent))
+    at_once(limits.settle(first, Decimal("0.10")))  # actual cost below the worst case frees the rest
+    at_once(limits.release(second))  # a failed request frees all of its reservation
+    at_once(limits.release(second))  # twice is harmless
+    third = at_once(limits.reserve("c", budget, Decimal("0.90"), lambda: spent))
     assert third.amount == Decimal("0.90")
     with pytest.raises(OverBudget):
-        limits.reserve("c", budget, Decimal("0.01"), lambda: spent)
-    assert limits.reserve("unlimited", None, Decimal("1000"), lambda: Decimal(0)).open
+        at_once(limits.reserve("c", budget, Decimal("0.01"), lambda: spent))
+    assert at_once(limits.reserve("unlimited", None, Decimal("1000"), lambda: Decimal(0))).open

@@ -43,8 +43,10 @@ from hypothesis.stateful import (
 from verticals.models import ModelSpec
 from verticals.serving.admission import admit
 from verticals.serving.errors import APIError
-from verticals.serving.limits import WINDOW_S, InMemoryLimits
+from verticals.serving.limits import WINDOW_S, InMemoryLimits, Limits
 from verticals.serving.metering import MICRO, RequestContext
+
+from .stepped import at_once
 
 MODEL = "echo/chat"
 PLANS = ("basic", "premium")
@@ -139,7 +141,7 @@ class MoneyAndLimits(RuleBasedStateMachine):
         self.month = f"{self.clock.now:%Y-%m}"
         # the model says "c0" and "basic"; the ledger holds this run's own "r7-c0" and "r7-basic"
         self.name = f"r{run}-{{}}".format
-        self.limits = InMemoryLimits(clock=self.clock.seconds)
+        self.limits: Limits = self.make_limits()
         self.gateway = Gateway(
             load_settings(home=self.ledger.path.parent), Registry(), self.ledger, "vadm_x", limits=self.limits
         )
@@ -153,6 +155,24 @@ class MoneyAndLimits(RuleBasedStateMachine):
         self.keys: list[tuple[str, str]] = []  # (plaintext, customer)
         self.pending: list[Open] = []
         self.open: list[Open] = []
+
+    def make_limits(self) -> Limits:
+        """The limits under test, on the machine's clock."""
+        return InMemoryLimits(clock=self.clock.seconds)
+
+    def run(self, step: Any) -> Any:
+        """Run one coroutine of the gateway's: in process each is one event-loop step, so asserted as one."""
+        return at_once(step)
+
+    def counted(self, customer: str) -> tuple[Decimal, Decimal] | None:
+        """(spent, reserved) of ``customer`` this month as the limits count them, or None."""
+        assert isinstance(self.limits, InMemoryLimits)
+        return self.limits.account(customer, self.month)
+
+    def usage(self, key: str) -> tuple[float, float]:
+        """(tokens used in the last minute, tokens held) of ``key`` as the limits count them."""
+        assert isinstance(self.limits, InMemoryLimits)
+        return self.limits.usage(key)
 
     @initialize(
         budgets=st.lists(st.one_of(st.none(), BUDGETS), min_size=2, max_size=2),
@@ -218,13 +238,13 @@ class MoneyAndLimits(RuleBasedStateMachine):
             account.budget is not None and account.spent + account.reserved + amount > account.budget
         )
         try:
-            admit(self.gateway, ctx, worst)
+            self.run(admit(self.gateway, ctx, worst))
         except APIError as error:
             expected = 429 if rate_limited else 402
             assert (rate_limited or over_budget) and error.status == expected, error.body()
             if error.status == 402:  # priced, then refused: the price is checked all the same
                 assert ctx.price == price, f"priced {ctx.price}, in force at the start: {price}"
-            self.gateway.meter.finish(ctx, error.status)  # what the middleware does with a refusal
+            self.run(self.gateway.meter.finish(ctx, error.status))  # what the middleware does with a refusal
             return
         assert not rate_limited and not over_budget, "admitted past a limit"
         assert ctx.price == price, f"priced {ctx.price}, in force at the start: {price}"
@@ -257,8 +277,10 @@ class MoneyAndLimits(RuleBasedStateMachine):
     def _finish(self, request: Open, fraction: float, overrun: int, status: int) -> None:
         units = round(request.worst * fraction) * overrun
         billed = status in (200, 499)
-        revenue = self.gateway.meter.finish(
-            request.ctx, status, units_in=units // 2, units_out=units - units // 2, bill=billed
+        revenue = self.run(
+            self.gateway.meter.finish(
+                request.ctx, status, units_in=units // 2, units_out=units - units // 2, bill=billed
+            )
         )
         counted = min(units, request.worst) if billed else 0
         assert revenue == (request.price * counted).quantize(MICRO) <= request.amount
@@ -327,7 +349,7 @@ class MoneyAndLimits(RuleBasedStateMachine):
         for name, account in self.accounts.items():
             ledger_spend = self.ledger.month_spend(self.name(name), self.clock.now)
             assert ledger_spend == account.spent
-            counted = self.limits.account(self.name(name), self.month)
+            counted = self.counted(self.name(name))
             assert counted in (None, (account.spent, account.reserved))
             if account.ceiling is not None:
                 assert account.spent + account.reserved <= account.ceiling
@@ -339,7 +361,7 @@ class MoneyAndLimits(RuleBasedStateMachine):
         now = self.clock.seconds()
         for key, window in self.windows.items():
             used = window.used_now(now)
-            assert self.limits.usage(key) == (used, window.held)
+            assert self.usage(key) == (used, window.held)
             if window.tpm is not None:
                 assert used + window.held <= window.tpm
 

@@ -19,7 +19,7 @@ from verticals.serving.backends.base import ModelBackend
 from verticals.serving.calls import Call
 from verticals.serving.errors import APIError
 from verticals.serving.gateway import Gateway
-from verticals.serving.limits import OverBudget, RateLimited
+from verticals.serving.limits import LimitsUnavailable, OverBudget, RateLimited
 from verticals.serving.metering import MICRO, Principal, RequestContext
 from verticals.serving.reload import unknown_model_hint
 from verticals.suggest import did_you_mean
@@ -112,16 +112,21 @@ def open_call(
             headers={"Retry-After": "10"},
         )
     ctx.device_class = backend.device_class
-    return Call(ctx, gw.meter, lambda units: admit(gw, ctx, units)), backend
+
+    async def hold(units: float) -> None:
+        await admit(gw, ctx, units)
+
+    return Call(ctx, gw.meter, hold), backend
 
 
-def admit(gw: Gateway, ctx: RequestContext, worst_units: float) -> None:
+async def admit(gw: Gateway, ctx: RequestContext, worst_units: float) -> None:
     """Rate limits, then reserve the worst-case cost against the customer's monthly budget.
 
     ``worst_units`` is the most billable units the request can use (its backend's ``worst_case``): its
     tokens are held against the key's tokens per minute and its cost against the budget, and it is never
     billed more. Both are settled to the actual figures, or released, by ``Meter.finish``. Raises APIError
-    429 (with ``Retry-After``) over a rate limit, 402 over budget.
+    429 (with ``Retry-After``) over a rate limit, 402 over budget, 503 ``limits_unavailable`` when the
+    shared counters (Redis) cannot be reached to check them.
     """
     principal, spec = ctx.principal, ctx.spec
     assert principal is not None and spec is not None
@@ -129,17 +134,21 @@ def admit(gw: Gateway, ctx: RequestContext, worst_units: float) -> None:
     ctx.worst_units = worst_units
     tokens = worst_units if spec.unit is Unit.TOKENS else 0.0
     try:
-        ctx.tokens = gw.limits.admit(principal.key_prefix, principal.rpm, principal.tpm, tokens)
+        ctx.tokens = await gw.limits.admit(
+            principal.key_prefix, principal.rpm, principal.tpm, tokens, request_id=ctx.request_id
+        )
     except RateLimited as error:
         wait = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
         raise APIError(429, str(error), code="rate_limit_exceeded", headers=wait) from None
+    except LimitsUnavailable as error:
+        raise unavailable(error) from None
     # The price in force when the request started, fixed for its billing.
     ctx.price = gw.meter.price(principal.customer, spec, ctx.ts)
     # Rounded up, so that billing its worst case rounded to the ledger's places stays within it.
     worst = (ctx.price * Decimal(repr(worst_units))).quantize(MICRO, rounding=ROUND_CEILING)
     customer = gw.customer(principal.customer)
     try:
-        ctx.reservation = gw.limits.reserve(
+        ctx.reservation = await gw.limits.reserve(
             principal.customer,
             customer.budget_usd,
             worst,
@@ -148,6 +157,14 @@ def admit(gw: Gateway, ctx: RequestContext, worst_units: float) -> None:
             f"{ctx.ts:%Y-%m}",
             # budgets count what credits do not cover
             credit=gw.credit(principal.customer, ctx.ts) if customer.budget_usd is not None else Decimal(0),
+            request_id=ctx.request_id,
         )
     except OverBudget as error:
         raise APIError(402, str(error), code="budget_exceeded") from None
+    except LimitsUnavailable as error:
+        raise unavailable(error) from None
+
+
+def unavailable(error: LimitsUnavailable) -> APIError:
+    """The 503 of a limited request whose limits cannot be checked (Redis unreachable): retry in 5 s."""
+    return APIError(503, str(error), code="limits_unavailable", headers={"Retry-After": "5"})

@@ -25,6 +25,7 @@ from verticals.serving.backends import ModelBackend
 from verticals.serving.backends.vllm import leftovers
 from verticals.serving.errors import install_error_handlers
 from verticals.serving.gateway import Gateway, ServingOptions
+from verticals.serving.limits import build_limits
 from verticals.serving.metering import LedgerLike
 from verticals.serving.metrics import CONTENT_TYPE
 from verticals.serving.middleware import GatewayMiddleware
@@ -82,6 +83,8 @@ def create_app(
         ledger=ledger,
         admin_token=admin_token,
         options=options or ServingOptions(),
+        # Redis when settings.redis_url is set (shared by replicas), else in process
+        limits=build_limits(settings),
     )
 
     @asynccontextmanager
@@ -109,6 +112,10 @@ def create_app(
                     log.exception("stopping the backend of %s failed", name)
             capacity()
             reloader.close()
+            try:
+                await gateway.limits.close()  # settles queued while Redis was unreachable go out now
+            except Exception:
+                log.exception("closing the rate limits and budgets failed")
             flush = getattr(ledger, "flush", None)
             if flush is not None:
                 flush()

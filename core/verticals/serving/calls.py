@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -31,21 +31,22 @@ class Call:
     """One request on its way to a model: its metering context (``ctx``), the meter that records its one
     usage event, and admission's hold step.
 
-    ``admit(units)`` holds ``units`` billable units (the request's worst case, from the backend's
+    ``await admit(units)`` holds ``units`` billable units (the request's worst case, from the backend's
     ``worst_case``) against the key's tokens per minute and the customer's monthly budget; it raises APIError
-    429 over a rate limit and 402 over budget, before any model work.
+    429 over a rate limit, 402 over budget and 503 when shared limits are unreachable, before any model
+    work.
     """
 
     ctx: RequestContext
     meter: Meter
-    admit: Callable[[float], None]
+    admit: Callable[[float], Awaitable[None]]
 
 
 class Answer(ABC):
     """What a backend returns for a call: it meters itself and becomes the HTTP response."""
 
     @abstractmethod
-    def respond(self, call: Call) -> Response:
+    async def respond(self, call: Call) -> Response:
         """Meter the answer on ``call`` (now, or when a stream ends) and return its response."""
 
 
@@ -64,7 +65,7 @@ class Finished(Answer):
     queue_seconds: float | None = None
     stream: bool = False
 
-    def respond(self, call: Call) -> Response:
+    async def respond(self, call: Call) -> Response:
         """Record the event (``Meter.finish``, status 200) and render the response with its price in
         ``x-verticals-cost-usd``: the one place that header is set.
         """
@@ -73,7 +74,7 @@ class Finished(Answer):
             ctx.queue_ms = self.queue_seconds * 1000
         if self.stream:
             ctx.ttft_ms = (time.perf_counter() - ctx.started) * 1000
-        cost = call.meter.finish(
+        cost = await call.meter.finish(
             ctx, 200, units_in=self.units_in, units_out=self.units_out, compute_seconds=self.compute_seconds
         )
         return self.render(cost, {COST_HEADER: f"{cost:f}"})

@@ -208,7 +208,7 @@ class Meter:
         self._prices.clear()
         self._rates.clear()
 
-    def finish(
+    async def finish(
         self,
         ctx: RequestContext,
         status: int,
@@ -245,10 +245,10 @@ class Meter:
         if ctx.unsent:
             ctx.held = held
         else:
-            self._close(ctx, held)
+            await self._close(ctx, held)
         return revenue
 
-    def sent(self, ctx: RequestContext, status: int) -> None:
+    async def sent(self, ctx: RequestContext, status: int) -> None:
         """The response goes out with ``status``: the middleware calls this before its first byte.
 
         A held event is recorded with this status. If the route metered another (its answer, then
@@ -262,13 +262,13 @@ class Meter:
             return
         if held is None:
             if status >= 400:
-                self.finish(ctx, status)
+                await self.finish(ctx, status)
             return
         if held.status != status:
             held = dataclasses.replace(held, status=status, bill=False, revenue=Decimal(0))
-        self._close(ctx, held)
+        await self._close(ctx, held)
 
-    def _close(self, ctx: RequestContext, held: HeldEvent) -> None:
+    async def _close(self, ctx: RequestContext, held: HeldEvent) -> None:
         """The event's effects, once: settle or release what admission held, record it, count it."""
         status, units_in, units_out = held.status, held.units_in, held.units_out
         compute_seconds, bill, revenue, cost = held.compute_seconds, held.bill, held.revenue, held.cost
@@ -281,14 +281,14 @@ class Meter:
         model = spec.name if spec is not None else ""
         if ctx.reservation is not None:
             if bill:
-                self.limits.settle(ctx.reservation, revenue)
+                await self.limits.settle(ctx.reservation, revenue)
             else:
-                self.limits.release(ctx.reservation)
+                await self.limits.release(ctx.reservation)
         if ctx.tokens is not None:
             if bill and spec is not None and spec.unit is Unit.TOKENS:
-                self.limits.settle_tokens(ctx.tokens, units_in + units_out)
+                await self.limits.settle_tokens(ctx.tokens, units_in + units_out)
             else:
-                self.limits.release_tokens(ctx.tokens)
+                await self.limits.release_tokens(ctx.tokens)
         ctx.cost_usd = revenue
         self._record(ctx, status, latency_ms, units_in, units_out, compute_seconds, revenue, cost)
         self._observe(ctx, model, status, latency_ms, units_in, units_out, compute_seconds, revenue, cost)

@@ -66,7 +66,7 @@ class GatewayMiddleware:
                 status = message["status"]
                 if ctx is not None:
                     # Metered before the client sees the status, so the event is there when it looks.
-                    self.gateway.meter.sent(ctx, status)
+                    await self.gateway.meter.sent(ctx, status)
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", header_id)]
             await send(message)
 
@@ -107,12 +107,12 @@ class GatewayMiddleware:
             finally:
                 if ctx is not None and not ctx.recorded:
                     if ctx.held is not None:
-                        self.gateway.meter.sent(ctx, status)  # an answer that never went out
+                        await self.gateway.meter.sent(ctx, status)  # an answer that never went out
                     elif ctx.abandon is not None:
                         await ctx.abandon()
                     else:
                         ctx.unsent = False
-                        self.gateway.meter.finish(ctx, status)
+                        await self.gateway.meter.finish(ctx, status)
         if self.gateway.options.log_requests and access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 json.dumps(

@@ -121,7 +121,7 @@ class TorchBackend(ModelBackend):
         item = items[0] if len(items) == 1 else items
         units_in = self.units(item)
         max_tokens = body.max_completion_tokens or body.max_tokens
-        call.admit(self.worst_case(Demand((units_in,), 1, max_tokens)))
+        await call.admit(self.worst_case(Demand((units_in,), 1, max_tokens)))
         limit = self.answer_limit(max_tokens, units_in)
         result = await self.run({"messages": item, "max_tokens": limit}, param="messages")
         text = str(to_jsonable(result.output))
@@ -152,7 +152,7 @@ class TorchBackend(ModelBackend):
         chat = self.spec.task is Task.CHAT
         items: list[Any] = [[{"role": "user", "content": p}] if chat else p for p in prompts]
         units = [self.units(item) for item in items]
-        call.admit(self.worst_case(Demand(tuple(units), 1, body.max_tokens)))
+        await call.admit(self.worst_case(Demand(tuple(units), 1, body.max_tokens)))
         if chat:
             items = [
                 {"messages": item, "max_tokens": self.answer_limit(body.max_tokens, u)}
@@ -187,7 +187,7 @@ class TorchBackend(ModelBackend):
         for text in texts:
             items.extend(await self.adapt(text, param="input"))
         units_in = sum(self.units(item) for item in items)
-        call.admit(self.worst_case(Demand((units_in,))))
+        await call.admit(self.worst_case(Demand((units_in,))))
         results = await self.run_many(items, param="input")
         vectors = [[float(x) for x in to_jsonable(r.output)] for r in results]
         if body.dimensions is not None and vectors and body.dimensions != len(vectors[0]):
@@ -209,7 +209,7 @@ class TorchBackend(ModelBackend):
         items = await self.adapt(audio, param="file")
         item = items[0] if len(items) == 1 else items
         units_in = self.units(item)
-        call.admit(self.worst_case(Demand((units_in,))))
+        await call.admit(self.worst_case(Demand((units_in,))))
         result = await self.run(item, param="file")
         output = to_jsonable(result.output)
         text = output.get("text", "") if isinstance(output, dict) else str(output)
@@ -234,7 +234,7 @@ class TorchBackend(ModelBackend):
             inputs.extend(adapted)
             origins.extend([origin] * len(adapted))
         units_in = sum(self.units(item) for item in inputs)
-        call.admit(self.worst_case(Demand((units_in,))))
+        await call.admit(self.worst_case(Demand((units_in,))))
         results = await self.run_many(inputs, param="inputs", where=origins)
         return Inference(
             [to_jsonable(r.output) for r in results],

@@ -147,7 +147,7 @@ class TransformersBackend(ModelBackend):
         """Admit the worst case, then generate: the result and its compute seconds (the generation's wall
         time). Raises APIError 400 for a ``temperature`` (read from ``extra``) outside 0-2."""
         temperature = _temperature(extra)
-        call.admit(self.worst_case(Demand((messages_bound(messages),), 1, max_tokens)))
+        await call.admit(self.worst_case(Demand((messages_bound(messages),), 1, max_tokens)))
         chat = self._chat
         assert chat is not None, "backend not started"
         limit = max_tokens or FALLBACK_MAX_TOKENS

@@ -64,7 +64,7 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response:
     valid one, 403 for a suspended customer).
     """
     call, backend = open_call(request, body.model, tasks=CHAT_TASKS, endpoint="/v1/chat/completions")
-    return (await backend.chat(call, body)).respond(call)
+    return await (await backend.chat(call, body)).respond(call)
 
 
 @router.post("/v1/completions", summary="Text completion, streamed or not")
@@ -80,7 +80,7 @@ async def completions(request: Request, body: CompletionRequest) -> Response:
     call, backend = open_call(request, body.model, tasks=CHAT_TASKS, endpoint="/v1/completions")
     if not body.prompt:
         raise APIError(400, "prompt is an empty list; send at least one prompt", param="prompt")
-    return (await backend.complete(call, body)).respond(call)
+    return await (await backend.complete(call, body)).respond(call)
 
 
 @router.post("/v1/embeddings", summary="Embeddings of one or more texts")
@@ -95,7 +95,7 @@ async def embeddings(request: Request, body: EmbeddingRequest) -> Response:
     call, backend = open_call(request, body.model, tasks=(str(Task.EMBEDDING),), endpoint="/v1/embeddings")
     if not body.input:
         raise APIError(400, "input is an empty list; send at least one text", param="input")
-    return (await backend.embed(call, body)).respond(call)
+    return await (await backend.embed(call, body)).respond(call)
 
 
 @router.post("/v1/audio/transcriptions", summary="Transcribe an uploaded audio file")
@@ -129,4 +129,4 @@ async def transcriptions(
             400, "the uploaded file is empty; send the audio as the multipart field `file`", param="file"
         )
     form = Transcription(response_format=response_format, language=language, prompt=prompt)
-    return (await backend.transcribe(call, audio, form)).respond(call)
+    return await (await backend.transcribe(call, audio, form)).respond(call)

@@ -167,7 +167,7 @@ async def model_infer(request: Request, name: str) -> Response:
         compute_seconds=result.compute_seconds,
         queue_seconds=result.queue_seconds,
     )
-    return answer.respond(call)
+    return await answer.respond(call)
 
 
 def _inference_response(

@@ -77,7 +77,7 @@ class VLLMBackend(VLLMClient, ModelBackend):
         """The chat request proxied as sent (its model renamed); every choice may use ``max_tokens``."""
         messages = [m.model_dump(exclude_none=True) for m in body.messages]
         max_tokens = body.max_completion_tokens or body.max_tokens
-        call.admit(self.worst_case(Demand((messages_bound(messages),), body.n, max_tokens)))
+        await call.admit(self.worst_case(Demand((messages_bound(messages),), body.n, max_tokens)))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return await self._proxy(
             call, "/chat/completions", body.model_dump(exclude_unset=True), body.stream, include_usage
@@ -87,7 +87,7 @@ class VLLMBackend(VLLMClient, ModelBackend):
         """The completion request proxied as sent; every choice of every prompt may use ``max_tokens``."""
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         bounds = tuple(float(text_bound(p)) for p in prompts)
-        call.admit(self.worst_case(Demand(bounds, body.n, body.max_tokens)))
+        await call.admit(self.worst_case(Demand(bounds, body.n, body.max_tokens)))
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return await self._proxy(
             call, "/completions", body.model_dump(exclude_unset=True), body.stream, include_usage
@@ -96,7 +96,7 @@ class VLLMBackend(VLLMClient, ModelBackend):
     async def embed(self, call: Call, body: EmbeddingRequest) -> Answer:
         """The embeddings request proxied as sent; it answers no tokens."""
         texts = [body.input] if isinstance(body.input, str) else body.input
-        call.admit(self.worst_case(Demand(tuple(float(text_bound(t)) for t in texts))))
+        await call.admit(self.worst_case(Demand(tuple(float(text_bound(t)) for t in texts))))
         return await self._proxy(call, "/embeddings", body.model_dump(exclude_unset=True), False, False)
 
     async def infer(
@@ -129,7 +129,7 @@ class VLLMBackend(VLLMClient, ModelBackend):
                     code="invalid_tensor",
                     param="inputs",
                 )
-        call.admit(self.worst_case(Demand(tuple(bounds), 1, max_tokens)))
+        await call.admit(self.worst_case(Demand(tuple(bounds), 1, max_tokens)))
         rid = call.ctx.request_id
         try:
             answers = await asyncio.gather(

@@ -43,7 +43,7 @@ class Relayed(Answer):
         self.status = 200
         self.call: Call | None = None
 
-    def respond(self, call: Call) -> Response:
+    async def respond(self, call: Call) -> Response:
         """A ``RelayResponse`` driving this stream; metered when it ends, or when the client goes away."""
         self.call = call
         call.ctx.abandon = self.gone  # the middleware's backstop, should the response never run
@@ -67,20 +67,20 @@ class Relayed(Answer):
     async def ended(self) -> None:
         """The client has the whole body: meter (its latency ended at the last byte), then return the
         connection to the pool."""
-        self._meter(self.status)
+        await self._meter(self.status)
         if self.status == 200:
             await self.client.release(self.upstream)
 
     async def gone(self) -> None:
         """The client went away: abort the request in vLLM and bill the tokens it received."""
         self.upstream.close()  # aborts the request in vLLM, if the relay has not already
-        self._meter(CLIENT_CLOSED)
+        await self._meter(CLIENT_CLOSED)
 
     def _ctx(self) -> Any:
         assert self.call is not None, "respond() was not called"
         return self.call.ctx
 
-    def _meter(self, status: int) -> None:
+    async def _meter(self, status: int) -> None:
         call, usage = self.call, self.usage
         assert call is not None
         ctx = call.ctx
@@ -89,7 +89,7 @@ class Relayed(Answer):
         if usage.first_event_at is not None:
             ctx.ttft_ms = (usage.first_event_at - ctx.started) * 1000
         ctx.upstream_s = self.headers_s + usage.waited_s
-        call.meter.finish(
+        await call.meter.finish(
             ctx,
             status,
             units_in=usage.prompt_tokens,

@@ -1,116 +1,27 @@
-"""Per-key rate limits and per-customer budget reservations, in process.
+"""Per-key rate limits and per-customer budget reservations, in this process (one gateway machine).
 
-``Limits`` is the interface the gateway calls; ``InMemoryLimits`` keeps the counters in this
-process. Replicated gateways need shared counters: a Redis implementation of the same methods (an
-atomic Lua script per call) replaces this class without touching the routes.
-
-Both limits are enforced by reservation, so that concurrent requests cannot overshoot them:
-
-- Tokens per minute: at admission the request's worst-case tokens (prompt bound plus
-  ``max_tokens``) are held against the key's one-minute window; on completion the hold is replaced
-  by the tokens actually used (``settle_tokens``), on failure it is dropped (``release_tokens``).
-  OpenAI's rate limiter counts ``max_tokens`` into its estimate the same way.
-- Budgets: at admission the worst-case cost is reserved against what is left of the customer's
-  monthly budget; on completion the reservation is replaced by the actual cost (``settle``), on
-  failure it is dropped (``release``).
-
-Check and reserve are one step (no await in between on the event loop), and settling never counts
-more than was reserved, whatever a backend returns: the used plus held tokens of a window never
-exceed the key's tpm, and spend plus open reservations never exceed the budget they were admitted
-under.
+The reservation scheme is in ``verticals.serving.limits.base``; ``RedisLimits`` keeps the same
+counters in Redis for replicated gateways. The methods are coroutines for that interface's sake but
+never await: check and reserve stay one step on the event loop.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
 
-WINDOW_S = 60.0
-
-
-class RateLimited(Exception):
-    """Over rpm or tpm; ``retry_after`` is None when waiting cannot help (the request is too large)."""
-
-    def __init__(self, message: str, retry_after: int | None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class OverBudget(Exception):
-    """The request's worst-case cost (USD) does not fit what is left of the customer's monthly budget; the
-    message gives the figures and the fix. The gateway answers it with a 402.
-    """
-
-    pass
-
-
-@dataclass
-class Reservation:
-    """Part of ``customer``'s budget (``amount``, Decimal USD) held for one request in flight in ``month``
-    ("YYYY-MM", UTC); ``open`` turns false once settled or released, so a second close does nothing.
-    """
-
-    customer: str
-    amount: Decimal
-    month: str
-    open: bool = True
-
-
-@dataclass
-class TokenHold:
-    """Tokens a request in flight holds in its key's window until it settles or is released."""
-
-    key: str
-    tokens: float
-    open: bool = True
-
-
-class Limits(Protocol):
-    """Rate limits per key and budget reservations per customer, as the gateway calls them (see the module
-    docstring for the reservation scheme); ``InMemoryLimits`` keeps them in this process.
-    """
-
-    def admit(self, key: str, rpm: int | None, tpm: int | None, tokens: float = 0.0) -> TokenHold:
-        """Count one request against ``key`` and hold ``tokens`` (its worst case) of the key's
-        tokens per minute; raise ``RateLimited`` when over rpm, or when the tokens do not fit."""
-
-    def settle_tokens(self, hold: TokenHold, actual: float) -> None:
-        """Replace the hold by the tokens used, counted at most up to the hold."""
-
-    def release_tokens(self, hold: TokenHold) -> None:
-        """Drop the hold (the request failed): its tokens no longer count against the key. A closed hold is
-        ignored.
-        """
-        ...
-
-    def reserve(
-        self,
-        customer: str,
-        budget: Decimal | None,
-        amount: Decimal,
-        month_spend: Callable[[], Decimal],
-        month: str | None = None,
-        credit: Decimal = Decimal(0),
-    ) -> Reservation:
-        """Reserve ``amount`` of the customer's budget for ``month`` ("YYYY-MM", default this one,
-        UTC); ``month_spend`` reads that month's spend from the ledger, and ``credit`` (USD) is the part
-        of it credit grants cover, which the budget does not count. Raise ``OverBudget`` when it does
-        not fit."""
-
-    def settle(self, reservation: Reservation, actual: Decimal) -> None:
-        """Replace the reservation by the actual cost, counted at most up to the reservation."""
-
-    def release(self, reservation: Reservation) -> None:
-        """Drop the reservation (the request failed): nothing is spent. A closed reservation is ignored."""
-        ...
-
-    def forget(self, customer: str) -> None:
-        """The customer changed (budget, plan, history): read its spend again, keep its reservations."""
+from verticals.serving.limits.base import (
+    WINDOW_S,
+    Reservation,
+    TokenHold,
+    over_budget,
+    over_rpm,
+    over_tpm,
+    too_large,
+)
 
 
 @dataclass
@@ -142,7 +53,9 @@ class InMemoryLimits:
         self._windows: dict[str, _Window] = {}
         self._accounts: dict[str, dict[str, _Account]] = {}  # customer -> month -> account
 
-    def admit(self, key: str, rpm: int | None, tpm: int | None, tokens: float = 0.0) -> TokenHold:
+    async def admit(
+        self, key: str, rpm: int | None, tpm: int | None, tokens: float = 0.0, request_id: str = ""
+    ) -> TokenHold:
         """Count one request against ``key``'s 60-second sliding window and hold ``tokens`` (its worst case;
         negative counts as 0) of the key's ``tpm``; returns the hold. None limits are not checked.
 
@@ -154,20 +67,15 @@ class InMemoryLimits:
         window = self._windows.setdefault(key, _Window())
         self._expire(window, now)
         if rpm is not None and len(window.requests) >= rpm:
-            wait = window.requests[0] + WINDOW_S - now
-            raise RateLimited(
-                f"this key allows {rpm} requests per minute and has used them; retry in "
-                f"{math.ceil(wait)} s or ask for a higher limit",
-                max(1, math.ceil(wait)),
-            )
+            raise over_rpm(rpm, window.requests[0] + WINDOW_S - now)
         tokens = max(0.0, tokens)
         if tpm is not None:
             self._check_tokens(window, now, tpm, tokens)
         window.requests.append(now)
         window.held += tokens
-        return TokenHold(key, tokens)
+        return TokenHold(key, tokens, request_id=request_id)
 
-    def settle_tokens(self, hold: TokenHold, actual: float) -> None:
+    async def settle_tokens(self, hold: TokenHold, actual: float) -> None:
         """Close the hold and count ``actual`` tokens in the key's window, clipped to [0, the hold], so a
         backend that overruns cannot push the key past its tpm. A closed hold is ignored.
         """
@@ -177,7 +85,7 @@ class InMemoryLimits:
             window.tokens.append((self._clock(), counted))
             window.token_sum += counted
 
-    def release_tokens(self, hold: TokenHold) -> None:
+    async def release_tokens(self, hold: TokenHold) -> None:
         """Close the hold without counting any tokens (the request failed). A closed hold is ignored."""
         self._close_hold(hold)
 
@@ -189,7 +97,7 @@ class InMemoryLimits:
         self._expire(window, self._clock())
         return window.token_sum, window.held
 
-    def reserve(
+    async def reserve(
         self,
         customer: str,
         budget: Decimal | None,
@@ -197,6 +105,7 @@ class InMemoryLimits:
         month_spend: Callable[[], Decimal],
         month: str | None = None,
         credit: Decimal = Decimal(0),
+        request_id: str = "",
     ) -> Reservation:
         """Reserve ``amount`` (Decimal USD) of ``customer``'s ``budget`` (None: no budget) for ``month``
         ("YYYY-MM", default the current UTC month) and return the reservation. The budget counts what
@@ -220,18 +129,11 @@ class InMemoryLimits:
             # are not in the ledger yet, and dropping them would let new requests take their share.
             account.spent, account.stale = month_spend(), False
         if budget is not None and account.spent + account.reserved + amount > budget + credit:
-            left = max(Decimal(0), budget + credit - account.spent - account.reserved)
-            covered = f", credits cover ${credit:.6f} of it" if credit else ""
-            raise OverBudget(
-                f"customer {customer!r} has ${left:.6f} of its ${budget} monthly budget left (spent "
-                f"${account.spent:.6f}{covered}, ${account.reserved:.6f} reserved by requests in flight) "
-                f"and this request may cost up to ${amount:.6f}; lower max_tokens, or raise the budget "
-                f"with `verticals customers set NAME --budget USD`"
-            )
+            raise over_budget(customer, budget, credit, account.spent, account.reserved, amount)
         account.reserved += amount
-        return Reservation(customer, amount, month)
+        return Reservation(customer, amount, month, request_id=request_id)
 
-    def settle(self, reservation: Reservation, actual: Decimal) -> None:
+    async def settle(self, reservation: Reservation, actual: Decimal) -> None:
         """Close the reservation and add ``actual`` (Decimal USD), at most the reserved amount, to its month's
         spend. A closed reservation is ignored.
         """
@@ -239,7 +141,7 @@ class InMemoryLimits:
         if account is not None:
             account.spent += min(actual, reservation.amount)
 
-    def release(self, reservation: Reservation) -> None:
+    async def release(self, reservation: Reservation) -> None:
         """Close the reservation without spending anything (the request failed). A closed reservation is
         ignored.
         """
@@ -258,14 +160,12 @@ class InMemoryLimits:
         for account in self._accounts.get(customer, {}).values():
             account.stale = True
 
+    async def close(self) -> None:
+        """Nothing to release: the counters live and die with the process."""
+
     def _check_tokens(self, window: _Window, now: float, tpm: int, tokens: float) -> None:
         if tokens > tpm:
-            raise RateLimited(
-                f"this request may use up to {math.ceil(tokens)} tokens (its prompt plus max_tokens), "
-                f"more than this key's {tpm} tokens per minute; lower max_tokens (or shorten the "
-                "prompt), or ask for a higher limit",
-                None,
-            )
+            raise too_large(tokens, tpm)
         over = window.token_sum + window.held + tokens - tpm
         if over <= 0 and window.token_sum + window.held < tpm:
             return
@@ -278,13 +178,7 @@ class InMemoryLimits:
             if freed >= max(over, 1e-9):
                 wait = max(wait, when + WINDOW_S - now)
                 break
-        raise RateLimited(
-            f"this key allows {tpm} tokens per minute: {int(window.token_sum)} were used in the last "
-            f"minute and {int(window.held)} are held by requests in flight, and this request may use up "
-            f"to {math.ceil(tokens)} (its prompt plus max_tokens); retry in {math.ceil(wait)} s, lower "
-            "max_tokens, or ask for a higher limit",
-            max(1, math.ceil(wait)),
-        )
+        raise over_tpm(tpm, window.token_sum, window.held, tokens, wait)
 
     def _close_hold(self, hold: TokenHold) -> _Window | None:
         if not hold.open:
