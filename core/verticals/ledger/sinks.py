@@ -32,8 +32,10 @@ class EventSink(Protocol):
 
     retry_failures: bool
 
-    def ready(self) -> None:
-        """Raise when the sink cannot take a segment now (say, cannot connect); cheap when it can."""
+    def prepare(self, path: Path) -> None:
+        """Get ready to ``ingest`` segment ``path`` next (connect, read it): called outside the writer's
+        ``commit_lock``, so that readers of the spend never wait on it. Raise when the sink cannot take it
+        now (say, cannot connect)."""
 
     def ingest(self, path: Path) -> None:
         """Commit the events of segment ``path``, each request id once however often it is replayed;
@@ -54,8 +56,8 @@ class DuckDBSink:
     def __init__(self, conn: Any) -> None:
         self._conn = conn
 
-    def ready(self) -> None:
-        """Always ready: the file is local."""
+    def prepare(self, path: Path) -> None:
+        """Nothing to do: DuckDB reads the file itself in ``ingest``."""
 
     def ingest(self, path: Path) -> None:
         """``ingest_segment`` (raises duckdb.Error)."""

@@ -356,7 +356,7 @@ class SpoolWriter:
                     break
                 segment = self._pending[0]
             try:
-                self._sink.ready()  # connect outside commit_lock: readers of month_spend never wait on it
+                self._sink.prepare(segment.path)  # outside commit_lock: month_spend never waits on it
                 with self.commit_lock:
                     self._sink.ingest(segment.path)
                     if self._on_commit is not None:

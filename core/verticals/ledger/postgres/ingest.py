@@ -263,9 +263,11 @@ class PostgresSink:
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
         self._loader = EventLoader()
+        self._prepared: tuple[Path, list[ParsedEvent]] | None = None  # (segment, its events) read ahead
 
-    def ready(self) -> None:
-        """Connect when not connected; raises psycopg.Error when the server cannot be reached."""
+    def prepare(self, path: Path) -> None:
+        """Connect when not connected and read segment ``path`` for the next ``ingest``; raises
+        psycopg.Error when the server cannot be reached."""
         if self._conn is None or self._conn.closed:
             self._conn = psycopg.connect(
                 self._conninfo,
@@ -273,20 +275,21 @@ class PostgresSink:
                 connect_timeout=self._connect_timeout,
                 options="-c TimeZone=UTC",
             )
+        if self._prepared is None or self._prepared[0] != path:
+            self._prepared = (path, read_segment(path))
 
     def ingest(self, path: Path) -> None:
         """Insert the events of segment ``path`` (see the module docstring); raises psycopg.Error when the
         server is unreachable or refuses them, having dropped the connection and rolled everything back."""
-        events = read_segment(path)
-        if not events:
-            return
-        self.ready()
-        assert self._conn is not None
+        self.prepare(path)
+        assert self._conn is not None and self._prepared is not None
         try:
-            self._loader.load(self._conn, events)
+            self._loader.load(self._conn, self._prepared[1])
         except BaseException:
             self._drop()
             raise
+        finally:
+            self._prepared = None
 
     def _drop(self) -> None:
         self._loader.forget()
