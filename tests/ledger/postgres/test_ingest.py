@@ -9,7 +9,8 @@ from pathlib import Path
 
 import psycopg
 
-from verticals.ledger.postgres.ingest import PostgresSink
+from verticals.ledger.events import EVENT_COLUMNS
+from verticals.ledger.postgres.ingest import PostgresSink, load_event_table
 from verticals.ledger.postgres.partitions import apply_retention, list_partitions
 from verticals.ledger.writer import SpoolWriter
 
@@ -128,3 +129,28 @@ def test_retention_drops_old_day_partitions_and_keeps_the_rollup(database_url: s
         rollup_sql = "SELECT count(*), sum(revenue_usd) FROM usage_hourly_rows"
         assert conn.execute(rollup_sql).fetchone() == rollup_before
         assert apply_retention(conn, keep_days=2, today=date(2026, 11, 16)) == []
+
+
+def test_a_bulk_load_from_a_table_stores_what_the_sink_does(database_url: str, tmp_path: Path) -> None:
+    migrated(database_url)
+    events = [event(i) for i in range(1500)]
+    sink = PostgresSink(database_url)
+    try:
+        sink.ingest(write_segment(tmp_path / "000000000001.jsonl", events[:500]))  # some arrived already
+    finally:
+        sink.close()
+    types = {"VARCHAR": "text", "TIMESTAMP": "timestamp", "SMALLINT": "smallint", "DOUBLE": "float8"}
+    columns = ", ".join(f"{name} {types.get(kind, 'numeric(18,9)')}" for name, kind in EVENT_COLUMNS.items())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TEMP TABLE old_events ({columns})")
+        with conn.cursor().copy(f"COPY old_events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
+            for e in events:
+                copy.write_row(
+                    [e.ts.replace(tzinfo=None) if c == "ts" else getattr(e, c) for c in EVENT_COLUMNS]
+                )
+        load_event_table(conn, "old_events")
+        load_event_table(conn, "old_events")  # twice: a replay adds nothing
+    assert counts(database_url) == (1500, 1500)
+    assert assert_rollup_matches_events(database_url) > 0
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT sum(requests) FROM usage_hourly").fetchone() == (1500,)

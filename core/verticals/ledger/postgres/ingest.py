@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from verticals.ledger.postgres.partitions import ensure_partitions
 
@@ -85,10 +86,21 @@ _ADD_DIMS = (
     f"SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
     f"%s::text[], %s::text[]) AS n({_DIMS}) ORDER BY 1, 2, 3, 4, 5, 6, 7, 8 ON CONFLICT DO NOTHING"
 )
+
+
+def _dims_match(left: str, right: str) -> str:
+    """The join condition of dims rows ``left`` with events ``right`` (aliases): ``=`` on the seven columns
+    that are never NULL, so PostgreSQL can hash-join on them, and IS NOT DISTINCT FROM on key_prefix."""
+    return " AND ".join(
+        f"{left}.{c} IS NOT DISTINCT FROM {right}.{c}" if c == "key_prefix" else f"{left}.{c} = {right}.{c}"
+        for c in _DIM_COLUMNS
+    )
+
+
 _FIND_DIMS = (
     f"SELECT d.dim, {', '.join('d.' + c for c in _DIM_COLUMNS)} FROM usage_dims d "  # noqa: S608
     f"JOIN unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
-    f"%s::text[]) AS n({_DIMS}) ON " + " AND ".join(f"d.{c} IS NOT DISTINCT FROM n.{c}" for c in _DIM_COLUMNS)
+    f"%s::text[]) AS n({_DIMS}) ON {_dims_match('d', 'n')}"
 )
 
 # billed_units is events.billed_units() in PostgreSQL's words: prompt plus completion for tokens, units in
@@ -309,3 +321,36 @@ class PostgresSink:
         from verticals.ledger.postgres.connection import redacted
 
         return f"the PostgreSQL ledger at {redacted(self._conninfo)}"
+
+
+def load_event_table(conn: psycopg.Connection[Any], source: str) -> None:
+    """Insert every event of table ``source`` (a table or temporary table with the columns of
+    ``events.EVENT_COLUMNS``, such as events COPYed from a DuckDB ledger) as the sink stores them: the day
+    partitions, the dims, then the rows and the rollup in one transaction, replays dropped. For bulk loads
+    (benchmarks, a migration from DuckDB); SQL only, no Python per event. ``conn``: psycopg, autocommit,
+    outside a transaction, not the one a ``PostgresSink`` uses (this drops its staging table); ``source`` is a
+    table name from code, never from a request. Raises psycopg.Error as the server does.
+    """
+    table = sql.Identifier(source)
+    days = conn.execute(sql.SQL("SELECT DISTINCT CAST(ts AS date) FROM {}").format(table)).fetchall()
+    ensure_partitions(conn, [day for (day,) in days])
+    rows = sql.SQL(", ").join(
+        sql.SQL("d.dim") if c == "dim" else sql.SQL("s.{}").format(sql.Identifier(c)) for c in _ROW_COLUMNS
+    )
+    with conn.transaction():
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO usage_dims ({dims}) SELECT DISTINCT {dims} FROM {table} "
+                "ORDER BY 1, 2, 3, 4, 5, 6, 7, 8 ON CONFLICT DO NOTHING"
+            ).format(dims=sql.SQL(_DIMS), table=table)
+        )
+        conn.execute("DROP TABLE IF EXISTS usage_staging")
+        conn.execute(_STAGING)
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO usage_staging ({columns}) SELECT {rows} FROM {table} s "
+                "JOIN usage_dims d ON {match}"
+            ).format(columns=sql.SQL(_ROWS), rows=rows, table=table, match=sql.SQL(_dims_match("d", "s")))
+        )
+        conn.execute(_INSERT)
+        conn.execute("DROP TABLE usage_staging")
