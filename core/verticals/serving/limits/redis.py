@@ -127,6 +127,11 @@ class RedisLimits:
         self._warned: dict[str, float] = {}
         self._stale: set[str] = set()
 
+    @property
+    def waiting(self) -> int:
+        """How many closes (settles, releases) wait for Redis to answer again."""
+        return len(self._pending)
+
     # -- keys ---------------------------------------------------------------------------------------
 
     def window_keys(self, key: str) -> list[str]:
