@@ -117,11 +117,13 @@ def test_retention_drops_old_day_partitions_and_keeps_the_rollup(database_url: s
     finally:
         sink.close()
     with psycopg.connect(database_url, autocommit=True) as conn:
-        assert list_partitions(conn) == [date(2026, 11, 14), date(2026, 11, 15), date(2026, 11, 16)]
+        # the three days, and the next one created ahead
+        days = [date(2026, 11, 14), date(2026, 11, 15), date(2026, 11, 16), date(2026, 11, 17)]
+        assert list_partitions(conn) == days
         rollup_before = conn.execute("SELECT count(*), sum(revenue_usd) FROM usage_hourly_rows").fetchone()
         dropped = apply_retention(conn, keep_days=2, today=date(2026, 11, 16))
         assert dropped == [date(2026, 11, 14)]
-        assert list_partitions(conn) == [date(2026, 11, 15), date(2026, 11, 16)]
+        assert list_partitions(conn) == days[1:]
         oldest = conn.execute("SELECT min(ts) FROM usage_events").fetchone()
         assert oldest is not None and oldest[0].date() == date(2026, 11, 15)
         assert conn.execute("SELECT count(*) FROM usage_events").fetchone() == (3000 - 120,)

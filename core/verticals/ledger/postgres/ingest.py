@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -222,7 +222,10 @@ class EventLoader:
         does, having rolled the transaction back."""
         if not events:
             return
-        new_days = {event.day for event in events} - self._days
+        days = {event.day for event in events}
+        # the next day's partition too, a day early: creating one locks usage_events for a moment, better
+        # done at any time than at midnight with every replica waiting on it
+        new_days = (days | {day + timedelta(days=1) for day in days}) - self._days
         if new_days:
             ensure_partitions(conn, new_days)
             self._days |= new_days
