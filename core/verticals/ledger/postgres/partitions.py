@@ -4,10 +4,10 @@ retention.
 A partition holds one UTC day, ``[day, day + 1)`` of naive-UTC ``ts``, and is named
 ``usage_events_pYYYYMMDD``. Ingest creates the days a batch needs, and the day after each, in a short
 transaction of its own before the batch's transaction: ``CREATE TABLE ... PARTITION OF`` locks the parent
-table, and held for a whole batch that lock would stall every reader of ``usage_events``. Replicas creating the same day at once are serialised by an advisory
-lock, so none fails on the other's new table. Retention drops whole partitions, never DELETEs rows; the
-hourly rollup (``usage_hourly_rows``) and the dims rows are kept, so the dashboard's history outlives the
-events.
+table, and held for a whole batch that lock would stall every reader of ``usage_events``. Replicas
+creating the same day at once are serialised by an advisory lock, so none fails on the other's new table.
+Retention drops whole partitions, never DELETEs rows; the hourly rollup (``usage_hourly_rows``) and the
+dims rows are kept, so the dashboard's history outlives the events.
 """
 
 from __future__ import annotations
