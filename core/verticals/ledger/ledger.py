@@ -30,6 +30,7 @@ from verticals.ledger.errors import LedgerError
 from verticals.ledger.events import UsageEvent
 from verticals.ledger.facts_facade import FactsFacade
 from verticals.ledger.opening import open_database
+from verticals.ledger.sinks import EventSink
 from verticals.ledger.writer import SpendTally, SpoolWriter
 
 SPOOL_DIR = "ledger.spool"
@@ -108,10 +109,11 @@ class Ledger(BillingFacade, FactsFacade):
 
                 fsync_ms = load_settings().spool_fsync_ms
             ledger._writer = SpoolWriter(
-                conn.cursor(),
+                None if database_url is not None else conn.cursor(),
                 home / SPOOL_DIR,
                 fsync_ms=fsync_ms,
                 on_commit=ledger._forget_spend,
+                sink=_postgres_sink(database_url),
             )
         except BaseException:
             ledger.close()
@@ -364,3 +366,12 @@ class Ledger(BillingFacade, FactsFacade):
         # runs in the writer thread under commit_lock, right after the batch is in DuckDB
         for key in spend:
             self._spend_cache.pop(key, None)
+
+
+def _postgres_sink(database_url: str | None) -> EventSink | None:
+    """The sink that drains the spool into PostgreSQL at ``database_url``; None (DuckDB's) without one."""
+    if database_url is None:
+        return None
+    from verticals.ledger.postgres.ingest import PostgresSink
+
+    return PostgresSink(database_url)

@@ -53,3 +53,42 @@ def test_an_unreachable_server_is_one_line_naming_it_without_the_password(tmp_pa
     with pytest.raises(LedgerError) as error:
         Ledger.open(tmp_path, database_url="postgresql://u:secret@127.0.0.1:1/x", fsync_ms=50)
     assert "secret" not in str(error.value) and "postgresql://u:***@127.0.0.1:1/x" in str(error.value)
+
+
+def test_events_recorded_through_the_ledger_reach_postgresql(database_url: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from verticals.ledger.events import UsageEvent
+
+    with Ledger.open(tmp_path, database_url=database_url, fsync_ms=5) as ledger:
+        ledger.create_customer("acme", "pro")
+        for i in range(3):
+            ledger.record(
+                UsageEvent(
+                    request_id=f"r{i}",
+                    ts=datetime.now(UTC),
+                    customer="acme",
+                    key_prefix="vk_x",
+                    plugin="echo",
+                    model="echo/chat",
+                    model_version="1",
+                    endpoint="/v1/chat/completions",
+                    status=200,
+                    latency_ms=1.0,
+                    queue_ms=0.0,
+                    units_in=1,
+                    units_out=2,
+                    unit="tokens",
+                    compute_seconds=0.1,
+                    device_class="cpu",
+                    revenue_usd=Decimal("0.5"),
+                    cost_usd=Decimal("0.1"),
+                )
+            )
+        ledger.flush()
+        assert ledger.month_spend("acme") == Decimal("1.5")
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*), sum(revenue_usd) FROM usage_events").fetchone() == (
+            3,
+            Decimal("1.5"),
+        )
