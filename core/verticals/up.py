@@ -25,6 +25,7 @@ from typing import IO
 
 import click
 
+from verticals.config_commands import shown
 from verticals.serving.logs import QUIET_PROGRESS_ENV
 from verticals.up_status import read_totals, status_line
 
@@ -175,8 +176,10 @@ def up(demo: bool, demo_duration: float, backfill_days: int, evaluate: bool, sta
 
     signal.signal(signal.SIGTERM, stop)
     # The ledger has one writer, so synthetic history goes in before the gateway opens it, and only
-    # into a new data directory: a restart must not add a second copy of the history.
-    if demo and backfill_days and not (settings.home / "ledger.duckdb").exists():
+    # into a new data directory: a restart must not add a second copy of the history. A PostgreSQL
+    # ledger (database_url) is shared and may hold real data: no history is added to it unasked.
+    fresh = not settings.database_url and not (settings.home / "ledger.duckdb").exists()
+    if demo and backfill_days and fresh:
         backfill = _verticals("demo", "--backfill-days", str(backfill_days), "--duration", "0")
         if subprocess.call(backfill, env=child_env()) != 0:
             raise click.ClickException("the demo backfill failed; its message is above")
@@ -205,7 +208,8 @@ def up(demo: bool, demo_duration: float, backfill_days: int, evaluate: bool, sta
             out = log_file("demo.log")
             children.append(subprocess.Popen(live, env=child_env(), stdout=out, stderr=out))
         click.echo(f"\n  gateway    {gateway_url}   (OpenAI API /v1, Open Inference Protocol /v2)")
-        click.echo(f"  dashboard  {dashboard_url}\n  ledger     {settings.home / 'ledger.duckdb'}")
+        ledger_at = shown("database_url", settings.database_url) or settings.home / "ledger.duckdb"
+        click.echo(f"  dashboard  {dashboard_url}\n  ledger     {ledger_at}")
         click.echo(f"  logs       {logs}   (access.log: one line per request)\n")
         click.echo("Ctrl-C stops both.", err=True)
         _watch(gateway, gateway_url, dashboard_url, status_every)

@@ -47,24 +47,24 @@ def _month(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @contextmanager
 def open_invoices() -> Iterator[Invoices]:
     """The invoice operations on the configured ledger: through the running gateway's admin API when
-    ``verticals serve`` holds it, else on the ledger file opened here. A LedgerError (a refusal, naming
-    its fix) or a configuration error becomes a one-line click error."""
+    ``verticals serve`` holds it, else on the ledger opened here (always, with ``database_url``). A
+    LedgerError (a refusal, naming its fix) or a configuration error becomes a one-line click error."""
     from verticals.billing.desk import LocalInvoices, model_tasks
     from verticals.client import running_server
     from verticals.client.invoices import RemoteInvoices
     from verticals.config import ConfigError, load_settings
+    from verticals.ledger._cli import open_cli_ledger
     from verticals.ledger.errors import LedgerError
-    from verticals.ledger.ledger import Ledger
     from verticals.registry import Registry
 
     desk: Invoices
     try:
         settings = load_settings()
-        client = running_server(settings)
+        client = None if settings.database_url else running_server(settings)
         if client is not None:
             desk = RemoteInvoices(client)
-        else:
-            ledger = Ledger.open(settings.home, fsync_ms=settings.spool_fsync_ms)
+        else:  # PostgreSQL (database_url) is written directly, audited as the admin API would (open_ledger)
+            ledger = open_cli_ledger(settings)
             desk = LocalInvoices(ledger, lambda: model_tasks(Registry.load()))  # for prices per task
     except (LedgerError, ConfigError) as error:
         raise click.ClickException(str(error)) from None

@@ -2,6 +2,7 @@
 
 - ``ApiSource``: the gateway's admin API, while ``verticals serve`` runs (it owns the ledger file).
 - ``LedgerSource``: the ledger file opened read-only, when no gateway runs.
+- ``PostgresSource``: with ``database_url``, the shared PostgreSQL ledger read-only, gateways or not.
 
 Both call the same ledger analytics functions (``verticals.ledger.analytics``) and hand back the same
 JSON-shaped values (Decimal and datetime as strings, as the admin API sends them), so a page cannot
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -142,6 +144,76 @@ class LedgerSource:
         return None
 
 
+class PostgresSource:
+    """The shared PostgreSQL ledger at ``database_url``, read-only, whether gateways run or not: the analytics
+    run in PostgreSQL rather than inside a serving replica. One ledger stays open (its caches follow every
+    writer's changes), used by one call at a time. Admin actions go through ``gateway`` (the admin API of
+    a replica serving this home) when one runs, so its audit log names the dashboard's user.
+    """
+
+    def __init__(self, database_url: str, home: Path, gateway: ApiSource | None = None) -> None:
+        from verticals.ledger.postgres.connection import redacted
+
+        self.url = database_url
+        self.home = Path(home)
+        self.gateway = gateway
+        self.where = redacted(database_url)
+        self.id = f"postgres:{self.where}"
+        self._ledger: Any = None
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        """Names the PostgreSQL server and database (never the password) and that it is read read-only."""
+        return f"PostgreSQL ledger at {self.where} (read-only)"
+
+    def _call(self, use: Any) -> Any:
+        import psycopg
+
+        from verticals.ledger import Ledger, LedgerError
+
+        with self._lock:
+            try:
+                if self._ledger is None:
+                    self._ledger = Ledger.open(self.home, read_only=True, database_url=self.url)
+                return use(self._ledger)
+            except LedgerError as error:
+                raise DataSourceError(str(error)) from None
+            except psycopg.Error as error:
+                first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise DataSourceError(
+                    f"the PostgreSQL ledger at {self.where} could not be read: {first}"
+                ) from None
+
+    def analytics(self, name: str, **params: Any) -> Any:
+        """``verticals.ledger.analytics.<name>`` run over PostgreSQL, in the admin API's JSON shape
+        (``plain``). Raises DataSourceError when the database cannot be read (MissingAnalytics for a
+        function the ledger lacks)."""
+        from verticals.ledger import analytics
+
+        function = getattr(analytics, name, None)
+        if function is None or name.startswith("_"):
+            raise MissingAnalytics(f"the ledger has no analytics function {name!r}: upgrade verticals")
+        return self._call(lambda ledger: plain(function(ledger.connection, **params)))
+
+    def control(self, what: str) -> list[dict[str, Any]]:
+        """Control rows of ``what`` (customers, plans, prices or costs) as JSON-shaped dicts; KeyError for
+        another ``what``, DataSourceError when the database cannot be read."""
+        method = _CONTROL_METHODS[what]
+        result: list[dict[str, Any]] = self._call(lambda ledger: plain(getattr(ledger, method)()))
+        return result
+
+    def admin_actions(self, actor: str) -> AdminActions | None:
+        """The admin actions through a running gateway's admin API (see the class); None without one."""
+        return None if self.gateway is None else self.gateway.admin_actions(actor)
+
+    def close(self) -> None:
+        """Close the ledger (it is opened again by the next call)."""
+        with self._lock:
+            if self._ledger is not None:
+                self._ledger.close()
+                self._ledger = None
+
+
 class ApiSource:
     """The admin API of a running gateway."""
 
@@ -228,7 +300,8 @@ def _blank_ledger(path: Path) -> Any:
 
 def open_source(kind: str, home: str, gateway_url: str, token: str | None) -> DataSource:
     """The data source of ``kind``: ``api`` (the gateway at ``gateway_url`` with the admin ``token``) or
-    ``ledger`` (the ledger in ``home``, read-only).
+    ``ledger`` (the ledger in ``home``, read-only; with ``database_url`` set, the PostgreSQL ledger, its
+    admin actions through the gateway at ``gateway_url`` when one is given).
 
     Raises DataSourceError for ``api`` without a URL or token (naming how to get them), and for any other
     kind.
@@ -246,5 +319,11 @@ def open_source(kind: str, home: str, gateway_url: str, token: str | None) -> Da
             )
         return ApiSource(gateway_url, token)
     if kind == "ledger":
+        from verticals.config import load_settings
+
+        database_url = load_settings(home=Path(home)).database_url
+        if database_url:
+            gateway = ApiSource(gateway_url, token) if gateway_url and token else None
+            return PostgresSource(database_url, Path(home), gateway)
         return LedgerSource(Path(home))
     raise DataSourceError(f"unknown data source {kind!r}: use auto, api or ledger")

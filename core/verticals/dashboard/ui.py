@@ -299,13 +299,18 @@ def resolve(
 ) -> tuple[str, str, str | None]:
     """(kind, gateway URL, token): the admin API while a gateway serves this home (it owns the ledger
     then), else the ledger file read-only. Rechecked every few seconds, so starting or stopping the
-    gateway switches the source without restarting the dashboard."""
+    gateway switches the source without restarting the dashboard. With ``database_url`` (PostgreSQL,
+    which no gateway owns) ``auto`` reads the ledger directly, and the gateway serving this home, if
+    any, carries the admin actions."""
     from verticals.client import running_server
     from verticals.config import load_settings
 
-    if requested == "ledger":
+    settings = load_settings(home=Path(home))
+    if requested == "ledger" and not settings.database_url:
         return "ledger", "", None
-    server = running_server(load_settings(home=Path(home)))
+    server = running_server(settings)
+    if requested != "api" and settings.database_url:
+        return "ledger", server.base_url if server else "", server.token if server else None
     if requested == "api":
         return (
             "api",

@@ -65,12 +65,15 @@ def backfill(
     home: Path, days: int, customers: Sequence[DemoCustomer], rng: random.Random, now: datetime | None = None
 ) -> int:
     """Write ``days`` days of the demo company's history ending at ``now`` (default: now, UTC) into the
-    ledger in ``home``; returns how many events were written. Raises LedgerError when no model is
-    registered or the ledger refuses a write (e.g. a gateway holds it).
+    ledger in ``home`` (the PostgreSQL one when its settings name a ``database_url``); returns how many
+    events were written. Raises LedgerError when no model is registered or the ledger refuses a write
+    (e.g. a gateway holds it).
     """
     from rich.progress import Progress
 
+    from verticals.config import load_settings
     from verticals.ledger import Ledger, LedgerError, UsageEvent
+    from verticals.ledger._cli import open_shared_ledger
     from verticals.registry import Registry
 
     end = (now or datetime.now(UTC)).replace(microsecond=0)
@@ -83,7 +86,13 @@ def backfill(
     weights = [float(_daily(spec)) for spec in specs]
     per_day = sum(weights)
     clock = [start]  # the ledger's "now": the first back-filled day, then the end of the history
-    with Ledger.open(home, clock=lambda: clock[0]) as ledger, Progress() as progress:
+    settings = load_settings(home=home)
+    opened = (
+        open_shared_ledger(settings, clock=lambda: clock[0])
+        if settings.database_url
+        else Ledger.open(home, clock=lambda: clock[0])
+    )
+    with opened as ledger, Progress() as progress:
         ensure_plans(LedgerPlans(ledger, start), specs)
         known = {c.name for c in ledger.list_customers()}
         new = [c for c in customers if c.name not in known]

@@ -73,7 +73,7 @@ def demo(
     rng = random.Random(seed)
     server = running_server(settings)
     if backfill_days:
-        if server is not None:
+        if server is not None and not settings.database_url:  # PostgreSQL has no single writer
             raise click.ClickException(
                 f"a gateway is running on {settings.home} and owns the ledger, so the backfill cannot write "
                 "to it: stop `verticals serve`, run `verticals demo --backfill-days "

@@ -207,16 +207,17 @@ class _Bar:
 
 def record_results(home: Path, results: list[SuiteResult]) -> str | None:
     """Store every run in the ledger of ``home``, setting each result's ``run_id``: through the admin API of
-    the gateway serving ``home`` while one runs (it holds the ledger), else in the ledger file. Returns
-    the problem (the scores are still printed) or None.
+    the gateway serving ``home`` while one runs (it holds the ledger), else in the ledger file; with
+    ``database_url`` in PostgreSQL directly. Returns the problem (the scores are still printed) or None.
     """
     try:
         from verticals.client import open_remote_ledger
         from verticals.config import load_settings
-        from verticals.ledger import Ledger
+        from verticals.ledger._cli import open_cli_ledger
 
-        remote = open_remote_ledger(load_settings(home=home))
-        with remote if remote is not None else Ledger.open(home) as ledger:
+        settings = load_settings(home=home)
+        remote = None if settings.database_url else open_remote_ledger(settings)
+        with remote if remote is not None else open_cli_ledger(settings) as ledger:
             for result in results:
                 result.run_id = ledger.record_evaluation(
                     result.model,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
     from verticals.client import RemoteLedger
+    from verticals.config import Settings
     from verticals.ledger.ledger import Ledger
 
 DATE = click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M"])
@@ -25,26 +27,59 @@ FROM_OPTION = click.option(
 )
 
 
+def open_shared_ledger(settings: Settings, clock: Callable[[], datetime] | None = None) -> Ledger:
+    """The PostgreSQL ledger at ``settings.database_url``, writable, for a command (``clock``: the ledger's
+    "now", default the wall clock).
+
+    Its spool is a private temporary folder (removed when the process ends), never ``settings.home``'s:
+    that one belongs to the gateway replica that may serve from the same home, and two writers of one
+    spool could lose its events. Raises LedgerError as ``Ledger.open`` does.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    from verticals.ledger.ledger import Ledger
+
+    private = tempfile.mkdtemp(prefix="verticals-cli-")
+    atexit.register(shutil.rmtree, private, True)
+    return Ledger.open(
+        Path(private), fsync_ms=settings.spool_fsync_ms, clock=clock, database_url=settings.database_url
+    )
+
+
+def open_cli_ledger(settings: Settings) -> Ledger:
+    """The ledger a command opens itself: with ``database_url`` the shared one, each change it makes
+    recorded in the audit log as the admin API records it (``ledger.cli_audit``); else the DuckDB file in
+    ``settings.home``. Raises LedgerError as ``Ledger.open`` does."""
+    from verticals.client.admin import cli_actor
+    from verticals.ledger.cli_audit import audited
+    from verticals.ledger.ledger import Ledger
+
+    if settings.database_url:
+        return audited(open_shared_ledger(settings), cli_actor())
+    return Ledger.open(settings.home, fsync_ms=settings.spool_fsync_ms)
+
+
 @contextmanager
 def open_ledger() -> Iterator[Ledger | RemoteLedger]:
     """The ledger in the configured data directory; any LedgerError becomes a one-line message.
 
     While ``verticals serve`` runs it holds DuckDB's only write lock, so the same calls then go
-    through its admin API instead of failing on the lock.
+    through its admin API instead of failing on the lock, which records them in the audit log. With
+    ``database_url`` (PostgreSQL) there is no such lock and the gateways may run on other machines: the
+    command writes to PostgreSQL itself, each change recorded in the audit log as it would be through
+    the admin API (``ledger.cli_audit``), and the replicas hear of it within a second.
     """
     from verticals.client import open_remote_ledger
     from verticals.config import ConfigError, load_settings
     from verticals.ledger.errors import LedgerError
-    from verticals.ledger.ledger import Ledger
 
     ledger: Ledger | RemoteLedger
     try:
         settings = load_settings()
-        remote = open_remote_ledger(settings)
-        if remote is not None:
-            ledger = remote
-        else:
-            ledger = Ledger.open(settings.home, fsync_ms=settings.spool_fsync_ms)
+        remote = None if settings.database_url else open_remote_ledger(settings)
+        ledger = remote if remote is not None else open_cli_ledger(settings)
     except (LedgerError, ConfigError) as error:
         raise click.ClickException(str(error)) from None
     try:

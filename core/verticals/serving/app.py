@@ -93,6 +93,7 @@ def create_app(
         from verticals.serving.backends.build import build_backends
         from verticals.serving.capacity import record_gateway_capacity
 
+        gateway.follow_ledger_changes(asyncio.get_running_loop())  # other replicas' changes, within 1 s
         gateway.backends = backends if backends is not None else build_backends(gateway)
         await start_backends(gateway)
         capacity = record_gateway_capacity(gateway)

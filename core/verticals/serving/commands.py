@@ -80,7 +80,7 @@ def attach(cli: click.Group) -> None:
                 " stop it first or use another VERTICALS_HOME"
             )
         try:
-            ledger = Ledger.open(settings.home)
+            ledger = Ledger.open(settings.home, database_url=settings.database_url)
         except LedgerError as error:
             raise click.ClickException(str(error)) from None
         registry = Registry.load()

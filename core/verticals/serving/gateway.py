@@ -5,6 +5,8 @@ What a request must pass before any model work is in ``verticals.serving.admissi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,9 @@ from verticals.serving.metrics import Metrics
 from verticals.ttl_cache import TTLCache
 
 CUSTOMER_CACHE_S = 2.0
+# Changes that move what a customer's budget counts (its plan history, credits, invoices): the customer's
+# spend is read again, as an admin route does after such a change (``forget``).
+_SPEND_TABLES = ("customers", "subscriptions", "credit_grants", "invoices")
 
 
 @dataclass
@@ -92,3 +97,28 @@ class Gateway:
         self.meter.forget_prices()
         if customer is not None:
             self.limits.forget(customer)
+
+    def follow_ledger_changes(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On a shared (PostgreSQL) ledger, apply every change another writer makes - a replica, the CLI,
+        psql - within about a second: ``ledger_changed`` runs on ``loop`` (the caches are the event
+        loop's). A ledger without ``on_change`` (a stand-in) has nothing to follow."""
+        on_change = getattr(self.ledger, "on_change", None)
+        if on_change is None:
+            return
+
+        def hand_over(change: Any) -> None:  # in the ledger's listener thread
+            with contextlib.suppress(RuntimeError):  # the loop closed: the gateway is gone
+                loop.call_soon_threadsafe(self.ledger_changed, change)
+
+        on_change(hand_over)
+
+    def ledger_changed(self, change: Any) -> None:
+        """The ledger's control data changed (a ``verticals.ledger.changes.Change``): drop the cached
+        customers, credits and prices (keys are the ledger's own cache, already read again), and have each
+        customer whose plan, credits or invoices changed read its spend again."""
+        self._customers.clear()
+        self._credits.clear()
+        self.meter.forget_prices()
+        if change.touches(*_SPEND_TABLES):
+            for customer in sorted(change.customers):
+                self.limits.forget(customer)
