@@ -227,7 +227,6 @@ def test_credits_balance_counts_expiry_and_finalized_invoices(ledger: Ledger, cl
         ledger.grant_credit("globex", "1")
 
 
-@pytest.mark.parametrize("engine", ["duckdb"])  # usage events on PostgreSQL: ledger/postgres/ingest.py
 def test_usage_totals_count_billed_units_of_billed_events(ledger: Ledger) -> None:
     ledger.create_customer("acme", "pro")
     at = datetime(2026, 11, 10, tzinfo=UTC)

@@ -88,7 +88,6 @@ def test_evaluation_history_over_time(ledger: Ledger) -> None:
 NINE = [f"vision/m{i}" for i in range(9)]
 
 
-@pytest.mark.parametrize("engine", ["duckdb"])  # usage events on PostgreSQL: ledger/postgres/ingest.py
 def test_one_machine_serving_nine_models_is_one_device_day(ledger: Ledger) -> None:
     """The acceptance check: one machine up for a day serving nine models shows one device-day of
     capacity ($2.40 at cpu's $0.10/h), not nine; per model the day is shared by busy seconds."""
@@ -149,7 +148,6 @@ def test_device_records_and_refusals(ledger: Ledger) -> None:
     assert conn.execute("SELECT count(*) FROM devices").fetchone() == (1,)
 
 
-@pytest.mark.parametrize("engine", ["duckdb"])  # usage events on PostgreSQL: ledger/postgres/ingest.py
 def test_shared_device_idle_follows_busy_share_per_customer(ledger: Ledger) -> None:
     """Two customers on one device shared by two models: each pays its busy share of the idle time;
     the contribution margin is what their requests carried; a device no one used is the idle line."""
