@@ -340,7 +340,11 @@ class Ledger(BillingFacade, FactsFacade):
         self._writable().flush()
 
     def month_spend(self, customer: str, at: datetime | None = None) -> Decimal:
-        """Revenue from ``customer`` in the calendar month (UTC) holding ``at``, recorded events included."""
+        """Revenue from ``customer`` in the calendar month (UTC) holding ``at``, recorded events included.
+
+        On a shared ledger the database's part is read every time: other replicas' events reach it
+        without this process hearing of them, so a cached sum would only fall behind.
+        """
         self._control.get_customer(customer)
         start = month_start(at if at is not None else self._clock())
         key = (customer, start.year, start.month)
@@ -349,7 +353,7 @@ class Ledger(BillingFacade, FactsFacade):
             return self._db_spend(customer, start)
         with writer.commit_lock:
             cached = self._spend_cache.get(key)
-            if cached is None:
+            if cached is None or self.shared:
                 cached = self._spend_cache[key] = self._db_spend(customer, start)
             return cached + writer.unflushed_spend(customer, start)
 

@@ -195,3 +195,15 @@ def test_a_duckdb_ledger_never_calls_on_change(tmp_path: Path) -> None:
         ledger.create_customer("acme", "pro")
         ledger.revoke_key(ledger.create_key("acme")[1].prefix)
     assert heard == [] and not ledger.shared
+
+
+def test_month_spend_counts_the_events_other_replicas_recorded(replicas: tuple[Ledger, Ledger]) -> None:
+    from tests.ledger.conftest import make_event
+
+    a, b = replicas
+    a.create_customer("acme", "pro")
+    when = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
+    assert b.month_spend("acme", when) == 0  # read once on b before a records anything
+    a.record(make_event(request_id="r1", ts=when, revenue_usd=Decimal("0.25")))
+    a.flush()
+    assert b.month_spend("acme", when) == Decimal("0.25")
