@@ -207,3 +207,17 @@ def test_month_spend_counts_the_events_other_replicas_recorded(replicas: tuple[L
     a.record(make_event(request_id="r1", ts=when, revenue_usd=Decimal("0.25")))
     a.flush()
     assert b.month_spend("acme", when) == Decimal("0.25")
+
+
+def test_after_a_database_restart_changes_are_heard_again(
+    replicas: tuple[Ledger, Ledger], postgres_server: Any
+) -> None:
+    a, b = replicas
+    heard: list[Change] = []
+    b.on_change(heard.append)
+    postgres_server.stop()
+    postgres_server.start()
+    eventually(lambda: [c.everything for c in heard], lambda flags: True in flags, deadline_s=30)
+    a.create_customer("after-restart", "free")  # a's idle connection is replaced once, then it writes
+    eventually(lambda: [n for c in heard for n in c.customers], lambda names: "after-restart" in names)
+    assert b.get_customer("after-restart").plan == "free"
