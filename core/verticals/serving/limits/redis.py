@@ -13,8 +13,9 @@ open reservations per customer-month) in Redis, each check-and-reserve and each 
   ``RESERVATION_DEADLINE_S`` after it was made and frees its share (a settle that still comes
   afterwards counts its spend, once).
 - Redis restarted empty: the spend counter is missing, the script says so, and this client reads the
-  month's spend from the ledger (``month_spend``) and seeds it with ``SET NX`` (one replica's figure
-  wins), then reserves again. ``forget`` drops the counter the same way after an admin change.
+  month's spend from the ledger (``month_spend``) and seeds it (the highest figure of the replicas that
+  race to do so wins), then reserves again. After an admin change (``forget``) the counter is raised to
+  the ledger's figure where that is higher, never lowered.
 - Redis unreachable (refused, timed out): ``admit`` and ``reserve`` raise ``LimitsUnavailable``, which
   the gateway answers with a 503; they never fall back to per-replica counters (litellm #35533).
   ``fail_open`` (``redis_fail_open``) admits them unlimited instead, with a warning at most once a
@@ -121,9 +122,9 @@ class RedisLimits:
         self._usage = self.redis.register_script(scripts.USAGE)
         self._reserve = self.redis.register_script(scripts.RESERVE)
         self._settle = self.redis.register_script(scripts.SETTLE)
+        self._seed = self.redis.register_script(scripts.SEED)
         self._pending: deque[Callable[[], Awaitable[Any]]] = deque(maxlen=PENDING_MAX)
         self._retrying: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._warned: dict[str, float] = {}
         self._stale: set[str] = set()
 
@@ -217,13 +218,13 @@ class RedisLimits:
         """
         rid = request_id or uuid.uuid4().hex
         month = month or self._month()
-        keys = self.budget_keys(customer, month)
-        if customer in self._stale:  # forgotten outside the event loop: drop the counter now
-            if await self._call("reserve", self.redis.delete, keys[0]) is None:
-                return Reservation(customer, amount, month, request_id=rid, tracked=False)
-            self._stale.discard(customer)
         if budget is None:
             return Reservation(customer, amount, month, request_id=rid, tracked=False)
+        keys = self.budget_keys(customer, month)
+        if customer in self._stale:  # an admin change: the ledger may know of spend Redis does not
+            if await self._raise_spend(keys[0], month_spend) is None:
+                return Reservation(customer, amount, month, request_id=rid, tracked=False)
+            self._stale.discard(customer)
         held = to_nano(amount, ROUND_CEILING)
         limit = to_nano(budget + credit, ROUND_FLOOR)
         args = [rid, str(held), str(limit), self._now(), self._deadline, str(BUDGET_TTL_S)]
@@ -233,10 +234,9 @@ class RedisLimits:
                 return Reservation(customer, amount, month, request_id=rid, tracked=False)
             if int(found[0]) != -1:
                 break
-            # Redis has no spend for this month (it restarted empty, or an admin change dropped it):
-            # the ledger's figure, unless another replica seeded it meanwhile.
-            seed = to_nano(Decimal(month_spend()), ROUND_CEILING)
-            await self._call("reserve", self.redis.set, keys[0], seed, nx=True, ex=BUDGET_TTL_S)
+            # Redis has no spend for this month (it restarted empty): the ledger's figure, or
+            # another replica's if it seeded a higher one meanwhile.
+            await self._raise_spend(keys[0], month_spend)
         else:
             raise LimitsUnavailable(
                 f"the spend counter of customer {customer!r} in Redis at {self.where} vanished three times "
@@ -267,25 +267,20 @@ class RedisLimits:
         return from_nano(spent), from_nano(reserved or 0)
 
     def forget(self, customer: str) -> None:
-        """The customer changed: drop its spend counter for this month, so that the next reservation on
-        any replica seeds it from the ledger again; open reservations stay. Runs as a task on the event
-        loop; called outside one, the next reservation on this replica drops it first.
+        """The customer changed: its next budgeted reservation on this replica reads the month's spend from
+        the ledger again and raises Redis's counter to it if the ledger has more (spend served while it
+        had no budget, which no counter saw); open reservations stay. Every replica hears the change and
+        calls this itself. Never lowered: the ledger lags Redis by the events still in the replicas'
+        spools, so taking a lower figure would forget real spend.
         """
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._stale.add(customer)
-            return
-        task = loop.create_task(self._forget(customer))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._stale.add(customer)
 
-    async def _forget(self, customer: str) -> None:
-        try:
-            await self._call("forget", self.redis.delete, self.budget_keys(customer, self._month())[0])
-        except LimitsUnavailable as error:
-            self._stale.add(customer)  # the next reservation here tries again
-            log.warning("%s", error)
+    async def _raise_spend(self, key: str, month_spend: Callable[[], Decimal]) -> Any:
+        """Set the spend counter ``key`` to the ledger's figure (``month_spend``, read on the event loop as
+        ``InMemoryLimits`` does) where it is missing or lower; None when Redis is unreachable and
+        ``fail_open``."""
+        seed = to_nano(Decimal(month_spend()), ROUND_CEILING)
+        return await self._call("reserve", self._seed, [key], [str(seed), str(BUDGET_TTL_S)])
 
     async def _close_reservation(self, reservation: Reservation, actual: str) -> None:
         if not reservation.open:
@@ -367,9 +362,7 @@ class RedisLimits:
             log.warning(message, *args)
 
     async def close(self) -> None:
-        """Finish queued closes and tasks if Redis answers, then close the connections."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Finish queued closes if Redis answers, then close the connections."""
         if self._retrying is not None:
             await self._retrying
         if self._pending:

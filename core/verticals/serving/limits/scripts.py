@@ -221,3 +221,18 @@ end
 return {state, counted}
 """
 )
+
+#: KEYS: the spend counter. ARGV: the ledger's spend (nano-USD), key TTL s. Sets the counter to it where
+#: it is missing (with the TTL) or lower (keeping its TTL); returns 1 set, 2 raised, 0 left as it was.
+SEED = """
+local current = redis.call('GET', KEYS[1])
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+if tonumber(current) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+  return 2
+end
+return 0
+"""
