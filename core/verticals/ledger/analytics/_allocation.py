@@ -100,17 +100,19 @@ def _segments(
     start = to_db(since) if since is not None else to_db(datetime.min)
     stop = to_db(end)
     bucket_sql = (
-        f"unnest(generate_series(date_trunc('{bucket}', s), e, INTERVAL 1 {bucket}))"
+        f"generate_series(date_trunc('{bucket}', s), e, INTERVAL 1 {bucket})"  # a lateral table function
         if bucket
         else "unnest([NULL::TIMESTAMP])"
     )
     span = f"greatest(s, t.b), least(e, t.b + INTERVAL 1 {bucket})" if bucket else "s, e"
     rows = conn.execute(
-        "WITH d AS (SELECT d.device_id, d.up_at, d.down_at, d.device_class, b.usd_per_hour AS rate, "  # noqa: S608
+        # the rate in force when the device came up (a class has one row per effective date): a correlated
+        # subquery rather than DuckDB's ASOF join, so that PostgreSQL runs the same statement
+        "WITH d AS (SELECT d.device_id, d.up_at, d.down_at, d.device_class, "  # noqa: S608
+        "(SELECT b.usd_per_hour FROM cost_book b WHERE b.device_class = d.device_class "
+        "AND b.effective_from <= d.up_at ORDER BY b.effective_from DESC LIMIT 1) AS rate, "
         "greatest(d.up_at, ?) AS s, least(coalesce(d.down_at, ?), ?) AS e "
-        "FROM devices d ASOF LEFT JOIN cost_book b "
-        "ON d.device_class = b.device_class AND d.up_at >= b.effective_from "
-        "WHERE d.up_at < ? AND (d.down_at IS NULL OR d.down_at > ?)) "
+        "FROM devices d WHERE d.up_at < ? AND (d.down_at IS NULL OR d.down_at > ?)) "
         "SELECT device_id, up_at, down_at, device_class, rate, "
         "(SELECT list(model ORDER BY model) FROM device_models m "
         " WHERE m.device_id = d.device_id AND m.up_at = d.up_at), "

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
 from verticals.ledger._time import as_utc
-from verticals.ledger.analytics._query import Filters, connection_of, money
+from verticals.ledger.analytics._query import NANO, Filters, connection_of, money
 from verticals.ledger.errors import LedgerError
 
 # Below this excess over the trailing median a day is not worth a look: against a $0.00 median any cent
 # is "k times" it, and a risk page full of three-cent days hides the one that matters.
 MIN_EXCESS_USD = Decimal("1.00")
+
+
+def _median(ordered: list[Decimal]) -> Decimal:
+    """The median of ``ordered`` (sorted, not empty) as DuckDB's ``median`` of a DECIMAL(38,9) gives it: the
+    lower middle value plus half the gap to the upper one, truncated to the nano-dollar."""
+    middle = (len(ordered) - 1) // 2
+    low, high = ordered[middle], ordered[len(ordered) // 2]
+    return low + ((high - low) / 2).quantize(NANO, rounding=ROUND_DOWN)
 
 
 def cost_anomalies(
@@ -45,33 +53,33 @@ def cost_anomalies(
         raise LedgerError(f"min_excess_usd must be an amount of 0 or more in USD, not {min_excess_usd!r}")
     lookback = as_utc(since) - timedelta(days=window_days + 1) if since is not None else None
     where, params = Filters(lookback, until, customer).where()
-    sql = f"""
-        WITH daily AS (
-            SELECT customer, CAST(ts AS DATE) AS day, sum(cost_usd) AS cost
-            FROM usage_events WHERE {where} GROUP BY ALL
-        ), judged AS (
-            SELECT customer, day, cost,
-                median(cost) OVER win AS trailing_median,
-                count(*) OVER win AS trailing_days
-            FROM daily
-            WINDOW win AS (PARTITION BY customer ORDER BY day
-                RANGE BETWEEN INTERVAL {int(window_days)} DAYS PRECEDING AND INTERVAL 1 DAYS PRECEDING)
-        )
-        SELECT customer, day, cost, trailing_median, trailing_days FROM judged
-        WHERE trailing_days >= ? AND CAST(cost AS DOUBLE) > ? * CAST(trailing_median AS DOUBLE)
-            AND cost - trailing_median >= CAST(? AS DECIMAL(38, 9))
-            AND (? IS NULL OR day >= CAST(? AS DATE))
-        ORDER BY day, customer
-    """  # noqa: S608
-    since_day = as_utc(since).date() if since is not None else None
-    rows = (
+    # Daily costs in SQL, the trailing window in Python: PostgreSQL has no median over a window, and a
+    # customer has one row a day, so the window is small work either way.
+    daily = (
         connection_of(source)
-        .execute(sql, [*params, min_days, k, str(min_excess), since_day, since_day])
+        .execute(
+            "SELECT customer, CAST(ts AS DATE) AS day, sum(cost_usd) FROM usage_events "  # noqa: S608
+            f"WHERE {where} GROUP BY customer, CAST(ts AS DATE) ORDER BY day, customer",
+            params,
+        )
         .fetchall()
     )
+    since_day = as_utc(since).date() if since is not None else None
+    history: dict[str, list[tuple[date, Decimal]]] = {}
+    rows = []
+    for name, day, cost in daily:
+        cost = money(cost)
+        past = history.setdefault(name, [])
+        # the days with usage in [day - window_days, day - 1]: RANGE ... PRECEDING over calendar days
+        window = sorted(c for d, c in past if day - timedelta(days=window_days) <= d < day)
+        past.append((day, cost))
+        if len(window) < min_days or (since_day is not None and day < since_day):
+            continue
+        median = _median(window)
+        if float(cost) > k * float(median) and cost - median >= min_excess:
+            rows.append((name, day, cost, median, len(window)))
     out = []
     for name, day, cost, median, days in rows:
-        cost, median = money(cost), money(median)
         out.append(
             {
                 "customer": name,

@@ -155,7 +155,9 @@ def break_even(
     observed = {
         row[0]: row[1:]
         for row in conn.execute(
-            "SELECT device_class, sum(revenue_usd), sum(compute_seconds) "  # noqa: S608
+            # busy seconds summed exactly to the microsecond (as billed units are), not as floats: a float
+            # sum's last bits depend on the order rows are added in, which differs between engines and runs
+            "SELECT device_class, sum(revenue_usd), sum(CAST(compute_seconds AS DECIMAL(38,6))) "  # noqa: S608
             f"FROM usage_events WHERE {where} GROUP BY device_class",
             params,
         ).fetchall()
@@ -178,9 +180,9 @@ def break_even(
     measured = {row["device_class"]: row["utilization"] for row in by_device}
     out = []
     for device in sorted(set(rates) | set(observed)):
-        revenue, seconds = observed.get(device, (None, 0.0))
+        revenue, seconds = observed.get(device, (None, 0))
         revenue = money(revenue)
-        busy_hours = Decimal(str(seconds or 0.0)) / _HOUR
+        busy_hours = Decimal(seconds or 0) / _HOUR
         per_hour = revenue / busy_hours if busy_hours else None
         rate = rates.get(device)
         out.append(
