@@ -198,7 +198,7 @@ class Replicas:
     TOKEN = "test-admin-token-replicas"
 
     def __init__(
-        self, root: Path, database_url: str, redis_url: str, count: int, models: tuple[str, ...]
+        self, root: Path, database_url: str | None, redis_url: str | None, count: int, models: tuple[str, ...]
     ) -> None:
         self.root = root
         self.database_url = database_url
@@ -215,13 +215,20 @@ class Replicas:
         env = {
             **os.environ,
             "VERTICALS_HOME": str(self.root / f"replica-{index}"),
-            "VERTICALS_DATABASE_URL": self.database_url,
-            "VERTICALS_REDIS_URL": self.redis_url,
             "VERTICALS_ADMIN_TOKEN": self.TOKEN,
             "VERTICALS_LOAD_PLUGINS": "",
             "VERTICALS_SPOOL_FSYNC_MS": "5",
         }
         env.pop("VERTICALS_CONFIG", None)
+        # without them a replica is the single-machine gateway: DuckDB in its home, limits in process
+        for name, value in (
+            ("VERTICALS_DATABASE_URL", self.database_url),
+            ("VERTICALS_REDIS_URL", self.redis_url),
+        ):
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         return env
 
     def start(self, index: int, timeout: float = 120.0) -> None:
@@ -287,11 +294,15 @@ class Replicas:
 
 @pytest.fixture
 def launch_replicas(tmp_path: Path, database_url: str, redis_url: str) -> Iterator[Callable[..., Replicas]]:
-    """``launch_replicas(count, models=("echo/chat",))``: that many replicas on a fresh database, started."""
+    """``launch_replicas(count, models=("echo/chat",), shared=True)``: that many replicas on a fresh
+    database, started; ``shared=False``: single-machine gateways instead (DuckDB, limits in process)."""
     made: list[Replicas] = []
 
-    def launch(count: int, models: tuple[str, ...] = ("echo/chat",)) -> Replicas:
-        replicas = Replicas(tmp_path, database_url, redis_url, count, models)
+    def launch(count: int, models: tuple[str, ...] = ("echo/chat",), shared: bool = True) -> Replicas:
+        root = tmp_path / f"replicas-{len(made)}"
+        root.mkdir()
+        urls = (database_url, redis_url) if shared else (None, None)
+        replicas = Replicas(root, *urls, count, models)
         made.append(replicas)
         for index in range(count):
             replicas.start(index)

@@ -4,7 +4,8 @@ run (one replica first and last, three between, so a drift of the machine shows)
 Each replica serves echo/chat to a customer with a monthly budget and a tokens-per-minute limit high
 enough never to refuse, so every request takes the Redis admission path (rate window, budget hold,
 settlement) and is drained to PostgreSQL. Load: wrk, 32 connections in all, split evenly over the
-replicas (one wrk per replica, run at once; their requests/s added up).
+replicas (one wrk per replica, run at once; their requests/s added up). Baseline: the single-machine gateway
+(embedded DuckDB ledger, limits in process) under the same load, first in the same run.
 
 This machine has two cores: three replicas compete with PostgreSQL, Redis and wrk for them, so the
 figure says what replication costs here, not how it scales on a node per replica.
@@ -51,13 +52,22 @@ def load(urls: list[str], key: str) -> dict[str, float]:
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
 def test_one_replica_against_three(launch_replicas: Callable[..., Any]) -> None:
+    single = launch_replicas(1, shared=False)
+    embedded = load(single.urls, customer(single))
+    single.close()
     replicas = launch_replicas(3)
     key = customer(replicas)
     one = load(replicas.urls[:1], key)
     three = load(replicas.urls, key)
     one_again = load(replicas.urls[:1], key)
     print(f"\n[wrk, {CONNECTIONS} connections in all, echo/chat with a budget and a tpm limit]")
-    for name, run in (("1 replica", one), ("3 replicas", three), ("1 replica, again", one_again)):
+    runs = (
+        ("single machine (DuckDB, limits in process)", embedded),
+        ("1 replica (PostgreSQL + Redis)", one),
+        ("3 replicas (PostgreSQL + Redis)", three),
+        ("1 replica, again", one_again),
+    )
+    for name, run in runs:
         print(
             f"  {name:<18} {run['rps']:>8,.0f} req/s  p50 {run['p50_ms']:.2f} ms  non-2xx {run['non2xx']:.0f}"
         )
