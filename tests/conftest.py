@@ -301,8 +301,9 @@ def launch_replicas(tmp_path: Path, database_url: str, redis_url: str) -> Iterat
     def launch(count: int, models: tuple[str, ...] = ("echo/chat",), shared: bool = True) -> Replicas:
         root = tmp_path / f"replicas-{len(made)}"
         root.mkdir()
-        urls = (database_url, redis_url) if shared else (None, None)
-        replicas = Replicas(root, *urls, count, models)
+        replicas = Replicas(
+            root, database_url if shared else None, redis_url if shared else None, count, models
+        )
         made.append(replicas)
         for index in range(count):
             replicas.start(index)
