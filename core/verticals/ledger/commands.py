@@ -19,7 +19,9 @@ def attach(cli: click.Group) -> None:
     from verticals.ledger.commands_billing import credits, plans_allowance, plans_allowances, subscriptions
     from verticals.ledger.commands_books import costs, usage
     from verticals.ledger.commands_prices import prices
+    from verticals.ledger.commands_retention import usage_retention
 
+    usage.add_command(usage_retention)
     plans.add_command(plans_allowance)
     plans.add_command(plans_allowances)
     for group in (customers, keys, plans, prices, costs, usage, subscriptions, credits):
