@@ -244,13 +244,21 @@ def _add_usage(
         params += [index, customer, line.model, line.unit, to_db(line.period_start), to_db(line.period_end)]
     bucket_sql = f"date_trunc('{bucket}', e.ts)" if bucket else "NULL::TIMESTAMP"
     dim_sql = "".join(f", e.{name}" for name in dims)
+    columns = ", ".join(dict.fromkeys(["ts", "customer", "model", "unit", "units_in", "units_out", *dims]))
+    first = min(to_db(line.period_start) for _, line, _ in lines)
+    last = max(to_db(line.period_end) for _, line, _ in lines)
+    # The billed events of the lines' span first, materialized: joined directly, PostgreSQL estimates the
+    # three-column match of the lines to the events' dims at one row and loops over the events once per
+    # line (11 s instead of 0.4 s for a month of 300,000 events); DuckDB runs either form alike.
     rows = conn.execute(
-        "WITH w(idx, w_customer, w_model, w_unit, w_since, w_until) AS (VALUES " + values + ") "  # noqa: S608
+        f"WITH ev AS MATERIALIZED (SELECT {columns} FROM usage_events "  # noqa: S608
+        f"WHERE ts >= ? AND ts < ? AND {billed_status()}), "
+        f"w(idx, w_customer, w_model, w_unit, w_since, w_until) AS (VALUES {values}) "
         f"SELECT w.idx, {bucket_sql}, (e.ts >= ? AND e.ts < ?){dim_sql}, sum({_BILLED_UNITS}), count(*) "
-        "FROM usage_events e JOIN w ON e.customer = w.w_customer AND e.model = w.w_model "
+        "FROM ev e JOIN w ON e.customer = w.w_customer AND e.model = w.w_model "
         "AND e.unit = w.w_unit AND e.ts >= w.w_since AND e.ts < w.w_until "
-        f"WHERE {billed_status('e.status')} GROUP BY ALL ORDER BY ALL",
-        [*params, low, high],
+        "GROUP BY ALL ORDER BY ALL",
+        [first, last, *params, low, high],
     ).fetchall()
     by_line: dict[int, list[Any]] = {}
     for row in rows:
