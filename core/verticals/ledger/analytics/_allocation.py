@@ -166,26 +166,7 @@ def allocate(
     devices, segments = _segments(conn, since, end, bucket)
     selected, select_params = Filters(None, None, customer, plugin, model).where("e")
     window, window_params = Filters(since, until).where("e")
-    extra = [f"e.{name}" for name in dims if name not in ("model", "device_class")]
-    bucket_sql = f"date_trunc('{bucket}', e.ts)" if bucket else "NULL::TIMESTAMP"
-    dim_sql = ", ".join(f"ev.{name}" for name in dims)
-    rows = conn.execute(
-        "WITH ev AS (SELECT e.request_id, e.ts, e.model, e.device_class, e.compute_seconds, e.cost_usd, "  # noqa: S608
-        f"e.revenue_usd, {''.join(c + ', ' for c in extra)}{bucket_sql} AS bucket, ({selected}) AS selected "
-        f"FROM usage_events e WHERE {window}), "
-        "m AS (SELECT ev.request_id, d.device_id, d.up_at FROM ev "
-        "JOIN devices d ON d.device_class = ev.device_class AND ev.ts >= d.up_at "
-        "AND (d.down_at IS NULL OR ev.ts < d.down_at) "
-        "JOIN device_models dm "
-        "ON dm.device_id = d.device_id AND dm.up_at = d.up_at AND dm.model = ev.model), "
-        "k AS (SELECT request_id, count(*) AS n FROM m GROUP BY request_id) "
-        "SELECT m.device_id, m.up_at, coalesce(k.n, 1) AS n, ev.bucket, ev.selected"
-        f"{', ' + dim_sql if dims else ''}, "
-        "sum(ev.compute_seconds), sum(ev.cost_usd), sum(ev.revenue_usd) "
-        "FROM ev LEFT JOIN m ON m.request_id = ev.request_id LEFT JOIN k ON k.request_id = ev.request_id "
-        "GROUP BY ALL",
-        [*select_params, *window_params],
-    ).fetchall()
+    rows = _request_rows(conn, dims, bucket, selected, select_params, window, window_params)
     # what each (device, bucket) carried, over every request, for the weights
     carried: dict[tuple[DeviceKey, Any], list[Any]] = {}
     for device_id, up, n, part, _sel, *rest in rows:
@@ -255,3 +236,82 @@ def _idle_line(
         spend.idle_cost += cost - Decimal(carried.get((device_key, part), [0.0, Decimal(0)])[1])
         spend.device_seconds += seconds
         spend.devices.add(device_key)
+
+
+Interval = tuple[str, str, datetime, datetime | None, tuple[DeviceKey, ...]]
+
+
+def _coverage(conn: Any) -> list[Interval]:
+    """Which devices could serve a request, as intervals of constant coverage: ``(model, device_class,
+    start, end or None, device keys)``, one per stretch between consecutive up/down times of the devices
+    serving that model on that class during which at least one of them is up.
+
+    A request at ``ts`` runs on the devices up at ``ts`` (``up_at <= ts < down_at``) that serve its model on
+    its device class; between two consecutive up or down times that set cannot change, so matching a
+    request to its interval is matching it to its devices, and the events can be summed per interval
+    rather than joined one by one.
+    """
+    serving: dict[tuple[str, str], list[tuple[str, datetime, datetime | None]]] = {}
+    for device_id, up, down, device_class, served in conn.execute(
+        "SELECT d.device_id, d.up_at, d.down_at, d.device_class, m.model FROM devices d "
+        "JOIN device_models m ON m.device_id = d.device_id AND m.up_at = d.up_at"
+    ).fetchall():
+        serving.setdefault((served, device_class), []).append((device_id, up, down))
+    out: list[Interval] = []
+    for (served, device_class), found in sorted(serving.items()):
+        cuts = sorted({up for _, up, _ in found} | {down for _, _, down in found if down is not None})
+        for begin, finish in zip(cuts, [*cuts[1:], None], strict=True):
+            keys = tuple(
+                sorted(
+                    (device_id, up)
+                    for device_id, up, down in found
+                    if up <= begin and (down is None or (finish is not None and down >= finish))
+                )
+            )
+            if keys:
+                out.append((served, device_class, begin, finish, keys))
+    return out
+
+
+def _request_rows(
+    conn: Any,
+    dims: Sequence[str],
+    bucket: str | None,
+    selected: str,
+    select_params: list[Any],
+    window: str,
+    window_params: list[Any],
+) -> list[tuple[Any, ...]]:
+    """What the requests in the window carried, per device: rows ``(device_id, up_at, n, bucket, selected,
+    *dims, busy seconds, cost, revenue)``, the sums of the requests that ``n`` devices could have served
+    (each counts 1/n on each; ``device_id`` None and n 1 for requests on no recorded device)."""
+    intervals = _coverage(conn)
+    bucket_sql = f"date_trunc('{bucket}', e.ts)" if bucket else "NULL::TIMESTAMP"
+    keys = ", ".join([bucket_sql, f"({selected})", *(f"e.{name}" for name in dims)])
+    sums = "sum(e.compute_seconds), sum(e.cost_usd), sum(e.revenue_usd)"
+    if not intervals:
+        found = conn.execute(
+            f"SELECT NULL, {keys}, {sums} FROM usage_events e WHERE {window} GROUP BY ALL",  # noqa: S608
+            [*select_params, *window_params],
+        ).fetchall()
+    else:
+        params: list[Any] = []
+        for index, (served, device_class, begin, finish, _) in enumerate(intervals):
+            params += [index, served, device_class, begin, finish]
+        values = ", ".join("(?, ?, ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP))" for _ in intervals)
+        # one pass over the events, each matched to the interval (so the devices) it ran in
+        found = conn.execute(
+            f"WITH iv(idx, i_model, i_class, i_since, i_until) AS (VALUES {values}) "  # noqa: S608
+            f"SELECT iv.idx, {keys}, {sums} FROM usage_events e LEFT JOIN iv ON iv.i_model = e.model "
+            "AND iv.i_class = e.device_class AND e.ts >= iv.i_since "
+            f"AND (iv.i_until IS NULL OR e.ts < iv.i_until) WHERE {window} GROUP BY ALL",
+            [*params, *select_params, *window_params],
+        ).fetchall()
+    rows: list[tuple[Any, ...]] = []
+    for index, *rest in found:
+        if index is None:
+            rows.append((None, None, 1, *rest))
+            continue
+        devices = intervals[index][4]
+        rows.extend((device_id, up, len(devices), *rest) for device_id, up in devices)
+    return rows
