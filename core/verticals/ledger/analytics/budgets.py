@@ -29,10 +29,12 @@ def budget_status(source: Any, *, at: datetime | None = None) -> list[dict[str, 
     now = as_utc(at) if at is not None else utc_now()
     start, end = month_start(now), next_month_start(now)
     conn = connection_of(source)
+    # one grouped scan of the month joined to the customers (PostgreSQL ran a correlated subquery once per
+    # customer, each scanning the month)
     rows = conn.execute(
-        "SELECT c.name, c.plan, c.budget_usd, c.status, c.created_at, "
-        "(SELECT sum(revenue_usd) FROM usage_events u WHERE u.customer = c.name AND u.ts >= ? AND u.ts < ?) "
-        "FROM customers c ORDER BY c.name",
+        "SELECT c.name, c.plan, c.budget_usd, c.status, c.created_at, s.spend FROM customers c "
+        "LEFT JOIN (SELECT customer, sum(revenue_usd) AS spend FROM usage_events WHERE ts >= ? AND ts < ? "
+        "GROUP BY customer) s ON s.customer = c.name ORDER BY c.name",
         [to_db(start), to_db(now)],
     ).fetchall()
     out = []
