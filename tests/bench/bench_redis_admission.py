@@ -9,6 +9,8 @@ limits round trip, as the gateway makes it for a key with rpm and tpm and a budg
 (latency), and for 64 concurrent clients spread over three ``RedisLimits`` (three replicas on one loop,
 which also measures this process's client overhead, the CPU that bounds a replica's request rate: measured
 at about 0.3 ms of client CPU per request against 0.06 ms in Redis, so redis-py, not Redis, is the cost).
+``RedisLimits`` auto-pipelines its scripts (``verticals.serving.limits.pipelining``): the concurrent run
+prints how many script calls shared a pipeline on average, the lever on that client CPU.
 
 Latency is wall time by nature; the figures are printed, not asserted (a shared machine's neighbours move
 them). ``VERTICALS_BENCH_REQUESTS`` sets the requests per run (default 5,000).
@@ -65,6 +67,12 @@ async def concurrent(replicas: list[Limits], count: int) -> tuple[list[float], f
     return latencies, time.perf_counter() - started
 
 
+def pipelined(limits: Limits) -> tuple[int, int]:
+    """(script calls, pipelines) ``limits`` sent so far; (0, 0) in process, or before auto-pipelining."""
+    stats = getattr(getattr(limits, "pipeline", None), "stats", None)
+    return (0, 0) if stats is None else (stats.calls, stats.batches)
+
+
 def quantiles_ms(samples: list[float]) -> tuple[float, float]:
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
     return cuts[49] * 1000, cuts[98] * 1000
@@ -82,15 +90,20 @@ def test_admission_overhead_of_redis_on_loopback(redis_url: str) -> None:
             rows.append((name, "1 client", p50, p99, None))
         groups: list[tuple[str, list[Limits]]] = [("in process", [memory]), ("Redis", list(shared))]
         for name, group in groups:
+            before = [pipelined(limits) for limits in group]
             latencies, wall = await concurrent(group, REQUESTS)
             p50, p99 = quantiles_ms(latencies)
             rows.append((name, f"{CONCURRENCY} clients", p50, p99, len(latencies) / wall))
+            after = [pipelined(limits) for limits in group]
+        calls, batches = (sum(a[i] - b[i] for a, b in zip(after, before, strict=True)) for i in (0, 1))
         for limits in shared:
             await limits.close()
         print(f"\nadmit + reserve + settle_tokens + settle per request, {REQUESTS} requests per run")
         print(f"{'limits':<12}{'load':<13}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>10}")
         for name, load, p50, p99, rate in rows:
             print(f"{name:<12}{load:<13}{p50:>9.3f}{p99:>9.3f}{'' if rate is None else f'{rate:>10.0f}'}")
+        if batches:
+            print(f"Redis, {CONCURRENCY} clients: {calls / batches:.1f} script calls per pipeline on average")
         added = rows[1][2] - rows[0][2]
         verdict = "met" if added < 1.0 else "MISSED"
         print(f"p50 added by Redis, 1 client: {added:.3f} ms (goal < 1 ms: {verdict})")
