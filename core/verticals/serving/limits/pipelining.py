@@ -3,7 +3,8 @@ one pipeline, one socket write and one read, instead of one round trip each.
 
 The technique is ioredis's ``enableAutoPipelining`` (https://github.com/redis/ioredis#autopipelining) and
 Lettuce's command batching: calls made while the loop runs its current callbacks are queued, and a flush
-scheduled with ``loop.call_soon`` by the first of them sends the queue once those callbacks are done. A
+scheduled with ``loop.call_soon`` (a task's first step) by the first of them sends the queue once those
+callbacks are done; a batch of one goes out as that one command, without building a pipeline. A
 lone call waits for no other round trip (its flush runs on the loop's next iteration), while the calls of
 many requests in flight share one write, one read and one wakeup: redis-py spends about 65 us of client
 CPU per lone EVALSHA against about 15 us per command in a pipeline of 50 (measured for issue 18).
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 #: Calls in one pipeline at most: about 300 bytes each, so one write stays near 150 KB.
 MAX_BATCH = 512
@@ -95,25 +96,28 @@ class AutoPipeline:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if not self._queue:
-            loop.call_soon(self._flush)
+            # a task's first step is scheduled with ``loop.call_soon``: it runs once the callbacks ready
+            # now (the other requests' steps, which may queue calls too) are done
+            flush = loop.create_task(self._flush())
+            self._sending.add(flush)
+            flush.add_done_callback(self._sending.discard)
         self._known.setdefault(script.sha, script)
         self._queue.append(_Call(script, keys, args, future))
         return future
 
     async def drain(self) -> None:
-        """Send what is queued and wait for every batch in flight (before closing the connections)."""
-        if self._queue:
-            self._flush()
+        """Wait for every batch queued or in flight (before closing the connections)."""
         while self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
+        """Send the calls queued in this iteration: ``max_batch`` a pipeline, the pipelines at once."""
         queue, self._queue = self._queue, []
-        loop = asyncio.get_running_loop()
-        for start in range(0, len(queue), self.max_batch):
-            task = loop.create_task(self._send(queue[start : start + self.max_batch]))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+        if len(queue) <= self.max_batch:
+            await self._send(queue)
+            return
+        chunks = (queue[start : start + self.max_batch] for start in range(0, len(queue), self.max_batch))
+        await asyncio.gather(*(self._send(chunk) for chunk in chunks))
 
     async def _send(self, batch: list[_Call]) -> None:
         """One pipeline of ``batch``; the calls that got ``NOSCRIPT`` once more after loading the scripts."""
@@ -139,16 +143,25 @@ class AutoPipeline:
             pipe.script_load(script.text)
         await pipe.execute()
 
+    async def _answers(self, batch: list[_Call]) -> list[Any]:
+        """What Redis answered to each call of ``batch``, its errors (``ResponseError``) as values."""
+        if len(batch) == 1:  # the same bytes on the wire, without building a pipeline
+            try:
+                return [await self.redis.execute_command(*batch[0].command())]  # type: ignore[no-untyped-call]
+            except ResponseError as error:
+                return [error]
+        pipe = self.redis.pipeline(transaction=False)
+        for call in batch:
+            pipe.execute_command(*call.command())
+        return list(await pipe.execute(raise_on_error=False))
+
     async def _execute(self, batch: list[_Call], *, retrying: bool) -> list[_Call]:
         """Send ``batch`` as one non-transactional pipeline and answer each call's future; the calls that
         got ``NOSCRIPT`` are returned unanswered (first try) or answered with it (retry). Raises what the
         pipeline as a whole raised (connection error, timeout)."""
-        pipe = self.redis.pipeline(transaction=False)
-        for call in batch:
-            pipe.execute_command(*call.command())
         self.stats.batches += 1
         self.stats.calls += len(batch)
-        results = await pipe.execute(raise_on_error=False)
+        results = await self._answers(batch)
         missing: list[_Call] = []
         for call, result in zip(batch, results, strict=True):
             if call.future.done():  # its caller was cancelled; the script ran all the same
