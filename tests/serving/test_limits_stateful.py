@@ -100,6 +100,7 @@ class Open:
     ctx: RequestContext
     key: str
     customer: str
+    plan: str  # the customer's plan when the request started: the one that prices it
     worst: int = 0
     price: Decimal = Decimal(0)
     amount: Decimal = Decimal(0)
@@ -201,7 +202,7 @@ class MoneyAndLimits(RuleBasedStateMachine):
         ctx.ts = self.clock.now
         ctx.principal = self.gateway.auth.authenticate(f"Bearer {plaintext}")
         self.gateway.meter.start(ctx, self.spec)
-        return Open(ctx, ctx.principal.key_prefix, customer)
+        return Open(ctx, ctx.principal.key_prefix, customer, self.accounts[customer].plan)
 
     @rule(which=st.integers(0, 9), later=LATER)
     def start(self, which: int, later: float) -> None:
@@ -228,7 +229,7 @@ class MoneyAndLimits(RuleBasedStateMachine):
 
     def _admit(self, request: Open, worst: int) -> None:
         ctx, window, account = request.ctx, self.windows[request.key], self.accounts[request.customer]
-        price = self._price(account.plan, ctx.ts)
+        price = self._price(request.plan, ctx.ts)
         amount = (price * worst).quantize(MICRO, rounding=ROUND_CEILING)
         now = self.clock.seconds()
         used = window.used_now(now)

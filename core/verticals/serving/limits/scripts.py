@@ -34,7 +34,9 @@ local function clock(arg)
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local function fmt(x) return string.format('%.6f', x) end
+-- every digit of the double (17 significant), so that a window's edge is the very time
+-- InMemoryLimits compares against, not one rounded to the microsecond past a request's own time
+local function fmt(x) return string.format('%.17g', x) end
 """
 
 # Drops what left the window (requests, settled tokens) and holds past their deadline.
