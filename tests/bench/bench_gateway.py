@@ -26,6 +26,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -83,7 +84,10 @@ def wrk(
     url: str, body: dict[str, Any], headers: dict[str, str], *, connections: int = 32
 ) -> dict[str, float]:
     """wrk -t1 -c32 POSTing ``body``; returns requests/s, p50 latency (ms) and non-2xx count."""
-    script = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-gateway-{os.getpid()}.lua"
+    # a file of its own per call: bench_replicas runs several wrk at once from threads of one process
+    handle, name = tempfile.mkstemp(prefix="bench-gateway-", suffix=".lua")
+    os.close(handle)
+    script = Path(name)
     lines = [
         'wrk.method = "POST"',
         f"wrk.body = {json.dumps(json.dumps(body))}",
@@ -104,6 +108,7 @@ def wrk(
         text=True,
         check=True,
     ).stdout
+    script.unlink()
     match = re.search(r"RESULT (\d+) (\d+) ([\d.]+) (\d+)", out)
     assert match, out
     requests, micros, p50, non2xx = (float(g) for g in match.groups())
