@@ -24,6 +24,10 @@ from verticals.ledger.errors import LedgerConflict, LedgerError
 from verticals.suggest import unknown, unknown_customer
 
 KEY_PREFIX_LEN = 11  # "vk_" + 8 characters: enough to tell keys apart in a list, useless to an attacker
+# Hashes of presented keys the table did not hold, kept until the next reload (any change to the control
+# tables): a flood of made-up keys then costs one lookup each, not one per request. No real key can be
+# among them before it exists: its plaintext is random and shown only once, at its creation.
+MISSING_KEYS_MAX = 65_536
 CUSTOMER_STATUSES = ("active", "suspended")
 
 
@@ -102,6 +106,7 @@ class Control:
         self._shared = shared
         self._customers: dict[str, Customer] = {}
         self._keys_by_hash: dict[str, ApiKey] = {}
+        self._missing_keys: dict[str, None] = {}  # insertion-ordered: the oldest is dropped first
         self._plans: dict[str, Plan] = {}
         self.reload()
 
@@ -127,6 +132,7 @@ class Control:
             )
             for row in keys
         }
+        self._missing_keys = {}
 
     def _fresh(self) -> None:
         """Before a write on a shared ledger: read the tables, so its checks see other writers' rows."""
@@ -293,15 +299,20 @@ class Control:
         """The key for a presented plaintext, revoked or not (the caller checks ``revoked_at``).
 
         Served from memory; on a shared ledger a miss asks the table (one indexed lookup), so a key made
-        by another replica a moment ago works at once.
+        by another replica a moment ago works at once, and a hash the table did not hold is remembered
+        until the next reload (``MISSING_KEYS_MAX`` of them), so that made-up keys do not reach the
+        database on every request.
         """
         digest = hash_key(plaintext)
         key = self._keys_by_hash.get(digest)
-        if key is not None or not self._shared:
+        if key is not None or not self._shared or digest in self._missing_keys:
             return key
         with self._lock:
             row = self._conn.execute("SELECT 1 FROM api_keys WHERE key_sha256 = ?", [digest]).fetchone()
         if row is None:
+            if len(self._missing_keys) >= MISSING_KEYS_MAX:
+                del self._missing_keys[next(iter(self._missing_keys))]
+            self._missing_keys[digest] = None
             return None
         self.reload()
         return self._keys_by_hash.get(digest)

@@ -221,3 +221,29 @@ def test_after_a_database_restart_changes_are_heard_again(
     a.create_customer("after-restart", "free")  # a's idle connection is replaced once, then it writes
     eventually(lambda: [n for c in heard for n in c.customers], lambda names: "after-restart" in names)
     assert b.get_customer("after-restart").plan == "free"
+
+
+def test_a_made_up_key_asks_the_table_once_until_the_control_data_changes(
+    replicas: tuple[Ledger, Ledger], database_url: str
+) -> None:
+    from verticals.ledger.control import KEY_PREFIX_LEN, hash_key
+
+    a, b = replicas
+    heard: list[Change] = []
+    b.on_change(heard.append)
+    a.create_customer("acme", "pro")
+    eventually(lambda: len(heard), lambda n: n > 0)  # b has reloaded after that change: nothing pending
+    made_up = "vk_" + "x" * 40
+    assert b.find_key(made_up) is None  # asked the table: not there, remembered
+    # The same hash put in the table behind the trigger's back (no notification): b answers from what
+    # it remembers instead of asking the table again on every request.
+    with psycopg.connect(database_url, autocommit=True) as psql:
+        psql.execute("SET session_replication_role = replica")  # no triggers: no NOTIFY
+        psql.execute(
+            "INSERT INTO api_keys VALUES (%s, %s, 'acme', NULL, NULL, now()::timestamp, NULL)",
+            [made_up[:KEY_PREFIX_LEN], hash_key(made_up)],
+        )
+    assert b.find_key(made_up) is None
+    a.create_customer("other", "pro")  # any change to the control data: b reloads and forgets the misses
+    found = eventually(lambda: b.find_key(made_up), lambda key: key is not None)
+    assert found is not None and found.customer == "acme"
