@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from verticals.ttl_cache import TTLCache
 
 
@@ -35,3 +37,22 @@ def test_clear_forgets_every_entry() -> None:
     cache.get("a", lambda: 1)
     cache.clear()
     assert cache.get("a", lambda: 2) == 2
+
+
+def test_a_failed_reload_serves_the_last_value_for_the_named_errors_only() -> None:
+    from verticals.ledger.errors import LedgerUnavailable
+
+    now = [0.0]
+    cache: TTLCache[str, int] = TTLCache(ttl_s=1.0, clock=lambda: now[0])
+    assert cache.get("a", lambda: 1, stale_on=(LedgerUnavailable,)) == 1
+    now[0] = 5.0
+
+    def down() -> int:
+        raise LedgerUnavailable("the database is away")
+
+    assert cache.get("a", down, stale_on=(LedgerUnavailable,)) == 1  # stale-if-error
+    with pytest.raises(LedgerUnavailable):
+        cache.get("b", down, stale_on=(LedgerUnavailable,))  # nothing to fall back on
+    with pytest.raises(LedgerUnavailable):
+        cache.get("a", down)  # not named: propagates
+    assert cache.get("a", lambda: 2, stale_on=(LedgerUnavailable,)) == 2  # back: loads again

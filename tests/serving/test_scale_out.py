@@ -8,6 +8,7 @@ in and ``max_tokens=1`` is 11 tokens, exactly what admission holds, so the figur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -191,3 +192,51 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_request(
     missing = [rid for rid in acknowledged if rid not in counts]
     assert missing == []
     assert {rid: n for rid, n in counts.items() if n != 1} == {}
+
+
+def test_replicas_keep_serving_while_postgresql_is_down_and_lose_nothing(
+    launch_replicas: Callable[..., Any], database_url: str, postgres_server: Any
+) -> None:
+    replicas = launch_replicas(2)
+    key = priced_customer(replicas, "outage", budget="1000")
+    acknowledged: list[str] = []
+    during: list[int] = []  # statuses answered while PostgreSQL was stopped
+    down = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def client(url: str) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            while not stop.is_set():
+                response = await http.post(
+                    "/v1/chat/completions", json=CHAT, headers={"Authorization": f"Bearer {key}"}
+                )
+                if down.is_set():
+                    during.append(response.status_code)
+                if response.status_code == 200:
+                    acknowledged.append(response.headers["x-request-id"])
+
+    async def load() -> None:
+        clients = [asyncio.create_task(client(url)) for url in replicas.urls for _ in range(3)]
+        await asyncio.sleep(2)
+        await asyncio.to_thread(postgres_server.stop)
+        down.set()
+        try:
+            await asyncio.sleep(10)
+        finally:
+            down.clear()
+            await asyncio.to_thread(postgres_server.start)
+        await asyncio.sleep(2)
+        stop.set()
+        await asyncio.gather(*clients)
+
+    try:
+        asyncio.run(load())
+    finally:
+        with contextlib.suppress(Exception):
+            postgres_server.start()  # the session's server: always up again for the next test
+    assert during and set(during) == {200}, "a replica refused requests while PostgreSQL was down"
+    rows = ledger_rows(database_url, "outage", len(acknowledged))
+    stored = [row[0] for row in rows]
+    assert len(stored) == len(set(stored))
+    assert set(acknowledged) <= set(stored)
+    assert len(stored) == len(acknowledged)

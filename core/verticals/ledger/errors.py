@@ -13,3 +13,9 @@ class LedgerError(ValueError):
 class LedgerConflict(LedgerError):
     """Another writer of a shared (PostgreSQL) ledger stored a row with the same key at the same moment;
     nothing of this call was written. Callers that can name the row turn it into their own message."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The ledger's database (PostgreSQL) cannot be reached right now; nothing of this call was written.
+    The gateway keeps serving from what it holds (usage events wait in its spool) and answers a request
+    that needs the database with a 503 ``ledger_unavailable``."""

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from verticals.ledger.errors import LedgerUnavailable
+
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -118,9 +120,9 @@ def _describe_validation(error: RequestValidationError) -> tuple[str, str | None
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Make ``app`` answer every APIError, request validation error (as a 400 naming the parameter) and
-    Starlette HTTP error (404/405 with a hint, 413 ``body_too_large``) with the JSON error bodies of this
-    module.
+    """Make ``app`` answer every APIError, request validation error (as a 400 naming the parameter),
+    Starlette HTTP error (404/405 with a hint, 413 ``body_too_large``) and LedgerUnavailable (503
+    ``ledger_unavailable``, Retry-After 5) with the JSON error bodies of this module.
     """
 
     async def api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -146,6 +148,14 @@ def install_error_handlers(app: FastAPI) -> None:
             APIError(status, message, code=code, headers=dict(exc.headers or {})), request.url.path
         )
 
+    async def ledger_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # the ledger's database is away and this request needed it (a key or customer not seen before,
+        # a month's spend to seed): a 503 the client may retry, not a 500
+        message = f"{exc}; this request needs the ledger's database: retry in a few seconds"
+        error = APIError(503, message, code="ledger_unavailable", headers={"Retry-After": "5"})
+        return error_response(error, request.url.path)
+
     app.add_exception_handler(APIError, api_error)
+    app.add_exception_handler(LedgerUnavailable, ledger_unavailable)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from verticals.config import Settings
+from verticals.ledger.errors import LedgerUnavailable
 from verticals.registry import Registry
 from verticals.serving.auth import Authenticator
 from verticals.serving.backends import ModelBackend
@@ -75,13 +76,23 @@ class Gateway:
         self._credits: TTLCache[str, Decimal] = TTLCache(CUSTOMER_CACHE_S)
 
     def customer(self, name: str) -> Any:
-        """The ledger's customer ``name``, read at most once per ``CUSTOMER_CACHE_S`` seconds."""
-        return self._customers.get(name, lambda: self.ledger.get_customer(name))
+        """The ledger's customer ``name``, read at most once per ``CUSTOMER_CACHE_S`` seconds; while the
+        ledger's database is unreachable, the last one read (LedgerUnavailable when there is none)."""
+        return self._customers.get(
+            name, lambda: self.ledger.get_customer(name), stale_on=(LedgerUnavailable,)
+        )
 
     def credit(self, name: str, at: datetime) -> Decimal:
         """Customer ``name``'s credit balance (Decimal USD) at ``at``, read at most once per
-        ``CUSTOMER_CACHE_S`` seconds (an admin change reads it again at once, see ``forget``)."""
-        return self._credits.get(name, lambda: Decimal(self.ledger.credit_balance(name, at)))
+        ``CUSTOMER_CACHE_S`` seconds (an admin change reads it again at once, see ``forget``). While the
+        ledger's database is unreachable: the last balance read, else 0, so that a budget holds with
+        credits left out rather than stopping every request of the customer."""
+        try:
+            return self._credits.get(
+                name, lambda: Decimal(self.ledger.credit_balance(name, at)), stale_on=(LedgerUnavailable,)
+            )
+        except LedgerUnavailable:
+            return Decimal(0)
 
     def backend_changed(self, model: str) -> None:
         """Tell ``backend_listeners`` that ``model``'s backend went down or came back; on the event loop."""

@@ -11,14 +11,17 @@ restarted) is replaced once before the statement fails, so a gateway outlives a 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
 
-from verticals.ledger.errors import LedgerConflict, LedgerError
+from verticals.ledger.errors import LedgerConflict, LedgerUnavailable
 from verticals.ledger.postgres.dialect import to_postgres
 
+#: Seconds between two attempts to reconnect while the server is unreachable.
+RECONNECT_EVERY_S = 1.0
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^@]*@")
 
 
@@ -28,13 +31,13 @@ def redacted(url: str) -> str:
 
 
 def open_psycopg(url: str) -> psycopg.Connection[Any]:
-    """A psycopg connection to ``url`` in autocommit mode with its session in UTC; LedgerError when the
-    server cannot be reached or refuses the login (the message names the server, never the password)."""
+    """A psycopg connection to ``url`` in autocommit mode with its session in UTC; LedgerUnavailable when
+    the server cannot be reached or refuses the login (the message names the server, never the password)."""
     try:
         return psycopg.connect(url, autocommit=True, options="-c TimeZone=UTC", connect_timeout=10)
     except psycopg.Error as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise LedgerError(
+        raise LedgerUnavailable(
             f"cannot reach the PostgreSQL ledger at {redacted(url)} ({first}): check database_url "
             "(VERTICALS_DATABASE_URL) and that the server is up"
         ) from None
@@ -52,6 +55,8 @@ class PostgresConnection:
         self._conn = raw if raw is not None else open_psycopg(url)
         self._cursor = psycopg.ClientCursor(self._conn)  # %s placeholders, bound here (see dialect)
         self._in_transaction = False
+        self._retry_at = 0.0  # monotonic time before which a broken connection is not reconnected
+        self._down_message = ""
 
     @classmethod
     def over(cls, raw: psycopg.Connection[Any]) -> PostgresConnection:
@@ -65,11 +70,14 @@ class PostgresConnection:
         verb = statement.lstrip()[:8].upper()
         try:
             self._run(statement, parameters)
-        except psycopg.OperationalError:
-            if self._in_transaction or not self._conn.broken:
-                raise
+        except psycopg.OperationalError as error:
+            if self._in_transaction or not (self._conn.broken or self._conn.closed):
+                raise self._unavailable(error) from None
             self._reconnect()  # an idle connection broke (a server restart): one fresh try
-            self._run(statement, parameters)
+            try:
+                self._run(statement, parameters)
+            except psycopg.OperationalError as again:
+                raise self._unavailable(again) from None
         if verb.startswith("BEGIN"):
             self._in_transaction = True
         elif verb.startswith(("COMMIT", "ROLLBACK")):
@@ -89,11 +97,26 @@ class PostgresConnection:
         self._cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [name])
 
     def _reconnect(self) -> None:
+        # While the server is away, a reconnect is tried at most once per RECONNECT_EVERY_S: the callers
+        # (the gateway's event loop among them) get LedgerUnavailable at once instead of each waiting on
+        # a connect that may take up to its timeout.
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise LedgerUnavailable(self._down_message)
+        self._conn.close()
         try:
-            self._conn.close()
-        finally:
             self._conn = open_psycopg(self.url)
-            self._cursor = psycopg.ClientCursor(self._conn)
+        except LedgerUnavailable as error:
+            self._retry_at, self._down_message = now + RECONNECT_EVERY_S, str(error)
+            raise
+        self._cursor = psycopg.ClientCursor(self._conn)
+
+    def _unavailable(self, error: psycopg.OperationalError) -> LedgerUnavailable:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return LedgerUnavailable(
+            f"the PostgreSQL ledger at {redacted(self.url)} stopped answering ({first}); the statement was "
+            "not applied: retry once the server is back"
+        )
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PostgresConnection:
         """Run one DuckDB statement once per row of ``rows``."""
