@@ -71,8 +71,10 @@ class PostgresConnection:
         try:
             self._run(statement, parameters)
         except psycopg.OperationalError as error:
-            if self._in_transaction or not (self._conn.broken or self._conn.closed):
-                raise self._unavailable(error) from None
+            if not (self._conn.broken or self._conn.closed):
+                raise  # the server answered (a deadlock, a cancelled statement): not an outage
+            if self._in_transaction:
+                raise self._unavailable(error) from None  # the transaction died with the connection
             self._reconnect()  # an idle connection broke (a server restart): one fresh try
             try:
                 self._run(statement, parameters)
