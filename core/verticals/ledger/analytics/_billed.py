@@ -45,8 +45,6 @@ FEE = "(plan fee)"
 """The dimension value of plan fees under model, plugin, unit, endpoint or device_class."""
 
 ZERO = Decimal(0)
-_BILLED_UNITS = billed_units("e")
-_WINDOWS_PER_QUERY = 500
 
 
 @dataclass
@@ -117,6 +115,8 @@ def invoices_in(
         }
         if customer is not None:
             drafts = [] if customer in issued else [preview(ledger, customer, month)]
+        elif all(found.name in issued for found in ledger.list_customers()):
+            drafts = []  # a closed month finalized for everyone: no draft to compute (a scan of the month)
         else:
             drafts = [draft for draft in preview_all(ledger, month) if draft.customer not in issued]
         out.extend(sorted([*issued.values(), *drafts], key=lambda invoice: invoice.customer))
@@ -201,10 +201,7 @@ def billed_groups(
             continue  # a fee is no model's or plugin's revenue
         for fee in invoice.fees:
             _add_fee(groups, invoice.customer, fee, dims, bucket, low, high)
-    for first in range(0, len(lines), _WINDOWS_PER_QUERY):
-        _add_usage(
-            groups, connection_of(source), lines[first : first + _WINDOWS_PER_QUERY], dims, bucket, low, high
-        )
+    _add_usage(groups, connection_of(source), lines, dims, bucket, low, high)
     return groups
 
 
@@ -226,6 +223,21 @@ def _add_fee(
             groups.setdefault(key, Billed()).fee += part
 
 
+def _stretch_start(cuts: Sequence[datetime], low: int, high: int) -> tuple[str, list[Any]]:
+    """SQL of the start of the stretch ``[cuts[i], cuts[i + 1])`` holding ``ts``, for ``low <= i < high``
+    (``cuts`` sorted, ``ts`` in ``[cuts[low], cuts[high])``), and its parameters in order: CASEs nested
+    as a binary search, so an event takes log2(len(cuts)) comparisons however many lines there are."""
+    if high - low == 1:
+        return "CAST(? AS TIMESTAMP)", [cuts[low]]
+    middle = (low + high) // 2
+    below, below_params = _stretch_start(cuts, low, middle)
+    above, above_params = _stretch_start(cuts, middle, high)
+    return (
+        f"CASE WHEN ts < CAST(? AS TIMESTAMP) THEN {below} ELSE {above} END",
+        [cuts[middle], *below_params, *above_params],
+    )
+
+
 def _add_usage(
     groups: dict[tuple[Any, ...], Billed],
     conn: Any,
@@ -238,27 +250,43 @@ def _add_usage(
     """Spread each usage line (and its credit share) over its events by billed units (see the module)."""
     if not lines:
         return
-    values = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in lines)
-    params: list[Any] = []
+    # The lines as parallel lists unnested side by side (both engines zip several unnests in one SELECT),
+    # not a VALUES list of placeholders: all the lines are one statement of constant text, one pass over
+    # the events (a query per 500 lines rescanned the span each time), and no parse of a statement with
+    # tens of thousands of placeholders (0.8 s in sqlglot for 4,000 lines).
+    columns_of_lines: list[list[Any]] = [[], [], [], [], [], []]
     for index, (customer, line, _) in enumerate(lines):
-        params += [index, customer, line.model, line.unit, to_db(line.period_start), to_db(line.period_end)]
-    bucket_sql = f"date_trunc('{bucket}', e.ts)" if bucket else "NULL::TIMESTAMP"
-    dim_sql = "".join(f", e.{name}" for name in dims)
-    columns = ", ".join(dict.fromkeys(["ts", "customer", "model", "unit", "units_in", "units_out", *dims]))
+        for column, value in zip(
+            columns_of_lines,
+            (index, customer, line.model, line.unit, to_db(line.period_start), to_db(line.period_end)),
+            strict=True,
+        ):
+            column.append(value)
     first = min(to_db(line.period_start) for _, line, _ in lines)
     last = max(to_db(line.period_end) for _, line, _ in lines)
-    # The billed events of the lines' span first, materialized: joined directly, PostgreSQL estimates the
-    # three-column match of the lines to the events' dims at one row and loops over the events once per
-    # line (11 s instead of 0.4 s for a month of 300,000 events); DuckDB runs either form alike.
+    # The events are summed per stretch between consecutive cuts (every line's start and end, and the
+    # range's bounds) before they meet the lines: a line starts and ends on cuts, so an event is in a
+    # line exactly when its stretch's start is, and in the range likewise. Joined event by event instead,
+    # PostgreSQL sorted a million joined rows to group them (2.7 s for 1M events, 0.5 s for this).
+    # Billed units are DECIMAL, so summing the stretches' sums gives the same figure to the last digit.
+    bounds = {to_db(c) for _, line, _ in lines for c in (line.period_start, line.period_end)}
+    cuts = sorted(bounds | {c for c in (low, high) if first < c < last})
+    stretch, stretch_params = _stretch_start(cuts, 0, len(cuts) - 1)
+    bucket_sql = f"date_trunc('{bucket}', ts)" if bucket else "NULL::TIMESTAMP"
+    kept = ", ".join(dict.fromkeys(["customer", "model", "unit", *dims]))
+    dim_sql = "".join(f", e.{name}" for name in dims)
     rows = conn.execute(
-        f"WITH ev AS MATERIALIZED (SELECT {columns} FROM usage_events "  # noqa: S608
-        f"WHERE ts >= ? AND ts < ? AND {billed_status()}), "
-        f"w(idx, w_customer, w_model, w_unit, w_since, w_until) AS (VALUES {values}) "
-        f"SELECT w.idx, {bucket_sql}, (e.ts >= ? AND e.ts < ?){dim_sql}, sum({_BILLED_UNITS}), count(*) "
+        f"WITH ev AS MATERIALIZED (SELECT {kept}, {stretch} AS stretch, {bucket_sql} AS b, "  # noqa: S608
+        f"sum({billed_units()}) AS units, count(*) AS n FROM usage_events "
+        f"WHERE ts >= ? AND ts < ? AND {billed_status()} GROUP BY ALL), "
+        "w AS (SELECT unnest(CAST(? AS INTEGER[])) AS idx, unnest(CAST(? AS VARCHAR[])) AS w_customer, "
+        "unnest(CAST(? AS VARCHAR[])) AS w_model, unnest(CAST(? AS VARCHAR[])) AS w_unit, "
+        "unnest(CAST(? AS TIMESTAMP[])) AS w_since, unnest(CAST(? AS TIMESTAMP[])) AS w_until) "
+        f"SELECT w.idx, e.b, (e.stretch >= ? AND e.stretch < ?){dim_sql}, sum(e.units), sum(e.n) "
         "FROM ev e JOIN w ON e.customer = w.w_customer AND e.model = w.w_model "
-        "AND e.unit = w.w_unit AND e.ts >= w.w_since AND e.ts < w.w_until "
+        "AND e.unit = w.w_unit AND e.stretch >= w.w_since AND e.stretch < w.w_until "
         "GROUP BY ALL ORDER BY ALL",
-        [first, last, *params, low, high],
+        [*stretch_params, first, last, *columns_of_lines, low, high],
     ).fetchall()
     by_line: dict[int, list[Any]] = {}
     for row in rows:
