@@ -97,7 +97,9 @@ def request_log(
     (total,) = conn.execute(f"SELECT count(*) FROM usage_events WHERE {condition}", params).fetchone()  # noqa: S608
     rows = conn.execute(
         f"SELECT {', '.join(_COLUMNS)} FROM usage_events WHERE {condition} "  # noqa: S608
-        "ORDER BY ts DESC, request_id DESC LIMIT ? OFFSET ?",
+        # NULLS FIRST, though neither column holds a NULL: it is PostgreSQL's order for DESC, so its index on
+        # ts (migration 0004), read backwards, gives the newest page without sorting every event of the range
+        "ORDER BY ts DESC NULLS FIRST, request_id DESC NULLS FIRST LIMIT ? OFFSET ?",
         [*params, int(limit), int(offset)],
     ).fetchall()
     return {
