@@ -36,6 +36,25 @@ class _Row:
     tiers: tuple[Any, ...]
 
 
+class _UsageOnce:
+    """``ledger`` whose ``usage_totals_many`` answers windows it was asked before from memory: both sides of
+    the lab bill the same month's usage, so the variation (the same windows unless it moves a customer to
+    a plan with another history) reads no second scan of the month."""
+
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+        self._seen: dict[tuple[Any, ...], Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ledger, name)
+
+    def usage_totals_many(self, windows: Sequence[tuple[str, datetime, datetime]]) -> Any:
+        key = tuple(windows)
+        if key not in self._seen:
+            self._seen[key] = self._ledger.usage_totals_many(windows)
+        return self._seen[key]
+
+
 class PlanVariation:
     """``ledger`` seen with other plans: ``moves`` {customer: plan} (the customer's whole history on that
     plan), ``fees`` {plan: monthly fee}, ``allowances`` [{plan, unit, model?, quantity}] (replacing the row
@@ -162,8 +181,9 @@ def pricing_lab(
 
     start, end = month_bounds(month)
     ledger = billing_ledger(source)
-    variation = PlanVariation(ledger, moves=moves, fees=fees, allowances=allowances, prices=prices)
-    before = {i.customer: i for i in preview_all(ledger, month)}
+    shared = _UsageOnce(ledger)
+    variation = PlanVariation(shared, moves=moves, fees=fees, allowances=allowances, prices=prices)
+    before = {i.customer: i for i in preview_all(shared, month)}
     after = {i.customer: i for i in preview_all(variation, month)}
     spent = allocate(
         connection_of(source), ["customer"], since=start, until=end, end=end_of(source, end)
