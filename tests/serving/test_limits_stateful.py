@@ -100,7 +100,6 @@ class Open:
     ctx: RequestContext
     key: str
     customer: str
-    plan: str  # the customer's plan when the request started: the one that prices it
     worst: int = 0
     price: Decimal = Decimal(0)
     amount: Decimal = Decimal(0)
@@ -108,11 +107,18 @@ class Open:
 
 @dataclass
 class Account:
-    plan: str
+    plan: str  # the plan it was created on
     budget: Decimal | None
     ceiling: Decimal | None  # what spend plus reservations may reach: the budget, unless lowered
     spent: Decimal = Decimal(0)
     reserved: Decimal = Decimal(0)
+    # (from, plan): the subscription history a plan change writes, in order
+    plans: list[tuple[datetime, str]] = field(default_factory=list)
+
+    def plan_at(self, when: datetime) -> str:
+        """The plan in force at ``when``: the last change at or before it (a change takes effect at its
+        own instant, as ``Ledger.update_customer`` starts the new subscription), else the first plan."""
+        return next((plan for start, plan in reversed(self.plans) if start <= when), self.plan)
 
 
 @dataclass
@@ -202,7 +208,7 @@ class MoneyAndLimits(RuleBasedStateMachine):
         ctx.ts = self.clock.now
         ctx.principal = self.gateway.auth.authenticate(f"Bearer {plaintext}")
         self.gateway.meter.start(ctx, self.spec)
-        return Open(ctx, ctx.principal.key_prefix, customer, self.accounts[customer].plan)
+        return Open(ctx, ctx.principal.key_prefix, customer)
 
     @rule(which=st.integers(0, 9), later=LATER)
     def start(self, which: int, later: float) -> None:
@@ -229,7 +235,8 @@ class MoneyAndLimits(RuleBasedStateMachine):
 
     def _admit(self, request: Open, worst: int) -> None:
         ctx, window, account = request.ctx, self.windows[request.key], self.accounts[request.customer]
-        price = self._price(request.plan, ctx.ts)
+        # the plan in force when the request started prices it, as the price in force then does
+        price = self._price(account.plan_at(ctx.ts), ctx.ts)
         amount = (price * worst).quantize(MICRO, rounding=ROUND_CEILING)
         now = self.clock.seconds()
         used = window.used_now(now)
@@ -310,7 +317,8 @@ class MoneyAndLimits(RuleBasedStateMachine):
         self.gateway.forget(customer=self.name(name))
         account = self.accounts[name]
         committed = account.spent + account.reserved
-        account.plan, account.budget = plan, budget
+        account.plans.append((self.clock.now, plan))
+        account.budget = budget
         account.ceiling = None if budget is None else max(budget, committed)
 
     @rule(which=st.integers(0, 1), tpm=TPMS)
