@@ -64,22 +64,9 @@ _ROW_COLUMNS = (
 _ROWS = ", ".join(_ROW_COLUMNS)
 _DIMS = ", ".join(_DIM_COLUMNS)
 
-_STAGING = """
-CREATE TEMP TABLE usage_staging (
-    ts timestamp without time zone NOT NULL,
-    latency_ms double precision NOT NULL,
-    queue_ms double precision NOT NULL,
-    ttft_ms double precision,
-    units_in double precision NOT NULL,
-    units_out double precision NOT NULL,
-    compute_seconds double precision NOT NULL,
-    dim integer NOT NULL,
-    status smallint NOT NULL,
-    request_id text NOT NULL,
-    revenue_usd numeric(18,9) NOT NULL,
-    cost_usd numeric(18,9) NOT NULL
-) ON COMMIT DELETE ROWS
-"""
+# The staging table is the events table's own shape (its columns, types and NOT NULLs; not its key or
+# partitions), so that the two cannot drift apart when a migration changes one.
+_STAGING = "CREATE TEMP TABLE usage_staging (LIKE usage_event_rows) ON COMMIT DELETE ROWS"
 
 _ADD_DIMS = (
     f"INSERT INTO usage_dims ({_DIMS}) "  # noqa: S608 - column names are constants of this module

@@ -30,7 +30,7 @@ CREATE TABLE usage_dims (
 );
 
 -- One partition per UTC day, named usage_events_pYYYYMMDD, created by ingest before it writes a day
--- (ingest.ensure_partitions); retention drops whole partitions (ingest.drop_partitions_before), never
+-- (partitions.ensure_partitions); retention drops whole partitions (partitions.drop_partitions_before), never
 -- DELETE. No default partition: a default holding rows of a day would stop that day's partition from
 -- being created.
 -- The primary key holds ts because PostgreSQL requires the partition key in unique constraints; a

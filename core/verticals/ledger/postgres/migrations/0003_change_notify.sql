@@ -1,6 +1,6 @@
 -- Version 3: every change to the control tables is announced on the channel verticals_changes, whoever
 -- makes it (a replica, the CLI, the admin API, psql), so each replica's caches follow within a second
--- (ledger/postgres/changes.py listens). The payload is '<table>:<customer>' ('<table>:' when the row
+-- (ledger/postgres/listener.py listens). The payload is '<table>:<customer>' ('<table>:' when the row
 -- belongs to no customer). NOTIFY is sent at commit, never for a rolled-back change, and PostgreSQL folds
 -- identical payloads of one transaction into one.
 CREATE FUNCTION verticals_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
