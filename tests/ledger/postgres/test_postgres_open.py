@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 from verticals.ledger.errors import LedgerError
 from verticals.ledger.ledger import Ledger
 from verticals.ledger.postgres.schema import SCHEMA_VERSION
+
+from .ingest_helpers import event
 
 
 def test_control_data_written_by_one_process_is_read_by_another(database_url: str, tmp_path: Path) -> None:
@@ -56,35 +59,11 @@ def test_an_unreachable_server_is_one_line_naming_it_without_the_password(tmp_pa
 
 
 def test_events_recorded_through_the_ledger_reach_postgresql(database_url: str, tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
-    from verticals.ledger.events import UsageEvent
-
+    now = datetime.now(UTC)
     with Ledger.open(tmp_path, database_url=database_url, fsync_ms=5) as ledger:
         ledger.create_customer("acme", "pro")
         for i in range(3):
-            ledger.record(
-                UsageEvent(
-                    request_id=f"r{i}",
-                    ts=datetime.now(UTC),
-                    customer="acme",
-                    key_prefix="vk_x",
-                    plugin="echo",
-                    model="echo/chat",
-                    model_version="1",
-                    endpoint="/v1/chat/completions",
-                    status=200,
-                    latency_ms=1.0,
-                    queue_ms=0.0,
-                    units_in=1,
-                    units_out=2,
-                    unit="tokens",
-                    compute_seconds=0.1,
-                    device_class="cpu",
-                    revenue_usd=Decimal("0.5"),
-                    cost_usd=Decimal("0.1"),
-                )
-            )
+            ledger.record(event(i, ts=now, customer="acme", revenue_usd=Decimal("0.5")))
         ledger.flush()
         assert ledger.month_spend("acme") == Decimal("1.5")
     with psycopg.connect(database_url) as conn:
